@@ -1,0 +1,143 @@
+"""The paired record: the one schema shared by the proxy that writes it and the comparators
+that read it.
+
+A *pair* is one mirrored client request together with what every upstream made of it: the
+incumbent (what the client saw), each candidate, and optionally an incumbent *replica* used to
+measure the incumbent's own nondeterminism. Streams are already assembled and secrets already
+redacted when a record is built, so readers never need the raw bytes.
+
+Readers must accept older ``schema_version`` values; writers always write the current one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Choice",
+    "ErrorInfo",
+    "Output",
+    "PairRecord",
+    "RequestInfo",
+    "Role",
+    "Side",
+    "ToolCall",
+]
+
+
+class Role(StrEnum):
+    """Which part an upstream plays in a pair; also the ``role`` metric label."""
+
+    INCUMBENT = "incumbent"
+    CANDIDATE = "candidate"
+    REPLICA = "replica"
+
+
+class _Model(BaseModel):
+    # Records written by a newer proxy may carry fields this reader does not know; ignoring
+    # them is what lets an old comparator read a new stream.
+    model_config = ConfigDict(extra="ignore")
+
+
+class ErrorInfo(_Model):
+    """Why a side has no (complete) answer.
+
+    ``kind`` is a small closed vocabulary so it can be a metric label: ``connect``,
+    ``timeout``, ``first_byte_timeout``, ``http_status``, ``reset``, ``protocol``,
+    ``client_disconnected``, ``stream_error`` or ``internal``.
+    """
+
+    kind: str
+    message: str
+
+
+class ToolCall(_Model):
+    """One function call, with ``arguments`` kept as the exact string the model produced."""
+
+    id: str | None = None
+    name: str = ""
+    arguments: str = ""
+
+
+class Choice(_Model):
+    """One choice of a chat or completion answer, assembled when it was streamed."""
+
+    index: int = 0
+    text: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    finish_reason: str | None = None
+    refusal: str | None = None
+
+
+class Output(_Model):
+    """What an upstream answered, normalised across plain JSON, chat SSE and Responses events.
+
+    ``body`` is the parsed JSON body of a non-streamed answer (``None`` for streams, whose
+    content lives in ``choices``). ``usage`` is exactly what the upstream reported, or ``None``
+    when it reported none (for example a stream without ``stream_options.include_usage``).
+    """
+
+    streamed: bool = False
+    body: Any = None
+    choices: list[Choice] = Field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    response_model: str | None = None
+    partial: bool = False
+    truncated: bool = False
+
+    @property
+    def text(self) -> str:
+        """The first choice's text: what comparators diff by default."""
+        return self.choices[0].text if self.choices else ""
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return self.choices[0].tool_calls if self.choices else []
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.choices[0].finish_reason if self.choices else None
+
+
+class Side(_Model):
+    """One upstream's part of a pair: who it was, how it went and what it said."""
+
+    role: Role
+    name: str
+    model: str | None = None
+    version: str | None = None
+    status: int | None = None
+    error: ErrorInfo | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    output: Output | None = None
+
+
+class RequestInfo(_Model):
+    """The client's request as recorded: allow-listed headers and a redacted, capped body."""
+
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+    body_truncated: bool = False
+    stream: bool = False
+    model: str | None = None
+
+
+class PairRecord(_Model):
+    """One mirrored request and every upstream's outcome, written once to the pairs stream."""
+
+    schema_version: int = SCHEMA_VERSION
+    pair_id: str
+    campaign: str
+    timestamp: float
+    route: str
+    method: str
+    request: RequestInfo
+    incumbent: Side
+    mirrors: list[Side] = Field(default_factory=list)
