@@ -1,0 +1,5 @@
+"""``python -m proxy`` is the ``darklaunch`` command."""
+
+from proxy.cli import main
+
+main()

@@ -1,0 +1,101 @@
+"""Wiring: build the proxy's and the admin listener's aiohttp apps from a validated config.
+
+Resources (upstream pools, mirror tasks, the recorder) live in the proxy app's
+``cleanup_ctx``, so they are released only if they were acquired, and in the right order at
+shutdown: mirrors drain first, then the recorder flushes, then the pools close.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from proxy.config import Config
+from proxy.forward import Forwarder
+from proxy.metrics import ProxyMetrics
+from proxy.mirror import Mirror
+from proxy.pairing import PairBuilder
+from proxy.recorder import MemoryRecorder, Recorder
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["STATE_KEY", "ProxyState", "build_state", "create_admin_app", "create_proxy_app"]
+
+MIRROR_DRAIN_TIMEOUT_S = 30.0
+
+
+@dataclass
+class ProxyState:
+    """Everything one proxy process owns; shared by its public and admin apps."""
+
+    config: Config
+    registry: CollectorRegistry
+    metrics: ProxyMetrics
+    recorder: Recorder
+    mirror: Mirror
+    forwarder: Forwarder
+
+
+STATE_KEY = web.AppKey("darklaunch_state", ProxyState)
+
+
+def build_state(
+    config: Config,
+    *,
+    recorder: Recorder | None = None,
+    registry: CollectorRegistry | None = None,
+) -> ProxyState:
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = ProxyMetrics(registry)
+    recorder = recorder if recorder is not None else MemoryRecorder()
+    mirror = Mirror(config, metrics, PairBuilder(config, recorder))
+    forwarder = Forwarder(config, metrics, mirror)
+    return ProxyState(config, registry, metrics, recorder, mirror, forwarder)
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE_KEY]
+    await state.recorder.start()
+    await state.forwarder.start()
+    await state.mirror.start()
+    yield
+    cancelled = await state.mirror.stop(MIRROR_DRAIN_TIMEOUT_S)
+    if cancelled:
+        logger.warning(
+            "%d mirrored pairs were still running at shutdown and were cancelled", cancelled
+        )
+    await state.recorder.stop()
+    await state.forwarder.stop()
+
+
+def create_proxy_app(state: ProxyState) -> web.Application:
+    """The public listener: every method and path goes to the incumbent."""
+    app = web.Application(client_max_size=state.config.listen.max_body_bytes)
+    app[STATE_KEY] = state
+    app.router.add_route("*", "/{tail:.*}", state.forwarder.handle)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    registry = request.app[STATE_KEY].registry
+    return web.Response(
+        body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def create_admin_app(state: ProxyState) -> web.Application:
+    """The admin listener: metrics and health, never on the public port."""
+    app = web.Application()
+    app[STATE_KEY] = state
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/healthz", _healthz)
+    return app

@@ -1,0 +1,94 @@
+"""The ``darklaunch`` command line.
+
+Exit codes: 0 success, 2 bad usage or bad config (the message names the key path, the bad
+value and what was expected).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvloop
+import yaml
+from rich.console import Console
+
+from proxy.config import Config, ConfigError, load_config, masked_dump
+from proxy.logs import configure_logging
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="darklaunch",
+    help="Shadow / dark-launch proxy for LLM inference.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML config file. Defaults to $DARKLAUNCH_CONFIG.",
+        envvar="DARKLAUNCH_CONFIG",
+        show_default=False,
+    ),
+]
+LogLevel = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
+
+
+def _load(path: Path | None) -> Config:
+    if path is None:
+        err.print("[red]error:[/] no config: pass --config PATH or set DARKLAUNCH_CONFIG")
+        raise typer.Exit(2)
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    log_level: LogLevel = "INFO",
+    json_logs: Annotated[bool, typer.Option("--json-logs", help="Log JSON lines.")] = False,
+) -> None:
+    """Run the proxy until SIGTERM or SIGINT, then shut down gracefully."""
+    from proxy.server import serve_forever
+
+    cfg = _load(config)
+    configure_logging(log_level, json_logs)
+    uvloop.run(serve_forever(cfg))
+
+
+@app.command("check-config")
+def check_config(
+    path: Annotated[Path, typer.Argument(help="YAML config file to validate.")],
+) -> None:
+    """Validate a config and print the effective config, with secrets masked."""
+    cfg = _load(path)
+    sys.stdout.write(yaml.safe_dump(masked_dump(cfg), sort_keys=False))
+
+
+@app.command()
+def demo(
+    requests: Annotated[int, typer.Option(help="Requests to send through the proxy.")] = 20,
+    sample_rate: Annotated[float, typer.Option(help="Share of requests mirrored.")] = 1.0,
+) -> None:
+    """Start simulated models and the proxy, send requests through it, summarise the pairs."""
+    from proxy.demo import run_demo
+
+    configure_logging("WARNING")
+    raise typer.Exit(uvloop.run(run_demo(requests=requests, sample_rate=sample_rate)))
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

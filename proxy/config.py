@@ -1,0 +1,366 @@
+"""darklaunch configuration: one frozen pydantic tree, validated once before any socket is bound.
+
+The key names under ``listen``, ``admin``, ``incumbent``, ``candidates`` and ``mirror`` are a
+contract with users' config files: add keys, never rename them. Unknown keys are errors so that
+a typo fails loudly instead of silently meaning "default".
+
+Loading is :func:`load_config`; every problem surfaces as one :class:`ConfigError` whose message
+names the key path, the bad value and what was expected.
+
+Exceptions::
+
+    ConfigError            (ValueError)  bad YAML, bad value, unknown key, missing ${VAR}
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+__all__ = [
+    "DEFAULT_ROUTES",
+    "AdminConfig",
+    "BreakerConfig",
+    "CandidateConfig",
+    "Config",
+    "ConfigError",
+    "IncumbentConfig",
+    "ListenConfig",
+    "MirrorConfig",
+    "PoolConfig",
+    "RecordingConfig",
+    "load_config",
+    "masked_dump",
+    "parse_config",
+]
+
+DEFAULT_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings")
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
+SECRET_HEADER_WORDS = ("authorization", "api-key", "apikey", "cookie", "token", "secret")
+SECRET_KEYS = frozenset({"token", "password", "api_key", "secret"})
+MASK = "***"
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; ``problems`` holds one line per bad key."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"invalid config {source}:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ListenConfig(_Section):
+    """The public listener clients point their base URL at.
+
+    ``listen: {host: 0.0.0.0, port: 8080, max_body_bytes: 10485760}``
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    header_read_timeout_s: float = Field(default=30.0, gt=0)
+    keepalive_timeout_s: float = Field(default=75.0, gt=0)
+
+
+class AdminConfig(_Section):
+    """Metrics, health and the admin API, on their own port: never the public one.
+
+    ``admin: {host: 127.0.0.1, port: 9090, token: "${DARKLAUNCH_ADMIN_TOKEN}"}``
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9090, ge=0, le=65535)
+    token: SecretStr | None = None
+
+
+class PoolConfig(_Section):
+    """Keep-alive connection pool for one upstream.
+
+    ``pool: {max_connections: 256, keepalive_timeout_s: 30}``
+    """
+
+    max_connections: int = Field(default=256, ge=1)
+    keepalive_timeout_s: float = Field(default=30.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class _UpstreamConfig(_Section):
+    url: str
+    timeout_s: float = Field(default=600.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    version: str | None = None
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    pool: PoolConfig = Field(default_factory=PoolConfig)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("an http:// or https:// base URL with a host")
+        if parts.query or parts.fragment:
+            raise ValueError("a base URL without query or fragment")
+        return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _check_ca_bundle(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("an existing CA bundle file (PEM)")
+        return value
+
+
+class IncumbentConfig(_UpstreamConfig):
+    """The model clients are served by; its answer is relayed byte for byte.
+
+    ``incumbent: {url: https://api.openai.com, timeout_s: 600}``
+    """
+
+
+class BreakerConfig(_Section):
+    """Pause mirroring to a candidate after repeated failures, then probe it again.
+
+    ``breaker: {failure_threshold: 5, reset_after_s: 30}``
+    """
+
+    failure_threshold: int = Field(default=5, ge=1)
+    reset_after_s: float = Field(default=30.0, gt=0)
+
+
+class CandidateConfig(_UpstreamConfig):
+    """A model under evaluation. Its answers are recorded and never shown to a client.
+
+    ``- {name: cand-a, url: http://10.0.0.5:8000, model: my-model-v2, max_inflight: 64}``
+    """
+
+    name: str = Field(pattern=_NAME_PATTERN)
+    model: str | None = None
+    body_overrides: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float = Field(default=120.0, gt=0)
+    first_byte_timeout_s: float = Field(default=30.0, gt=0)
+    max_inflight: int = Field(default=64, ge=1)
+    forward_authorization: bool = False
+    stream_usage: bool = True
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+
+
+class MirrorConfig(_Section):
+    """Which requests are mirrored to the candidates.
+
+    ``mirror: {sample_rate: 0.05, sample_key: "header:x-user-id"}``
+    """
+
+    sample_rate: float = Field(default=0.05, ge=0.0, le=1.0)
+    sample_key: str = "random"
+    routes: list[str] = Field(default_factory=lambda: list(DEFAULT_ROUTES))
+    paused: bool = False
+
+    @field_validator("sample_key")
+    @classmethod
+    def _check_sample_key(cls, value: str) -> str:
+        kind, _, arg = value.partition(":")
+        if value == "random" or (kind in ("header", "json") and arg):
+            return value
+        raise ValueError("'random', 'header:<name>' or 'json:<field>'")
+
+    @field_validator("routes")
+    @classmethod
+    def _check_routes(cls, value: list[str]) -> list[str]:
+        for route in value:
+            if not route.startswith("/"):
+                raise ValueError(f"paths starting with '/', got {route!r}")
+        return value
+
+
+class RecordingConfig(_Section):
+    """Where paired records go.
+
+    ``recording: {campaign: gpt5-vs-mini, max_output_bytes: 1048576}``
+    """
+
+    campaign: str = Field(default="default", pattern=_NAME_PATTERN)
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    max_output_bytes: int = Field(default=1024 * 1024, gt=0)
+
+
+class Config(_Section):
+    """The root of a darklaunch config file."""
+
+    listen: ListenConfig = Field(default_factory=ListenConfig)
+    admin: AdminConfig = Field(default_factory=AdminConfig)
+    incumbent: IncumbentConfig
+    candidates: list[CandidateConfig] = Field(default_factory=list)
+    mirror: MirrorConfig = Field(default_factory=MirrorConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
+
+    @field_validator("candidates")
+    @classmethod
+    def _unique_names(cls, value: list[CandidateConfig]) -> list[CandidateConfig]:
+        seen: set[str] = set()
+        for candidate in value:
+            if candidate.name in seen:
+                raise ValueError(f"unique candidate names, {candidate.name!r} repeats")
+            seen.add(candidate.name)
+        return value
+
+
+def _expand_env(node: Any, path: str, env: dict[str, str], problems: list[str]) -> Any:
+    """Expand ``${VAR}`` and ``${VAR:-default}`` in string values, after YAML parsing, so a
+    variable's content can never inject YAML structure."""
+    if isinstance(node, dict):
+        return {
+            k: _expand_env(v, f"{path}.{k}" if path else str(k), env, problems)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_expand_env(v, f"{path}[{i}]", env, problems) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(f"{path}: environment variable ${{{name}}} is not set; expected it set")
+        return ""
+
+    return _ENV_PATTERN.sub(substitute, node)
+
+
+def _format_loc(loc: tuple[int | str, ...], data: Any) -> tuple[str, str]:
+    """Render a pydantic error location as ``candidates[0].url`` and fetch the bad value, so
+    the message shows what the user actually wrote."""
+    parts: list[str] = []
+    node: Any = data
+    for item in loc:
+        parts.append(f"[{item}]" if isinstance(item, int) else (f".{item}" if parts else item))
+        node = _child(node, item)
+    return "".join(parts) or "<root>", repr(node)
+
+
+def _child(node: Any, item: int | str) -> Any:
+    if isinstance(node, dict):
+        return node.get(item)
+    if isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+        return node[item]
+    return None
+
+
+def _expectation(message: str) -> str:
+    for prefix in ("Value error, ", "Input should be "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message[:1].lower() + message[1:]
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys a section accepts, found by walking the model tree along an error location."""
+    model: type[BaseModel] = Config
+    for item in loc:
+        if isinstance(item, int):
+            continue
+        field = model.model_fields.get(item)
+        annotation = field.annotation if field is not None else None
+        inner = getattr(annotation, "__args__", (annotation,))
+        nested = [t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
+
+
+def parse_config(
+    data: Any, *, source: str = "<config>", env: dict[str, str] | None = None
+) -> Config:
+    """Validate already-parsed YAML; the seam tests use to skip the file system."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"<root>: got {type(data).__name__}; expected a mapping"])
+    problems: list[str] = []
+    expanded = _expand_env(data, "", dict(os.environ) if env is None else env, problems)
+    try:
+        config = Config.model_validate(expanded)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where, value = _format_loc(error["loc"], expanded)
+            if error["type"] == "extra_forbidden":
+                known = ", ".join(_known_keys(error["loc"][:-1]))
+                problems.append(f"{where}: unknown key; expected one of: {known}")
+            elif error["type"] == "missing":
+                problems.append(f"{where}: missing; expected a value")
+            else:
+                problems.append(f"{where}: got {value}; expected {_expectation(error['msg'])}")
+        raise ConfigError(source, problems) from exc
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> Config:
+    """Read, expand and validate a YAML config file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            source, [f"<file>: cannot read ({exc.strerror}); expected a readable file"]
+        ) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"<yaml>: {exc}; expected valid YAML"]) from exc
+    return parse_config(data, source=source, env=env)
+
+
+def _is_secret_header(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_HEADER_WORDS)
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:{MASK}@{parts.hostname}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _mask(node: Any, key: str = "", in_headers: bool = False) -> Any:
+    if isinstance(node, dict):
+        return {k: _mask(v, str(k), in_headers=key == "headers") for k, v in node.items()}
+    if isinstance(node, list):
+        return [_mask(v, key) for v in node]
+    if isinstance(node, str):
+        if (in_headers and _is_secret_header(key)) or key in SECRET_KEYS:
+            return MASK
+        if "://" in node:
+            return _mask_url(node)
+    return node
+
+
+def masked_dump(config: Config) -> dict[str, Any]:
+    """The effective config as plain data with every secret replaced by ``***``: header
+    values whose names look secret, tokens and passwords inside URLs."""
+    data = config.model_dump(mode="json")
+    token = config.admin.token
+    data["admin"]["token"] = MASK if token is not None else None
+    masked: dict[str, Any] = _mask(data)
+    return masked

@@ -1,0 +1,267 @@
+"""Relay every request to the incumbent and its answer back to the client, untouched.
+
+This is the client's path and it owns nothing but the client. Bytes are relayed as they
+arrive (no buffering, no decompression, no re-serialisation), so a stream stays a stream and
+a client gets exactly what the incumbent sent. The only work added for mirrored requests is a
+capped copy of the answer, handed to the pair's background task when the answer ends.
+
+Our own errors, in OpenAI's shape, are limited to failures that are ours to report:
+``upstream_unreachable`` (502), ``upstream_disconnected`` (502), ``upstream_error`` (502),
+``upstream_timeout`` (504) and ``request_too_large`` (413).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from proxy.config import Config
+from proxy.errors import error_response
+from proxy.exchange import Capture, UpstreamResult
+from proxy.metrics import ProxyMetrics, status_class
+from proxy.mirror import Mirror, PendingPair
+from proxy.record import ErrorInfo
+from proxy.upstream import HOP_BY_HOP, forwardable_headers, make_session
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["OTHER_ROUTE", "Forwarder"]
+
+OTHER_ROUTE = "other"
+_KNOWN_ROUTES = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/responses",
+    "/v1/embeddings",
+    "/v1/models",
+    "/v1/moderations",
+    "/v1/audio/transcriptions",
+    "/v1/audio/speech",
+    "/v1/images/generations",
+    "/v1/rerank",
+)
+# Response headers that are hop-by-hop, or that aiohttp sets itself for the client hop.
+_RESPONSE_DROP = HOP_BY_HOP | {"content-length"}
+
+
+class Forwarder:
+    """The catch-all request handler: forward to the incumbent, maybe mirror, relay back."""
+
+    def __init__(self, config: Config, metrics: ProxyMetrics, mirror: Mirror | None) -> None:
+        incumbent = config.incumbent
+        self.base_url = incumbent.url
+        self.override_headers = dict(incumbent.headers)
+        self.pool = incumbent.pool
+        self.verify_tls = incumbent.verify_tls
+        self.ca_bundle = str(incumbent.ca_bundle) if incumbent.ca_bundle else None
+        self.timeout = aiohttp.ClientTimeout(
+            total=incumbent.timeout_s, connect=incumbent.pool.connect_timeout_s
+        )
+        self.capture_limit = config.recording.max_output_bytes
+        self.metrics = metrics
+        self.mirror = mirror
+        self.session: aiohttp.ClientSession | None = None
+        routes = set(_KNOWN_ROUTES) | set(config.mirror.routes)
+        self._route_labels = {route: route for route in routes}
+        self._timing = {
+            route: (
+                metrics.request_duration.labels(route, "incumbent", ""),
+                metrics.time_to_first_byte.labels(route, "incumbent", ""),
+            )
+            for route in [*routes, OTHER_ROUTE]
+        }
+        self._upstream_errors = {
+            kind: metrics.upstream_errors.labels(kind)
+            for kind in ("connect", "timeout", "reset", "protocol", "client_disconnected")
+        }
+
+    async def start(self) -> None:
+        self.session = make_session(self.pool, verify_tls=self.verify_tls, ca_bundle=self.ca_bundle)
+
+    async def stop(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    def _upstream_headers(self, request: web.Request) -> CIMultiDict[str]:
+        headers = forwardable_headers(request.headers, ("host", "content-length"))
+        peer = request.remote or ""
+        prior = headers.get("x-forwarded-for")
+        headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
+        if "x-forwarded-proto" not in headers:
+            headers["X-Forwarded-Proto"] = request.scheme
+        for name, value in self.override_headers.items():
+            headers[name] = value
+        return headers
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        self.metrics.in_flight.inc()
+        try:
+            return await self._handle(request, started)
+        finally:
+            self.metrics.in_flight.dec()
+
+    async def _handle(self, request: web.Request, started: float) -> web.StreamResponse:
+        # The target is always base URL + the request's own path: the host comes from the
+        # config only, so an absolute-URI request line cannot make this an open proxy.
+        path = request.rel_url.path
+        path_qs = request.rel_url.raw_path_qs
+        route = self._route_labels.get(path, OTHER_ROUTE)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            return error_response(413, exc.text or "request body too large", "request_too_large")
+
+        pending: PendingPair | None = None
+        if self.mirror is not None:
+            pending = self.mirror.begin(
+                request.method, path, path_qs, request.headers, body, started
+            )
+        result = UpstreamResult()
+        try:
+            return await self._relay(request, route, path_qs, body, started, result, pending)
+        finally:
+            if result.latency_ms is None:
+                result.latency_ms = (time.perf_counter() - started) * 1000.0
+            if pending is not None:
+                pending.incumbent_done(result)
+
+    async def _relay(
+        self,
+        request: web.Request,
+        route: str,
+        path_qs: str,
+        body: bytes,
+        started: float,
+        result: UpstreamResult,
+        pending: PendingPair | None,
+    ) -> web.StreamResponse:
+        assert self.session is not None
+        capture = Capture(self.capture_limit) if pending is not None else None
+        duration, first_byte = self._timing[route]
+        response: web.StreamResponse | None = None
+        try:
+            async with self.session.request(
+                request.method,
+                self.base_url + path_qs,
+                headers=self._upstream_headers(request),
+                data=body if body else None,
+                allow_redirects=False,
+                timeout=self.timeout,
+            ) as upstream:
+                result.status = upstream.status
+                result.content_type = upstream.headers.get("content-type")
+                result.content_encoding = upstream.headers.get("content-encoding")
+                response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+                length = upstream.headers.get("content-length")
+                for name, value in upstream.headers.items():
+                    if name.lower() not in _RESPONSE_DROP:
+                        response.headers.add(name, value)
+                if length is not None and upstream.headers.get("transfer-encoding") is None:
+                    response.content_length = int(length)
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_any():
+                    if result.ttft_ms is None:
+                        result.ttft_ms = (time.perf_counter() - started) * 1000.0
+                    try:
+                        await response.write(chunk)
+                    except ConnectionError as exc:
+                        return self._client_gone(result, exc)
+                    if capture is not None:
+                        capture.add(chunk)
+                result.complete = True
+                await response.write_eof()
+        except TimeoutError:
+            return self._failed(
+                result,
+                response,
+                "timeout",
+                504,
+                "upstream_timeout",
+                "the incumbent did not answer in time",
+                request,
+            )
+        except aiohttp.ClientConnectorError as exc:
+            return self._failed(
+                result,
+                response,
+                "connect",
+                502,
+                "upstream_unreachable",
+                f"cannot connect to the incumbent: {exc.os_error.strerror or exc}",
+                request,
+            )
+        except (
+            aiohttp.ServerDisconnectedError,
+            aiohttp.ClientPayloadError,
+            aiohttp.ClientOSError,
+        ) as exc:
+            return self._failed(
+                result,
+                response,
+                "reset",
+                502,
+                "upstream_disconnected",
+                f"the incumbent closed the connection: {type(exc).__name__}",
+                request,
+            )
+        except ConnectionResetError as exc:  # the client's socket, while preparing headers
+            return self._client_gone(result, exc, response)
+        except aiohttp.ClientError as exc:
+            return self._failed(
+                result,
+                response,
+                "protocol",
+                502,
+                "upstream_error",
+                f"bad answer from the incumbent: {type(exc).__name__}",
+                request,
+            )
+        finally:
+            now = time.perf_counter()
+            result.latency_ms = (now - started) * 1000.0
+            if capture is not None:
+                result.body = capture.getvalue()
+                result.truncated = capture.truncated
+            duration.observe(now - started)
+            if result.ttft_ms is not None:
+                first_byte.observe(result.ttft_ms / 1000.0)
+            self.metrics.requests.labels(route, "incumbent", "", status_class(result.status)).inc()
+        return response
+
+    def _client_gone(
+        self, result: UpstreamResult, exc: BaseException, response: web.StreamResponse | None = None
+    ) -> web.StreamResponse:
+        """The client left mid-answer: stop relaying, keep what was seen for the record."""
+        self._upstream_errors["client_disconnected"].inc()
+        result.error = ErrorInfo(kind="client_disconnected", message=type(exc).__name__)
+        return response if response is not None else web.Response(status=499)
+
+    def _failed(
+        self,
+        result: UpstreamResult,
+        response: web.StreamResponse | None,
+        kind: str,
+        status: int,
+        code: str,
+        message: str,
+        request: web.Request,
+    ) -> web.StreamResponse:
+        self._upstream_errors[kind].inc()
+        result.error = ErrorInfo(kind=kind, message=message)
+        logger.warning("incumbent %s on %s: %s", kind, request.path, message)
+        if response is None or not response.prepared:
+            result.status = None
+            return error_response(status, message, code)
+        # Headers are gone: the answer can only be cut short. A chunked stream still ends
+        # cleanly; a body with a Content-Length must not look complete, so the connection is
+        # closed instead of leaving the client waiting for bytes that will never come.
+        if response.content_length is not None and request.transport is not None:
+            request.transport.close()
+        else:
+            response.force_close()
+        return response

@@ -1,0 +1,97 @@
+"""The proxy's Prometheus metrics, on a registry that is passed in.
+
+Names carry the ``darklaunch_`` prefix, values are in base units and counters end in
+``_total``. Labels are low-cardinality by construction: ``route`` is one of the configured
+routes or ``other``, ``role`` is a :class:`proxy.record.Role`, ``candidate`` is a configured
+name and ``reason``/``kind`` come from small closed vocabularies. A pair id, a user or a prompt
+is never a label.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["LATENCY_BUCKETS", "ProxyMetrics", "status_class"]
+
+# From 1 ms (a proxy hop) to 10 min (a long reasoning stream).
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+)  # fmt: skip
+
+
+def status_class(status: int | None) -> str:
+    """``2xx`` … ``5xx``, or ``error`` when no HTTP status was received at all."""
+    if status is None:
+        return "error"
+    return f"{status // 100}xx"
+
+
+class ProxyMetrics:
+    """Every metric the data plane exports; one instance per process and registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "darklaunch_requests_total",
+            "Upstream calls completed, by route, role, candidate and status class.",
+            ["route", "role", "candidate", "status_class"],
+            registry=registry,
+        )
+        self.request_duration = Histogram(
+            "darklaunch_request_duration_seconds",
+            "Time from request start to the last byte of the upstream's answer.",
+            ["route", "role", "candidate"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.time_to_first_byte = Histogram(
+            "darklaunch_time_to_first_byte_seconds",
+            "Time from request start to the first body byte (first token for streams).",
+            ["route", "role", "candidate"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "darklaunch_requests_in_flight",
+            "Client requests being served right now.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.mirror_decisions = Counter(
+            "darklaunch_mirror_decisions_total",
+            "Sampling decisions on mirrored routes: sampled or not_sampled.",
+            ["route", "decision"],
+            registry=registry,
+        )
+        self.mirror_skipped = Counter(
+            "darklaunch_mirror_skipped_total",
+            "Sampled requests not sent to a mirror, by reason.",
+            ["candidate", "reason"],
+            registry=registry,
+        )
+        self.mirror_in_flight = Gauge(
+            "darklaunch_mirror_in_flight",
+            "Mirror calls running right now, per candidate.",
+            ["candidate"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.candidate_errors = Counter(
+            "darklaunch_candidate_errors_total",
+            "Mirror calls that failed, by candidate and error kind.",
+            ["candidate", "kind"],
+            registry=registry,
+        )
+        self.breaker_state = Gauge(
+            "darklaunch_breaker_state",
+            "Circuit breaker per candidate: 0 closed, 1 open, 2 half-open.",
+            ["candidate"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.upstream_errors = Counter(
+            "darklaunch_upstream_errors_total",
+            "Incumbent calls that failed before or during the answer, by kind.",
+            ["kind"],
+            registry=registry,
+        )

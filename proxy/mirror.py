@@ -1,0 +1,402 @@
+"""Shadow mirroring: decide, start and bound the candidate calls of a sampled request.
+
+A mirror never touches the client's path. :meth:`Mirror.begin` runs synchronously on the
+request path and costs a route lookup and a sampling decision for unsampled requests; for
+sampled ones it parses the body once, builds each candidate's request and spawns one
+background task per pair. That task runs the candidate calls, waits for the incumbent's
+outcome and hands the finished pair to the recorder.
+
+Every mirror that does not happen is counted in ``darklaunch_mirror_skipped_total`` with one
+of these reasons: ``paused``, ``body_not_json_object``, ``breaker_open``, ``max_inflight``.
+Every mirror that fails is counted in ``darklaunch_candidate_errors_total`` by error kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from proxy.breaker import Breaker
+from proxy.config import CandidateConfig, Config
+from proxy.exchange import Capture, UpstreamResult
+from proxy.metrics import ProxyMetrics, status_class
+from proxy.record import ErrorInfo, Role
+from proxy.sampling import Sampler
+from proxy.tasks import TaskSet
+from proxy.upstream import forwardable_headers, make_session
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CandidateTarget", "Mirror", "PendingPair", "SkipReason"]
+
+# Headers that identify or authenticate the end user; a candidate never gets them unless the
+# config says so, because a candidate may be a different provider.
+_CREDENTIAL_HEADERS = ("authorization", "cookie", "api-key", "x-api-key", "openai-organization")
+_NOT_FORWARDED = ("host", "content-length")
+
+
+class SkipReason:
+    """The closed vocabulary of the ``reason`` label on skipped mirrors."""
+
+    PAUSED = "paused"
+    NOT_JSON_OBJECT = "body_not_json_object"
+    BREAKER_OPEN = "breaker_open"
+    MAX_INFLIGHT = "max_inflight"
+    ALL = (PAUSED, NOT_JSON_OBJECT, BREAKER_OPEN, MAX_INFLIGHT)
+
+
+def _deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        current = merged.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            merged[key] = _deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class CandidateTarget:
+    """One mirror destination with its own pool, bounds and breaker."""
+
+    def __init__(
+        self, config: CandidateConfig, metrics: ProxyMetrics, role: Role = Role.CANDIDATE
+    ) -> None:
+        self.config = config
+        self.role = role
+        self.name = config.name
+        self.label = config.name if role is Role.CANDIDATE else ""
+        self.in_flight = 0
+        self.session: aiohttp.ClientSession | None = None
+        gauge = metrics.breaker_state.labels(self.name)
+        self.breaker = Breaker(
+            config.breaker.failure_threshold,
+            config.breaker.reset_after_s,
+            on_change=lambda state: gauge.set(int(state)),
+        )
+        self.in_flight_gauge = metrics.mirror_in_flight.labels(self.name)
+        self._skipped = {
+            reason: metrics.mirror_skipped.labels(self.name, reason) for reason in SkipReason.ALL
+        }
+        self._errors = metrics.candidate_errors
+        self._metrics = metrics
+
+    def skipped(self, reason: str) -> None:
+        self._skipped[reason].inc()
+
+    def error(self, kind: str) -> None:
+        self._errors.labels(self.name, kind).inc()
+
+    def open(self) -> None:
+        ca = str(self.config.ca_bundle) if self.config.ca_bundle else None
+        self.session = make_session(
+            self.config.pool, verify_tls=self.config.verify_tls, ca_bundle=ca
+        )
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    def build_body(self, body: dict[str, Any], route: str) -> bytes:
+        """The client's body with this candidate's model rewrite and overrides. Chat and
+        completion streams ask for usage, since nobody sees a candidate's stream and cost
+        accounting needs it (Responses streams always end with usage)."""
+        config = self.config
+        if config.model is not None:
+            body = {**body, "model": config.model}
+        if config.body_overrides:
+            body = _deep_merge(body, config.body_overrides)
+        if config.stream_usage and body.get("stream") is True and _takes_stream_options(route):
+            options = body.get("stream_options")
+            options = dict(options) if isinstance(options, dict) else {}
+            options["include_usage"] = True
+            body = {**body, "stream_options": options}
+        return orjson.dumps(body)
+
+    def build_headers(
+        self, client_headers: CIMultiDictProxy[str], pair_id: str
+    ) -> CIMultiDict[str]:
+        drop = list(_NOT_FORWARDED)
+        if not self.config.forward_authorization:
+            drop.extend(_CREDENTIAL_HEADERS)
+        headers = forwardable_headers(client_headers, drop)
+        headers["content-type"] = "application/json"
+        for name, value in self.config.headers.items():
+            headers[name] = value
+        headers["x-darklaunch-pair-id"] = pair_id
+        headers["x-darklaunch-shadow"] = "1"
+        return headers
+
+    async def call(
+        self,
+        method: str,
+        path_qs: str,
+        body: bytes,
+        headers: CIMultiDict[str],
+        started: float,
+        capture_limit: int,
+    ) -> UpstreamResult:
+        """Run one mirror call to the end and describe it; never raises.
+
+        The first-byte deadline covers connecting, the response headers and the first body
+        chunk; once a byte has arrived the deadline moves out to ``timeout_s``.
+        """
+        config = self.config
+        result = UpstreamResult()
+        capture = Capture(capture_limit)
+        loop = asyncio.get_running_loop()
+        total_deadline = loop.time() + config.timeout_s
+        first_deadline = min(loop.time() + config.first_byte_timeout_s, total_deadline)
+        got_first = False
+        assert self.session is not None
+        try:
+            async with asyncio.timeout_at(first_deadline) as deadline:
+                async with self.session.request(
+                    method, config.url + path_qs, data=body, headers=headers, allow_redirects=False
+                ) as response:
+                    result.status = response.status
+                    result.content_type = response.headers.get("content-type")
+                    result.content_encoding = response.headers.get("content-encoding")
+                    async for chunk in response.content.iter_any():
+                        if not got_first:
+                            got_first = True
+                            result.ttft_ms = (time.perf_counter() - started) * 1000.0
+                            deadline.reschedule(total_deadline)
+                        capture.add(chunk)
+                    result.complete = True
+        except TimeoutError:
+            kind = "timeout" if got_first else "first_byte_timeout"
+            result.error = ErrorInfo(
+                kind=kind, message=f"no {'end' if got_first else 'first byte'} in time"
+            )
+        except aiohttp.ClientConnectorError as exc:
+            result.error = ErrorInfo(kind="connect", message=str(exc))
+        except (
+            aiohttp.ServerDisconnectedError,
+            aiohttp.ClientOSError,
+            aiohttp.ClientPayloadError,
+        ) as exc:
+            result.error = ErrorInfo(kind="reset", message=str(exc) or type(exc).__name__)
+        except aiohttp.ClientError as exc:
+            result.error = ErrorInfo(kind="protocol", message=str(exc) or type(exc).__name__)
+        except Exception as exc:  # a bug must not kill the pair task; it is logged and recorded
+            logger.exception("mirror call to %s failed unexpectedly", self.name)
+            result.error = ErrorInfo(kind="internal", message=type(exc).__name__)
+        now = time.perf_counter()
+        result.latency_ms = (now - started) * 1000.0
+        if result.ttft_ms is None and result.complete:
+            result.ttft_ms = result.latency_ms
+        result.body = capture.getvalue()
+        result.truncated = capture.truncated
+        return result
+
+
+@dataclass(slots=True)
+class _Call:
+    target: CandidateTarget
+    body: bytes
+    headers: CIMultiDict[str]
+
+
+class PendingPair:
+    """A sampled request whose candidate calls are running; completed by the incumbent."""
+
+    __slots__ = (
+        "body",
+        "client_headers",
+        "incumbent",
+        "method",
+        "pair_id",
+        "path_qs",
+        "route",
+        "started",
+        "timestamp",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        route: str,
+        path_qs: str,
+        body: Any,
+        client_headers: CIMultiDictProxy[str],
+        started: float,
+    ) -> None:
+        self.pair_id = uuid.uuid4().hex
+        self.timestamp = time.time()
+        self.method = method
+        self.route = route
+        self.path_qs = path_qs
+        self.body = body
+        self.client_headers = client_headers
+        self.started = started
+        self.incumbent: asyncio.Future[UpstreamResult] = asyncio.get_running_loop().create_future()
+
+    def incumbent_done(self, result: UpstreamResult) -> None:
+        if not self.incumbent.done():
+            self.incumbent.set_result(result)
+
+
+PairSink = Callable[
+    [PendingPair, UpstreamResult, list[tuple[CandidateTarget, UpstreamResult]]], None
+]
+
+
+class Mirror:
+    """The sampling decision and the bounded background calls for every candidate."""
+
+    def __init__(self, config: Config, metrics: ProxyMetrics, sink: PairSink) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.sink = sink
+        self.routes = frozenset(config.mirror.routes)
+        self.sampler = Sampler(config.mirror.sample_rate, config.mirror.sample_key)
+        self.paused = config.mirror.paused
+        self.targets = [CandidateTarget(c, metrics) for c in config.candidates]
+        self.tasks = TaskSet("mirror")
+        self.capture_limit = config.recording.max_output_bytes
+        self.incumbent_wait_s = config.incumbent.timeout_s + 5.0
+        self._decisions = {
+            route: (
+                metrics.mirror_decisions.labels(route, "sampled"),
+                metrics.mirror_decisions.labels(route, "not_sampled"),
+            )
+            for route in self.routes
+        }
+
+    @property
+    def sample_rate(self) -> float:
+        return self.sampler.rate
+
+    @sample_rate.setter
+    def sample_rate(self, rate: float) -> None:
+        self.sampler.rate = rate
+
+    async def start(self) -> None:
+        for target in self.targets:
+            target.open()
+
+    async def stop(self, drain_timeout_s: float) -> int:
+        """Let running pairs finish (up to the timeout), then close the pools."""
+        cancelled = await self.tasks.drain(drain_timeout_s)
+        for target in self.targets:
+            await target.close()
+        return cancelled
+
+    def begin(
+        self,
+        method: str,
+        path: str,
+        path_qs: str,
+        headers: CIMultiDictProxy[str],
+        body: bytes,
+        started: float,
+    ) -> PendingPair | None:
+        """Decide whether this request is mirrored and, if so, start its candidate calls."""
+        decisions = self._decisions.get(path)
+        if decisions is None or not self.targets:
+            return None
+        sampler = self.sampler
+        parsed: Any = None
+        if sampler.needs_body:
+            parsed = _parse_json(body)
+        if not sampler.decide(sampler.key_of(headers, parsed)):
+            decisions[1].inc()
+            return None
+        decisions[0].inc()
+        if self.paused:
+            for target in self.targets:
+                target.skipped(SkipReason.PAUSED)
+            return None
+        if parsed is None:
+            parsed = _parse_json(body)
+        if not isinstance(parsed, dict):
+            for target in self.targets:
+                target.skipped(SkipReason.NOT_JSON_OBJECT)
+            return None
+        pending = PendingPair(method, path, path_qs, parsed, headers, started)
+        calls: list[_Call] = []
+        for target in self.targets:
+            if target.in_flight >= target.config.max_inflight:
+                target.skipped(SkipReason.MAX_INFLIGHT)
+                continue
+            if not target.breaker.allow():
+                target.skipped(SkipReason.BREAKER_OPEN)
+                continue
+            target.in_flight += 1
+            target.in_flight_gauge.inc()
+            calls.append(
+                _Call(
+                    target,
+                    target.build_body(parsed, path),
+                    target.build_headers(headers, pending.pair_id),
+                )
+            )
+        if not calls:
+            return None
+        self.tasks.spawn(self._run_pair(pending, calls), name=f"pair-{pending.pair_id}")
+        return pending
+
+    async def _run_call(self, pending: PendingPair, call: _Call) -> UpstreamResult:
+        target = call.target
+        try:
+            result = await target.call(
+                pending.method,
+                pending.path_qs,
+                call.body,
+                call.headers,
+                pending.started,
+                self.capture_limit,
+            )
+        finally:
+            target.in_flight -= 1
+            target.in_flight_gauge.dec()
+        ok = result.error is None and result.status is not None and result.status < 500
+        target.breaker.record(ok)
+        if result.error is not None:
+            target.error(result.error.kind)
+        elif result.status is not None and result.status >= 500:
+            target.error("http_5xx")
+        labels = (pending.route, target.role.value, target.label)
+        self.metrics.requests.labels(*labels, status_class(result.status)).inc()
+        if result.latency_ms is not None:
+            self.metrics.request_duration.labels(*labels).observe(result.latency_ms / 1000.0)
+        if result.ttft_ms is not None:
+            self.metrics.time_to_first_byte.labels(*labels).observe(result.ttft_ms / 1000.0)
+        return result
+
+    async def _run_pair(self, pending: PendingPair, calls: list[_Call]) -> None:
+        results = await asyncio.gather(*(self._run_call(pending, call) for call in calls))
+        try:
+            incumbent = await asyncio.wait_for(
+                asyncio.shield(pending.incumbent), self.incumbent_wait_s
+            )
+        except TimeoutError:
+            incumbent = UpstreamResult(
+                error=ErrorInfo(kind="internal", message="incumbent outcome never arrived")
+            )
+        self.sink(
+            pending,
+            incumbent,
+            [(call.target, result) for call, result in zip(calls, results, strict=True)],
+        )
+
+
+def _takes_stream_options(route: str) -> bool:
+    return route.endswith(("/chat/completions", "/completions"))
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None

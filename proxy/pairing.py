@@ -1,0 +1,130 @@
+"""Turn a finished mirrored exchange into one :class:`~proxy.record.PairRecord`.
+
+This runs in the pair's background task, after the client has been served: decoding,
+stream assembly and truncation all happen here, once, so that readers of the pairs stream
+never need raw bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from proxy.assemble import assemble_output
+from proxy.config import Config
+from proxy.exchange import UpstreamResult, decode_body
+from proxy.mirror import CandidateTarget, PendingPair
+from proxy.record import PairRecord, RequestInfo, Role, Side
+from proxy.recorder import Recorder
+
+__all__ = ["RECORDED_HEADERS", "PairBuilder"]
+
+# Request headers are never recorded, except these, which carry no secret and help debugging.
+RECORDED_HEADERS = ("content-type", "user-agent", "x-request-id")
+
+
+class PairBuilder:
+    """The :class:`~proxy.mirror.Mirror`'s sink: builds each record and submits it."""
+
+    def __init__(self, config: Config, recorder: Recorder) -> None:
+        self.campaign = config.recording.campaign
+        self.max_body_bytes = config.recording.max_body_bytes
+        self.max_output_bytes = config.recording.max_output_bytes
+        self.incumbent_version = config.incumbent.version
+        self.recorder = recorder
+
+    def __call__(
+        self,
+        pending: PendingPair,
+        incumbent: UpstreamResult,
+        mirrors: list[tuple[CandidateTarget, UpstreamResult]],
+    ) -> None:
+        self.recorder.submit(self.build(pending, incumbent, mirrors))
+
+    def build(
+        self,
+        pending: PendingPair,
+        incumbent: UpstreamResult,
+        mirrors: list[tuple[CandidateTarget, UpstreamResult]],
+    ) -> PairRecord:
+        body = pending.body
+        requested_model = body.get("model") if isinstance(body.get("model"), str) else None
+        return PairRecord(
+            pair_id=pending.pair_id,
+            campaign=self.campaign,
+            timestamp=pending.timestamp,
+            route=pending.route,
+            method=pending.method,
+            request=self._request_info(pending, requested_model),
+            incumbent=self._side(
+                pending.route,
+                Role.INCUMBENT,
+                "incumbent",
+                requested_model,
+                self.incumbent_version,
+                incumbent,
+            ),
+            mirrors=[
+                self._side(
+                    pending.route,
+                    target.role,
+                    target.name,
+                    target.config.model or requested_model,
+                    target.config.version,
+                    result,
+                )
+                for target, result in mirrors
+            ],
+        )
+
+    def _request_info(self, pending: PendingPair, model: str | None) -> RequestInfo:
+        headers = {
+            name: pending.client_headers[name]
+            for name in RECORDED_HEADERS
+            if name in pending.client_headers
+        }
+        body: Any = pending.body
+        truncated = False
+        encoded = orjson.dumps(body)
+        if len(encoded) > self.max_body_bytes:
+            body = encoded[: self.max_body_bytes].decode("utf-8", errors="ignore")
+            truncated = True
+        return RequestInfo(
+            headers=headers,
+            body=body,
+            body_truncated=truncated,
+            stream=pending.body.get("stream") is True,
+            model=model,
+        )
+
+    def _side(
+        self,
+        route: str,
+        role: Role,
+        name: str,
+        model: str | None,
+        version: str | None,
+        result: UpstreamResult,
+    ) -> Side:
+        output = None
+        if result.status is not None:
+            raw = decode_body(result.body, result.content_encoding, self.max_output_bytes)
+            output = assemble_output(
+                route,
+                result.content_type,
+                raw,
+                complete=result.complete,
+                truncated=result.truncated,
+            )
+        return Side(
+            role=role,
+            name=name,
+            model=model,
+            version=version,
+            status=result.status,
+            error=result.error,
+            latency_ms=result.latency_ms,
+            ttft_ms=result.ttft_ms,
+            output=output,
+        )

@@ -1,0 +1,39 @@
+"""Where finished pairs go: one small interface, several sinks.
+
+The request path must never wait on storage, so :meth:`Recorder.submit` is synchronous and
+non-blocking: a sink either takes the record at once or counts it as dropped with a reason.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from proxy.record import PairRecord
+
+__all__ = ["MemoryRecorder", "Recorder"]
+
+
+class Recorder(Protocol):
+    def submit(self, record: PairRecord) -> None:
+        """Take ownership of a finished record without blocking."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None:
+        """Flush what is queued; called once at shutdown, after the mirrors have drained."""
+
+
+class MemoryRecorder:
+    """Keeps records in a list: for tests, the demo's dry runs and ``--no-record`` serving."""
+
+    def __init__(self) -> None:
+        self.records: list[PairRecord] = []
+
+    def submit(self, record: PairRecord) -> None:
+        self.records.append(record)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None

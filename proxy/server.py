@@ -1,0 +1,82 @@
+"""Run the proxy: bind the public and admin listeners, serve until told to stop, shut down
+gracefully (stop accepting, finish in-flight requests and mirrors, flush the recorder)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from proxy.app import ProxyState, build_state, create_admin_app, create_proxy_app
+from proxy.config import Config
+from proxy.recorder import Recorder
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RunningProxy", "running_proxy", "serve_forever"]
+
+SHUTDOWN_TIMEOUT_S = 60.0
+
+
+@dataclass
+class RunningProxy:
+    url: str
+    admin_url: str
+    state: ProxyState
+
+
+def _bound_url(runner: web.AppRunner) -> str:
+    host, port = runner.addresses[0][:2]
+    return f"http://{host}:{port}"
+
+
+@asynccontextmanager
+async def running_proxy(
+    config: Config,
+    *,
+    recorder: Recorder | None = None,
+    registry: CollectorRegistry | None = None,
+    reuse_port: bool = False,
+) -> AsyncIterator[RunningProxy]:
+    """Serve until the block exits, then shut down gracefully. Port 0 picks a free port."""
+    state = build_state(config, recorder=recorder, registry=registry)
+    proxy_runner = web.AppRunner(
+        create_proxy_app(state),
+        access_log=None,
+        handler_cancellation=False,
+        keepalive_timeout=config.listen.keepalive_timeout_s,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+    )
+    admin_runner = web.AppRunner(create_admin_app(state), access_log=None)
+    await proxy_runner.setup()
+    try:
+        await admin_runner.setup()
+        try:
+            await web.TCPSite(
+                proxy_runner, config.listen.host, config.listen.port, reuse_port=reuse_port or None
+            ).start()
+            await web.TCPSite(admin_runner, config.admin.host, config.admin.port).start()
+            running = RunningProxy(_bound_url(proxy_runner), _bound_url(admin_runner), state)
+            logger.info("darklaunch proxy on %s, admin on %s", running.url, running.admin_url)
+            yield running
+        finally:
+            await proxy_runner.cleanup()
+    finally:
+        await admin_runner.cleanup()
+
+
+async def serve_forever(config: Config, *, recorder: Recorder | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_proxy(config, recorder=recorder):
+        await stop.wait()
+        logger.info("shutting down: finishing in-flight requests and mirrors")
