@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -35,6 +35,7 @@ __all__ = [
     "MirrorConfig",
     "PoolConfig",
     "RecordingConfig",
+    "RedactConfig",
     "load_config",
     "masked_dump",
     "parse_config",
@@ -185,15 +186,60 @@ class MirrorConfig(_Section):
         return value
 
 
-class RecordingConfig(_Section):
-    """Where paired records go.
+BuiltinPattern = Literal["email", "phone", "card", "api_key", "bearer"]
+_ALL_BUILTINS: tuple[BuiltinPattern, ...] = ("email", "phone", "card", "api_key", "bearer")
 
-    ``recording: {campaign: gpt5-vs-mini, max_output_bytes: 1048576}``
+
+class RedactConfig(_Section):
+    """What is masked before a record leaves the process.
+
+    ``redact: {patterns: {employee_id: "EMP-[0-9]{6}"}, drop_paths: [metadata.user_email]}``
     """
 
+    enabled: bool = True
+    builtins: list[BuiltinPattern] = Field(default_factory=lambda: list(_ALL_BUILTINS))
+    patterns: dict[str, str] = Field(default_factory=dict)
+    drop_paths: list[str] = Field(default_factory=list)
+
+    @field_validator("patterns")
+    @classmethod
+    def _check_patterns(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, pattern in value.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"valid regular expressions; {name!r} fails: {exc}") from exc
+        return value
+
+
+class RecordingConfig(_Section):
+    """Where paired records go and what they keep.
+
+    ``recording: {campaign: gpt5-vs-mini}`` records to an embedded Redis under ``data_dir``;
+    ``recording: {redis_url: "redis://redis:6379/0", campaign: gpt5-vs-mini}`` to a real one.
+    """
+
+    redis_url: str | None = None
     campaign: str = Field(default="default", pattern=_NAME_PATTERN)
+    max_len: int = Field(default=1_000_000, ge=1)
+    retention_h: float | None = Field(default=None, gt=0)
+    data_dir: Path = Path(".darklaunch/redis")
+    spool_dir: Path = Path(".darklaunch/spool")
+    spool_max_bytes: int = Field(default=1 << 30, gt=0)
+    queue_size: int = Field(default=10_000, ge=1)
+    batch_size: int = Field(default=256, ge=1)
+    flush_timeout_s: float = Field(default=30.0, gt=0)
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
     max_output_bytes: int = Field(default=1024 * 1024, gt=0)
+    stream_usage: Literal["off", "inject"] = "off"
+    redact: RedactConfig = Field(default_factory=RedactConfig)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("a redis://, rediss:// or unix:// URL")
+        return value
 
 
 class Config(_Section):

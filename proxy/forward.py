@@ -23,8 +23,9 @@ from proxy.config import Config
 from proxy.errors import error_response
 from proxy.exchange import Capture, UpstreamResult
 from proxy.metrics import ProxyMetrics, status_class
-from proxy.mirror import Mirror, PendingPair
+from proxy.mirror import Mirror, PendingPair, with_stream_usage
 from proxy.record import ErrorInfo
+from proxy.sse import UsageEventFilter
 from proxy.upstream import HOP_BY_HOP, forwardable_headers, make_session
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Forwarder:
             total=incumbent.timeout_s, connect=incumbent.pool.connect_timeout_s
         )
         self.capture_limit = config.recording.max_output_bytes
+        self.inject_usage = config.recording.stream_usage == "inject"
         self.metrics = metrics
         self.mirror = mirror
         self.session: aiohttp.ClientSession | None = None
@@ -117,13 +119,20 @@ class Forwarder:
             return error_response(413, exc.text or "request body too large", "request_too_large")
 
         pending: PendingPair | None = None
+        usage_filter: UsageEventFilter | None = None
         if self.mirror is not None:
             pending = self.mirror.begin(
                 request.method, path, path_qs, request.headers, body, started
             )
+            if pending is not None and self.inject_usage:
+                injected = with_stream_usage(pending.body, path)
+                if injected is not None:
+                    body, usage_filter = injected, UsageEventFilter()
         result = UpstreamResult()
         try:
-            return await self._relay(request, route, path_qs, body, started, result, pending)
+            return await self._relay(
+                request, route, path_qs, body, started, result, pending, usage_filter
+            )
         finally:
             if result.latency_ms is None:
                 result.latency_ms = (time.perf_counter() - started) * 1000.0
@@ -139,6 +148,7 @@ class Forwarder:
         started: float,
         result: UpstreamResult,
         pending: PendingPair | None,
+        usage_filter: UsageEventFilter | None,
     ) -> web.StreamResponse:
         assert self.session is not None
         capture = Capture(self.capture_limit) if pending is not None else None
@@ -161,19 +171,24 @@ class Forwarder:
                 for name, value in upstream.headers.items():
                     if name.lower() not in _RESPONSE_DROP:
                         response.headers.add(name, value)
-                if length is not None and upstream.headers.get("transfer-encoding") is None:
-                    response.content_length = int(length)
+                framed = length is not None and upstream.headers.get("transfer-encoding") is None
+                if framed and usage_filter is None:
+                    response.content_length = int(length or 0)
                 await response.prepare(request)
                 async for chunk in upstream.content.iter_any():
                     if result.ttft_ms is None:
                         result.ttft_ms = (time.perf_counter() - started) * 1000.0
-                    try:
-                        await response.write(chunk)
-                    except ConnectionError as exc:
-                        return self._client_gone(result, exc)
                     if capture is not None:
                         capture.add(chunk)
+                    try:
+                        await response.write(
+                            chunk if usage_filter is None else usage_filter.feed(chunk)
+                        )
+                    except ConnectionError as exc:
+                        return self._client_gone(result, exc)
                 result.complete = True
+                if usage_filter is not None:
+                    await response.write(usage_filter.flush())
                 await response.write_eof()
         except TimeoutError:
             return self._failed(

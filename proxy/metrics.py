@@ -95,3 +95,51 @@ class ProxyMetrics:
             ["kind"],
             registry=registry,
         )
+
+
+class RecorderMetrics:
+    """The recorder's health: how much is waiting, spooled, written and lost (by reason)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.queue_depth = Gauge(
+            "darklaunch_recorder_queue_depth",
+            "Records waiting in memory for the Redis writer.",
+            registry=registry,
+        )
+        self.spool_bytes = Gauge(
+            "darklaunch_recorder_spool_bytes",
+            "Bytes in the on-disk spool waiting to be replayed into Redis.",
+            registry=registry,
+        )
+        self.written = Counter(
+            "darklaunch_records_written_total",
+            "Pair records written to the Redis stream.",
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "darklaunch_records_dropped_total",
+            "Pair records lost, by reason: queue_full, spool_full, shutdown, encode_error.",
+            ["reason"],
+            registry=registry,
+        )
+        self.spooled = Counter(
+            "darklaunch_records_spooled_total",
+            "Pair records written to the disk spool because Redis was away.",
+            registry=registry,
+        )
+        self.replayed = Counter(
+            "darklaunch_records_replayed_total",
+            "Pair records replayed from the spool into Redis.",
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "darklaunch_records_deduplicated_total",
+            "Pair records not written again because their batch was already in Redis.",
+            registry=registry,
+        )
+        self.write_errors = Counter(
+            "darklaunch_recorder_write_errors_total",
+            "Failed Redis batch writes, by kind: connection, timeout, oom, other.",
+            ["kind"],
+            registry=registry,
+        )

@@ -36,7 +36,7 @@ from proxy.upstream import forwardable_headers, make_session
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CandidateTarget", "Mirror", "PendingPair", "SkipReason"]
+__all__ = ["CandidateTarget", "Mirror", "PendingPair", "SkipReason", "with_stream_usage"]
 
 # Headers that identify or authenticate the end user; a candidate never gets them unless the
 # config says so, because a candidate may be a different provider.
@@ -115,11 +115,8 @@ class CandidateTarget:
             body = {**body, "model": config.model}
         if config.body_overrides:
             body = _deep_merge(body, config.body_overrides)
-        if config.stream_usage and body.get("stream") is True and _takes_stream_options(route):
-            options = body.get("stream_options")
-            options = dict(options) if isinstance(options, dict) else {}
-            options["include_usage"] = True
-            body = {**body, "stream_options": options}
+        if config.stream_usage:
+            return with_stream_usage(body, route) or orjson.dumps(body)
         return orjson.dumps(body)
 
     def build_headers(
@@ -391,8 +388,17 @@ class Mirror:
         )
 
 
-def _takes_stream_options(route: str) -> bool:
-    return route.endswith(("/chat/completions", "/completions"))
+def with_stream_usage(body: dict[str, Any], route: str) -> bytes | None:
+    """The body re-encoded to ask for a usage chunk, or ``None`` when it needs no change:
+    not a chat or completions stream, or usage already requested."""
+    if body.get("stream") is not True or not route.endswith(("/chat/completions", "/completions")):
+        return None
+    options = body.get("stream_options")
+    options = dict(options) if isinstance(options, dict) else {}
+    if options.get("include_usage") is True:
+        return None
+    options["include_usage"] = True
+    return orjson.dumps({**body, "stream_options": options})
 
 
 def _parse_json(body: bytes) -> Any:

@@ -1,8 +1,8 @@
 """Turn a finished mirrored exchange into one :class:`~proxy.record.PairRecord`.
 
 This runs in the pair's background task, after the client has been served: decoding,
-stream assembly and truncation all happen here, once, so that readers of the pairs stream
-never need raw bytes.
+stream assembly, redaction and truncation all happen here, once, so that readers of the
+pairs stream never need raw bytes and nothing unredacted is ever enqueued.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from proxy.exchange import UpstreamResult, decode_body
 from proxy.mirror import CandidateTarget, PendingPair
 from proxy.record import PairRecord, RequestInfo, Role, Side
 from proxy.recorder import Recorder
+from proxy.redact import Redactor
 
 __all__ = ["RECORDED_HEADERS", "PairBuilder"]
 
@@ -33,6 +34,13 @@ class PairBuilder:
         self.max_output_bytes = config.recording.max_output_bytes
         self.incumbent_version = config.incumbent.version
         self.recorder = recorder
+        redact = config.recording.redact
+        self.redactor = Redactor(
+            enabled=redact.enabled,
+            builtins=redact.builtins,
+            patterns=redact.patterns,
+            drop_paths=redact.drop_paths,
+        )
 
     def __call__(
         self,
@@ -79,12 +87,13 @@ class PairBuilder:
         )
 
     def _request_info(self, pending: PendingPair, model: str | None) -> RequestInfo:
+        redactor = self.redactor
         headers = {
-            name: pending.client_headers[name]
+            name: redactor.text(pending.client_headers[name])
             for name in RECORDED_HEADERS
             if name in pending.client_headers
         }
-        body: Any = pending.body
+        body: Any = redactor.request_body(pending.body)
         truncated = False
         encoded = orjson.dumps(body)
         if len(encoded) > self.max_body_bytes:
@@ -110,12 +119,14 @@ class PairBuilder:
         output = None
         if result.status is not None:
             raw = decode_body(result.body, result.content_encoding, self.max_output_bytes)
-            output = assemble_output(
-                route,
-                result.content_type,
-                raw,
-                complete=result.complete,
-                truncated=result.truncated,
+            output = self.redactor.output(
+                assemble_output(
+                    route,
+                    result.content_type,
+                    raw,
+                    complete=result.complete,
+                    truncated=result.truncated,
+                )
             )
         return Side(
             role=role,
@@ -123,7 +134,7 @@ class PairBuilder:
             model=model,
             version=version,
             status=result.status,
-            error=result.error,
+            error=self.redactor.error(result.error),
             latency_ms=result.latency_ms,
             ttft_ms=result.ttft_ms,
             output=output,

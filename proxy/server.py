@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from proxy.app import ProxyState, build_state, create_admin_app, create_proxy_app
 from proxy.config import Config
 from proxy.recorder import Recorder
+from proxy.recording import open_redis_recorder
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,24 @@ async def running_proxy(
     registry: CollectorRegistry | None = None,
     reuse_port: bool = False,
 ) -> AsyncIterator[RunningProxy]:
-    """Serve until the block exits, then shut down gracefully. Port 0 picks a free port."""
+    """Serve until the block exits, then shut down gracefully. Port 0 picks a free port.
+
+    Without an explicit ``recorder``, records go to the configured (or an embedded) Redis.
+    """
+    registry = registry if registry is not None else CollectorRegistry()
+    async with AsyncExitStack() as stack:
+        if recorder is None:
+            recorder = await stack.enter_async_context(
+                open_redis_recorder(config.recording, registry)
+            )
+        async with _serve(config, recorder, registry, reuse_port) as running:
+            yield running
+
+
+@asynccontextmanager
+async def _serve(
+    config: Config, recorder: Recorder, registry: CollectorRegistry, reuse_port: bool
+) -> AsyncIterator[RunningProxy]:
     state = build_state(config, recorder=recorder, registry=registry)
     proxy_runner = web.AppRunner(
         create_proxy_app(state),

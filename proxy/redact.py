@@ -1,0 +1,176 @@
+"""Mask personal data and secrets before a record (or a log line) leaves the process.
+
+Built-in patterns, on by default: ``email``, ``phone``, ``card`` (13–19 digits that pass the
+Luhn check, so order numbers survive), ``api_key`` (``sk-…``, ``AKIA…``, ``ghp_…``, ``xox…``
+and JWTs) and ``bearer`` (``Bearer <token>``). Each match becomes ``[REDACTED:<name>]``, so a
+reader still sees that something was there and what kind it was.
+
+Users add their own patterns (``recording.redact.patterns``) and name JSON paths to drop from
+the request body entirely (``recording.redact.drop_paths``, e.g. ``metadata.user_email`` or
+``messages[*].name``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from proxy.record import Choice, ErrorInfo, Output, ToolCall
+
+__all__ = ["BUILTIN_PATTERNS", "RedactingFilter", "Redactor"]
+
+BUILTIN_PATTERNS: dict[str, str] = {
+    "bearer": r"\b[Bb][Ee][Aa][Rr][Ee][Rr]\s+[A-Za-z0-9._~+/=\-]{8,}",
+    "api_key": (
+        r"\bsk-[A-Za-z0-9_\-]{16,}"
+        r"|\bAKIA[0-9A-Z]{16}\b"
+        r"|\bgh[pousr]_[A-Za-z0-9]{30,}"
+        r"|\bxox[abprs]-[A-Za-z0-9\-]{10,}"
+        r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
+    ),
+    "email": r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}",
+    "card": r"\b(?:\d[ \-]?){12,18}\d\b",
+    "phone": r"(?<![\w.])\+?\d{1,3}[ .\-]?\(?\d{2,4}\)?[ .\-]?\d{3,4}[ .\-]?\d{3,4}(?![\w.])",
+}
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _parse_path(path: str) -> list[str]:
+    """``messages[*].name`` -> ``["messages", "*", "name"]``."""
+    return [part for part in re.split(r"\.|\[|\]", path) if part]
+
+
+class Redactor:
+    """Compiled once from config; applies every pattern in one regex pass per string."""
+
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        builtins: Iterable[str] = tuple(BUILTIN_PATTERNS),
+        patterns: Mapping[str, str] | None = None,
+        drop_paths: Iterable[str] = (),
+    ) -> None:
+        self.enabled = enabled
+        chosen = {name: BUILTIN_PATTERNS[name] for name in builtins}
+        chosen.update(patterns or {})
+        self.names = list(chosen)
+        alternatives = [f"(?P<g{i}>{pattern})" for i, pattern in enumerate(chosen.values())]
+        self._regex = re.compile("|".join(alternatives)) if alternatives else None
+        self._drop_paths = [_parse_path(path) for path in drop_paths]
+
+    def _replace(self, match: re.Match[str]) -> str:
+        group = match.lastgroup or "g0"
+        name = self.names[int(group[1:])]
+        if name == "card":
+            digits = re.sub(r"\D", "", match.group(0))
+            if not _luhn_ok(digits):
+                return match.group(0)
+        return f"[REDACTED:{name}]"
+
+    def text(self, value: str) -> str:
+        if not self.enabled or self._regex is None or not value:
+            return value
+        return self._regex.sub(self._replace, value)
+
+    def tree(self, node: Any) -> Any:
+        """Every string in a JSON tree (keys included, since tools put data in keys)."""
+        if not self.enabled:
+            return node
+        if isinstance(node, str):
+            return self.text(node)
+        if isinstance(node, dict):
+            return {
+                self.text(k) if isinstance(k, str) else k: self.tree(v) for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [self.tree(v) for v in node]
+        return node
+
+    def request_body(self, body: Any) -> Any:
+        if not self.enabled:
+            return body
+        for path in self._drop_paths:
+            body = _drop(body, path)
+        return self.tree(body)
+
+    def output(self, output: Output) -> Output:
+        if not self.enabled:
+            return output
+        return output.model_copy(
+            update={
+                "body": self.tree(output.body),
+                "choices": [
+                    Choice(
+                        index=c.index,
+                        text=self.text(c.text),
+                        tool_calls=[
+                            ToolCall(id=t.id, name=t.name, arguments=self.text(t.arguments))
+                            for t in c.tool_calls
+                        ],
+                        finish_reason=c.finish_reason,
+                        refusal=self.text(c.refusal) if c.refusal else c.refusal,
+                    )
+                    for c in output.choices
+                ],
+            }
+        )
+
+    def error(self, error: ErrorInfo | None) -> ErrorInfo | None:
+        if error is None or not self.enabled:
+            return error
+        return ErrorInfo(kind=error.kind, message=self.text(error.message))
+
+
+def _drop(node: Any, path: list[str]) -> Any:
+    """A copy of ``node`` without the value at ``path``; ``*`` matches every list item."""
+    if not path:
+        return node
+    head, rest = path[0], path[1:]
+    if isinstance(node, dict):
+        if head not in node:
+            return node
+        if not rest:
+            return {k: v for k, v in node.items() if k != head}
+        return {**node, head: _drop(node[head], rest)}
+    if isinstance(node, list) and head == "*":
+        if not rest:
+            return []
+        return [_drop(item, rest) for item in node]
+    if isinstance(node, list) and head.isdigit() and int(head) < len(node):
+        index = int(head)
+        copy = list(node)
+        if not rest:
+            del copy[index]
+        else:
+            copy[index] = _drop(copy[index], rest)
+        return copy
+    return node
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in every log record, so a message that quotes a request cannot leak."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self.redactor.text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
