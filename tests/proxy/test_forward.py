@@ -16,7 +16,7 @@ from tests.conftest import ProxyFactory, serve_handler
 
 async def _raw(
     url: str, method: str = "POST", **kwargs: object
-) -> tuple[int, dict[str, str], bytes]:
+) -> tuple[int, CIMultiDict[str], bytes]:
     async with (
         aiohttp.ClientSession(auto_decompress=False) as session,
         session.request(method, url, **kwargs) as response,  # type: ignore[arg-type]
