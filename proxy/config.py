@@ -27,6 +27,8 @@ __all__ = [
     "DEFAULT_ROUTES",
     "AdminConfig",
     "BreakerConfig",
+    "BudgetRule",
+    "BudgetsConfig",
     "CandidateConfig",
     "Config",
     "ConfigError",
@@ -34,8 +36,10 @@ __all__ = [
     "ListenConfig",
     "MirrorConfig",
     "PoolConfig",
+    "PricesConfig",
     "RecordingConfig",
     "RedactConfig",
+    "WorkerConfig",
     "load_config",
     "masked_dump",
     "parse_config",
@@ -242,6 +246,66 @@ class RecordingConfig(_Section):
         return value
 
 
+class BudgetRule(_Section):
+    """Budgets for the requests of one route and/or model; the most specific rule wins.
+
+    ``- {route: /v1/embeddings, latency_ms: 300}`` or ``- {model: gpt-4o, cost_usd: 0.02}``
+    """
+
+    route: str | None = None
+    model: str | None = None
+    latency_ms: float | None = Field(default=None, gt=0)
+    ttft_ms: float | None = Field(default=None, gt=0)
+    cost_usd: float | None = Field(default=None, gt=0)
+
+
+class BudgetsConfig(_Section):
+    """Per-query budgets a candidate's answer is held to; unset means "no budget".
+
+    ``budgets: {latency_ms: 2000, ttft_ms: 500, cost_usd: 0.01, overrides: [...]}``
+    """
+
+    latency_ms: float | None = Field(default=None, gt=0)
+    ttft_ms: float | None = Field(default=None, gt=0)
+    cost_usd: float | None = Field(default=None, gt=0)
+    overrides: list[BudgetRule] = Field(default_factory=list)
+
+
+class PricesConfig(_Section):
+    """Price table in the layout of LiteLLM's ``model_prices_and_context_window.json``.
+
+    ``prices: {file: config/prices.json, models: {my-model: {input_cost_per_token: 1e-7}}}``
+    """
+
+    file: Path | None = None
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("file")
+    @classmethod
+    def _check_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("an existing JSON price table file")
+        return value
+
+
+class WorkerMetricsConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9091, ge=0, le=65535)
+
+
+class WorkerConfig(_Section):
+    """The comparator worker: one consumer of the ``comparators`` group.
+
+    ``worker: {consumer: worker-1, batch_size: 64, claim_idle_s: 60}``
+    """
+
+    consumer: str | None = None
+    batch_size: int = Field(default=64, ge=1)
+    block_ms: int = Field(default=1000, ge=1)
+    claim_idle_s: float = Field(default=60.0, gt=0)
+    metrics: WorkerMetricsConfig = Field(default_factory=WorkerMetricsConfig)
+
+
 class Config(_Section):
     """The root of a darklaunch config file."""
 
@@ -251,6 +315,11 @@ class Config(_Section):
     candidates: list[CandidateConfig] = Field(default_factory=list)
     mirror: MirrorConfig = Field(default_factory=MirrorConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    # Comparator name -> its options; ``None`` runs every built-in with its defaults.
+    comparators: dict[str, dict[str, Any]] | None = None
+    budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
+    prices: PricesConfig = Field(default_factory=PricesConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
 
     @field_validator("candidates")
     @classmethod

@@ -1,0 +1,99 @@
+"""The score record: what the comparators say about one (pair, mirror), written once to
+``darklaunch:{<campaign>}:scores`` and read by the report, the gate and export.
+
+Each comparator returns :class:`Score` objects; the worker flattens them into
+``ScoreRecord.values`` under ``"<comparator>.<metric>"`` keys, so a third-party comparator's
+numbers reach the report without any schema change. The built-ins' keys that the report and
+gate rely on are listed in :data:`HEADLINE_KEYS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from proxy.record import Role
+
+__all__ = ["HEADLINE_KEYS", "SCORES_SCHEMA_VERSION", "Score", "ScoreRecord", "Value", "scores_key"]
+
+SCORES_SCHEMA_VERSION = 1
+Value = float | int | bool | str | None
+
+# The keys the report and gate read. Each is documented in docs/comparators.md.
+HEADLINE_KEYS = (
+    "text.exact_match",  # bool: identical text
+    "text.normalized_match",  # bool: identical after white space, case and punctuation folding
+    "text.similarity",  # float in [0, 1]: rapidfuzz token ratio
+    "text.divergence",  # float in [0, 1]: 1 - similarity
+    "json.applicable",  # bool: either side is (or was asked to be) JSON
+    "json.incumbent_valid",  # bool
+    "json.mirror_valid",  # bool
+    "json.divergence",  # float in [0, 1]
+    "tool_calls.applicable",  # bool: either side called a tool
+    "tool_calls.agree",  # bool: same tools, same order, equal parsed arguments
+    "tool_calls.divergence",  # float in [0, 1]
+    "outcome.incumbent_error",  # bool
+    "outcome.mirror_error",  # bool
+    "outcome.incumbent_refusal",  # bool
+    "outcome.mirror_refusal",  # bool
+    "outcome.finish_reason_match",  # bool
+    "outcome.length_ratio",  # float: mirror length / incumbent length
+    "latency.incumbent_ms",  # float
+    "latency.mirror_ms",  # float
+    "latency.delta_ms",  # float: mirror - incumbent
+    "latency.ratio",  # float: mirror / incumbent
+    "latency.incumbent_ttft_ms",  # float
+    "latency.mirror_ttft_ms",  # float
+    "latency.ttft_delta_ms",  # float
+    "cost.incumbent_usd",  # float | None (None when unpriced)
+    "cost.mirror_usd",  # float | None
+    "cost.delta_usd",  # float | None
+    "cost.estimated",  # bool: usage was estimated from text on both sides
+    "cost.incumbent_tokens",  # int: total tokens
+    "cost.mirror_tokens",  # int
+)
+
+
+def scores_key(campaign: str) -> str:
+    return f"darklaunch:{{{campaign}}}:scores"
+
+
+class Score(BaseModel):
+    """One comparator's verdict on one (pair, mirror).
+
+    ``values`` are flat scalars (they become ``"<comparator>.<name>"`` keys); ``details`` hold
+    structured evidence such as a JSON diff; ``breaches`` name budgets the mirror exceeded
+    (``latency_ms``, ``ttft_ms``, ``cost_usd``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    comparator: str
+    values: dict[str, Value] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=dict)
+    breaches: list[str] = Field(default_factory=list)
+
+
+class ScoreRecord(BaseModel):
+    """Everything the comparators said about one mirror of one pair."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: int = SCORES_SCHEMA_VERSION
+    pair_id: str
+    campaign: str
+    timestamp: float
+    route: str
+    model: str | None = None
+    mirror: str
+    role: Role
+    mirror_model: str | None = None
+    divergence: float | None = None
+    values: dict[str, Value] = Field(default_factory=dict)
+    details: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    breaches: list[str] = Field(default_factory=list)
+    comparator_errors: list[str] = Field(default_factory=list)
+
+    def value(self, key: str) -> Value:
+        return self.values.get(key)
