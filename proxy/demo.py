@@ -191,8 +191,8 @@ async def run_demo(
 
 
 async def _drive(url: str, total: int, concurrency: int, kinds: Counter[str]) -> None:
-    plan = itertools.cycle(itertools.product(("chat", "stream", "tools", "json"), PROMPTS))
-    jobs = [(i, *next(plan)) for i in range(total)]
+    plan = itertools.cycle(itertools.product(PROMPTS, ("chat", "stream", "tools", "json")))
+    jobs = [(i, kind, prompt) for i, (prompt, kind) in zip(range(total), plan, strict=False)]
     queue: asyncio.Queue[tuple[int, str, str]] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
