@@ -7,13 +7,16 @@ shutdown: mirrors drain first, then the recorder flushes, then the pools close.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from proxy.admin import add_admin_routes
 from proxy.config import Config
 from proxy.forward import Forwarder
 from proxy.metrics import ProxyMetrics
@@ -92,10 +95,38 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def _incumbent_reachable(url: str, timeout_s: float = 1.0) -> bool:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        async with asyncio.timeout(timeout_s):
+            _, writer = await asyncio.open_connection(parts.hostname, port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    """Ready when the incumbent accepts connections and the recorder is writing."""
+    state = request.app[STATE_KEY]
+    checks = {
+        "incumbent": await _incumbent_reachable(state.config.incumbent.url),
+        "recorder": state.recorder.healthy,
+    }
+    ready = all(checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
 def create_admin_app(state: ProxyState) -> web.Application:
-    """The admin listener: metrics and health, never on the public port."""
+    """The admin listener: metrics, health and the admin API, never on the public port."""
     app = web.Application()
     app[STATE_KEY] = state
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    add_admin_routes(app, state.config.admin.token, state.mirror)
     return app

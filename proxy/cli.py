@@ -68,6 +68,37 @@ def serve(
     uvloop.run(serve_forever(cfg))
 
 
+@app.command()
+def compare(
+    config: ConfigOption = None,
+    campaign: Annotated[
+        str | None, typer.Option(help="Campaign to score; defaults to recording.campaign.")
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="Drain the stream, then exit.")] = False,
+    consumer: Annotated[
+        str | None, typer.Option(help="Consumer name in the group; defaults to host-pid.")
+    ] = None,
+    log_level: LogLevel = "INFO",
+) -> None:
+    """Score recorded pairs as one consumer of the 'comparators' group."""
+    from comparators.base import ComparatorError
+    from comparators.service import run_worker
+
+    cfg = _load(config)
+    configure_logging(log_level)
+    try:
+        stats = uvloop.run(
+            run_worker(cfg, campaign=campaign, once=once, consumer=consumer, serve_metrics=not once)
+        )
+    except ComparatorError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    sys.stdout.write(
+        f"scored {stats.scored} pairs ({stats.reclaimed} reclaimed, {stats.bad} bad, "
+        f"{stats.skipped_not_owned} taken over by other workers)\n"
+    )
+
+
 @app.command("check-config")
 def check_config(
     path: Annotated[Path, typer.Argument(help="YAML config file to validate.")],

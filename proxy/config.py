@@ -172,6 +172,10 @@ class MirrorConfig(_Section):
     sample_key: str = "random"
     routes: list[str] = Field(default_factory=lambda: list(DEFAULT_ROUTES))
     paused: bool = False
+    # Share of sampled requests sent to the incumbent a second time (role "replica"), so the
+    # comparators can measure the incumbent's own nondeterminism: the noise floor.
+    noise_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    replica_max_inflight: int = Field(default=32, ge=1)
 
     @field_validator("sample_key")
     @classmethod

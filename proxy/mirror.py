@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -259,6 +260,13 @@ class Mirror:
         self.sampler = Sampler(config.mirror.sample_rate, config.mirror.sample_key)
         self.paused = config.mirror.paused
         self.targets = [CandidateTarget(c, metrics) for c in config.candidates]
+        self.noise_rate = config.mirror.noise_rate
+        self.replica = (
+            CandidateTarget(replica_config(config), metrics, role=Role.REPLICA)
+            if self.noise_rate > 0
+            else None
+        )
+        self._random = random.random
         self.tasks = TaskSet("mirror")
         self.capture_limit = config.recording.max_output_bytes
         self.incumbent_wait_s = config.incumbent.timeout_s + 5.0
@@ -278,14 +286,17 @@ class Mirror:
     def sample_rate(self, rate: float) -> None:
         self.sampler.rate = rate
 
+    def _all_targets(self) -> list[CandidateTarget]:
+        return [*self.targets, *([self.replica] if self.replica is not None else [])]
+
     async def start(self) -> None:
-        for target in self.targets:
+        for target in self._all_targets():
             target.open()
 
     async def stop(self, drain_timeout_s: float) -> int:
         """Let running pairs finish (up to the timeout), then close the pools."""
         cancelled = await self.tasks.drain(drain_timeout_s)
-        for target in self.targets:
+        for target in self._all_targets():
             await target.close()
         return cancelled
 
@@ -322,7 +333,10 @@ class Mirror:
             return None
         pending = PendingPair(method, path, path_qs, parsed, headers, started)
         calls: list[_Call] = []
-        for target in self.targets:
+        targets = self.targets
+        if self.replica is not None and self._random() < self.noise_rate:
+            targets = [*targets, self.replica]
+        for target in targets:
             if target.in_flight >= target.config.max_inflight:
                 target.skipped(SkipReason.MAX_INFLIGHT)
                 continue
@@ -386,6 +400,25 @@ class Mirror:
             incumbent,
             [(call.target, result) for call, result in zip(calls, results, strict=True)],
         )
+
+
+def replica_config(config: Config) -> CandidateConfig:
+    """The incumbent, called a second time as if it were a candidate. It gets the client's
+    credentials (the incumbent is who they are for) and the incumbent's own headers."""
+    incumbent = config.incumbent
+    return CandidateConfig(
+        name="replica",
+        url=incumbent.url,
+        headers=incumbent.headers,
+        version=incumbent.version,
+        verify_tls=incumbent.verify_tls,
+        ca_bundle=incumbent.ca_bundle,
+        pool=incumbent.pool,
+        timeout_s=incumbent.timeout_s,
+        first_byte_timeout_s=incumbent.timeout_s,
+        max_inflight=config.mirror.replica_max_inflight,
+        forward_authorization=True,
+    )
 
 
 def with_stream_usage(body: dict[str, Any], route: str) -> bytes | None:

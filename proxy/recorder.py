@@ -14,6 +14,9 @@ __all__ = ["MemoryRecorder", "Recorder"]
 
 
 class Recorder(Protocol):
+    # False while the backing store refuses writes (records are spooling); /readyz reports it.
+    healthy: bool
+
     def submit(self, record: PairRecord) -> None:
         """Take ownership of a finished record without blocking."""
 
@@ -28,6 +31,7 @@ class MemoryRecorder:
 
     def __init__(self) -> None:
         self.records: list[PairRecord] = []
+        self.healthy = True
 
     def submit(self, record: PairRecord) -> None:
         self.records.append(record)
