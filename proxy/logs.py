@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from proxy.redact import RedactingFilter
+
 __all__ = ["JsonFormatter", "configure_logging", "logging_config"]
 
 
@@ -36,10 +38,14 @@ def logging_config(level: str = "INFO", json_logs: bool = False) -> dict[str, An
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
+        # Every line passes the redactor, so a message that quotes a request cannot leak a
+        # key, a token or an email address into the logs.
+        "filters": {"redact": {"()": RedactingFilter}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "default",
+                "filters": ["redact"],
                 "stream": "ext://sys.stderr",
             }
         },

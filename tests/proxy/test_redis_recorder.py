@@ -10,11 +10,15 @@ from typing import Any
 import aiohttp
 import openai
 import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
 
 from proxy.embedded_redis import EmbeddedRedis
-from proxy.record import SCHEMA_VERSION, Role
+from proxy.metrics import RecorderMetrics
+from proxy.record import SCHEMA_VERSION, PairRecord, RequestInfo, Role, Side
+from proxy.redis_recorder import RedisRecorder
+from proxy.server import running_proxy
 from proxy.simulate import SimProfile, running_simulator
-from tests.conftest import ProxyFactory, read_records
+from tests.conftest import ProxyFactory, make_config, read_records
 
 CHAT = {"model": "gpt-x", "messages": [{"role": "user", "content": "Summarise the plan"}]}
 
@@ -275,3 +279,63 @@ async def test_stream_usage_modes(
     assert inject.incumbent.output.usage is not None
     assert inject.incumbent.output.usage["completion_tokens"] > 0
     assert not inject.incumbent.output.partial
+
+
+def _record(i: int) -> PairRecord:
+    side = Side(role=Role.INCUMBENT, name="incumbent", status=200)
+    return PairRecord(
+        pair_id=f"p{i}", campaign="c", timestamp=0.0, route="/r", method="POST",
+        request=RequestInfo(body={"i": i}), incumbent=side,
+    )  # fmt: skip
+
+
+async def test_losses_are_counted_by_reason(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    recorder = RedisRecorder(
+        f"unix://{tmp_path}/nobody-home.sock",
+        "c",
+        RecorderMetrics(registry),
+        spool_dir=tmp_path / "spool",
+        spool_max_bytes=1000,
+        queue_size=4,
+        batch_size=2,
+        flush_timeout_s=2,
+    )
+    for i in range(6):
+        recorder.submit(_record(i))  # the writer is not running yet: the queue fills
+    assert (
+        registry.get_sample_value("darklaunch_records_dropped_total", {"reason": "queue_full"}) == 2
+    )
+    await recorder.start()
+    await recorder.stop()  # Redis never answers: the spool takes what fits, the rest is counted
+    spooled = registry.get_sample_value("darklaunch_records_spooled_total") or 0
+    dropped = (
+        registry.get_sample_value("darklaunch_records_dropped_total", {"reason": "spool_full"}) or 0
+    )
+    assert spooled + dropped == 4
+    assert dropped > 0
+    assert spooled > 0
+    assert recorder.healthy is False
+
+
+async def test_serve_without_redis_url_uses_an_embedded_redis(
+    proxy_factory: ProxyFactory, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "embedded"
+    async with (
+        running_simulator(SimProfile(name="inc")) as inc,
+        running_simulator(SimProfile(name="cand")) as cand,
+    ):
+        config = make_config(
+            inc.url,
+            [{"name": "c", "url": cand.url}],
+            recording={
+                "campaign": "embedded",
+                "data_dir": str(data_dir),
+                "spool_dir": str(tmp_path / "spool"),
+            },
+        )
+        async with running_proxy(config) as proxy:
+            assert await _post_many(proxy.url, 20, concurrency=4) == 20
+        assert proxy.state.registry.get_sample_value("darklaunch_records_written_total") == 20
+    assert (data_dir / "appendonly.aof").exists()  # the data lives under the configured folder

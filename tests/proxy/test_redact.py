@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from proxy.record import Choice, ErrorInfo, Output, ToolCall
+from proxy.redact import RedactingFilter, Redactor
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("write to jane.doe+x@mail.example.org now", "write to [REDACTED:email] now"),
+        ("key sk-proj-AbCdEfGhIjKlMnOp1234 ok", "key [REDACTED:api_key] ok"),
+        ("aws AKIAABCDEFGHIJKLMNOP", "aws [REDACTED:api_key]"),
+        ("Authorization: Bearer abc.def-ghi_123", "Authorization: [REDACTED:bearer]"),
+        ("card 4111 1111 1111 1111.", "card [REDACTED:card]."),
+        ("call +1 (415) 555-2671 today", "call [REDACTED:phone] today"),
+    ],
+)
+def test_builtin_patterns_mask(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 1234567890123 shipped",
+        "version 1.2.3 in 2024",
+        "pi is 3.14159",
+        "took 250 ms for 2048 tokens",
+    ],
+)
+def test_ordinary_numbers_survive(text: str) -> None:
+    assert Redactor().text(text) == text
+
+
+def test_custom_patterns_drop_paths_and_disabled() -> None:
+    redactor = Redactor(
+        patterns={"employee": r"EMP-\d{6}"}, drop_paths=["metadata.email", "messages[*].name"]
+    )
+    body = {
+        "messages": [{"role": "user", "content": "I am EMP-123456", "name": "jane"}],
+        "metadata": {"email": "x", "team": "a"},
+    }
+    assert redactor.request_body(body) == {
+        "messages": [{"role": "user", "content": "I am [REDACTED:employee]"}],
+        "metadata": {"team": "a"},
+    }
+    assert Redactor(enabled=False).text("jane@example.com") == "jane@example.com"
+
+
+def test_output_and_error_are_redacted() -> None:
+    output = Output(
+        choices=[
+            Choice(
+                text="mail jane@example.com",
+                tool_calls=[ToolCall(name="send", arguments='{"to": "bob@example.com"}')],
+                refusal="no sk-abcdefghijklmnopqrst",
+            )
+        ],
+        body={"echo": "jane@example.com"},
+    )
+    cleaned = Redactor().output(output)
+    assert "example.com" not in cleaned.model_dump_json()
+    error = Redactor().error(ErrorInfo(kind="protocol", message="bad key sk-abcdefghijklmnopqrst"))
+    assert error is not None
+    assert "sk-" not in error.message
+
+
+def test_logging_filter_masks_messages(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("darklaunch.test.redact")
+    logger.addFilter(RedactingFilter())
+    with caplog.at_level(logging.INFO, logger="darklaunch.test.redact"):
+        logger.info("client sent %s", "Bearer sk-abcdefghijklmnop1234")
+    assert "sk-abcdefghijklmnop1234" not in caplog.text
+    assert "[REDACTED:" in caplog.text
