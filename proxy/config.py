@@ -21,7 +21,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "DEFAULT_ROUTES",
@@ -32,6 +40,7 @@ __all__ = [
     "CandidateConfig",
     "Config",
     "ConfigError",
+    "FallbackConfig",
     "IncumbentConfig",
     "ListenConfig",
     "MirrorConfig",
@@ -39,6 +48,7 @@ __all__ = [
     "PricesConfig",
     "RecordingConfig",
     "RedactConfig",
+    "StaticResponseConfig",
     "WorkerConfig",
     "load_config",
     "masked_dump",
@@ -101,6 +111,15 @@ class PoolConfig(_Section):
     connect_timeout_s: float = Field(default=10.0, gt=0)
 
 
+def _base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("an http:// or https:// base URL with a host")
+    if parts.query or parts.fragment:
+        raise ValueError("a base URL without query or fragment")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
 class _UpstreamConfig(_Section):
     url: str
     timeout_s: float = Field(default=600.0, gt=0)
@@ -113,12 +132,7 @@ class _UpstreamConfig(_Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("an http:// or https:// base URL with a host")
-        if parts.query or parts.fragment:
-            raise ValueError("a base URL without query or fragment")
-        return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+        return _base_url(value)
 
     @field_validator("ca_bundle")
     @classmethod
@@ -133,6 +147,63 @@ class IncumbentConfig(_UpstreamConfig):
 
     ``incumbent: {url: https://api.openai.com, timeout_s: 600}``
     """
+
+
+class StaticResponseConfig(_Section):
+    """A fixed answer for when neither the incumbent nor a fallback upstream can answer.
+
+    ``static: {status: 503, body: {error: {message: "try again", type: server_error}}}``
+    """
+
+    status: int = Field(default=503, ge=200, le=599)
+    body: Any = Field(
+        default_factory=lambda: {
+            "error": {
+                "message": "the model is unavailable; try again shortly",
+                "type": "server_error",
+                "param": None,
+                "code": "model_unavailable",
+            }
+        }
+    )
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class FallbackConfig(_Section):
+    """Where clients are served from when the incumbent refuses, times out or answers with
+    one of ``on_status``: a ``url`` upstream, else the ``static`` response.
+
+    ``fallback: {url: http://backup:8000, on_status: [500, 502, 503, 504]}``
+    ``fallback: {static: {status: 503}}``
+    """
+
+    url: str | None = None
+    on_status: list[int] = Field(default_factory=lambda: [500, 502, 503, 504])
+    timeout_s: float = Field(default=600.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    pool: PoolConfig = Field(default_factory=PoolConfig)
+    static: StaticResponseConfig | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        return None if value is None else _base_url(value)
+
+    @field_validator("on_status")
+    @classmethod
+    def _check_statuses(cls, value: list[int]) -> list[int]:
+        for status in value:
+            if not 400 <= status <= 599:
+                raise ValueError(f"HTTP error statuses between 400 and 599, got {status}")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_a_target(self) -> FallbackConfig:
+        if self.url is None and self.static is None:
+            raise ValueError("a 'url' or a 'static' response")
+        return self
 
 
 class BreakerConfig(_Section):
@@ -316,6 +387,7 @@ class Config(_Section):
     listen: ListenConfig = Field(default_factory=ListenConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
     incumbent: IncumbentConfig
+    fallback: FallbackConfig | None = None
     candidates: list[CandidateConfig] = Field(default_factory=list)
     mirror: MirrorConfig = Field(default_factory=MirrorConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)

@@ -22,11 +22,19 @@ from multidict import CIMultiDict
 from proxy.config import Config
 from proxy.errors import error_response
 from proxy.exchange import Capture, UpstreamResult
+from proxy.fallback import Fallback
 from proxy.metrics import ProxyMetrics, status_class
 from proxy.mirror import Mirror, PendingPair, with_stream_usage
 from proxy.record import ErrorInfo
 from proxy.sse import UsageEventFilter
-from proxy.upstream import HOP_BY_HOP, forwardable_headers, make_session
+from proxy.upstream import (
+    UpstreamFailure,
+    classify_failure,
+    cut_short,
+    forwardable_headers,
+    make_session,
+    start_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +53,6 @@ _KNOWN_ROUTES = (
     "/v1/images/generations",
     "/v1/rerank",
 )
-# Response headers that are hop-by-hop, or that aiohttp sets itself for the client hop.
-_RESPONSE_DROP = HOP_BY_HOP | {"content-length"}
 
 
 class Forwarder:
@@ -54,6 +60,7 @@ class Forwarder:
 
     def __init__(self, config: Config, metrics: ProxyMetrics, mirror: Mirror | None) -> None:
         incumbent = config.incumbent
+        self.fallback = Fallback(config.fallback, metrics) if config.fallback else None
         self.base_url = incumbent.url
         self.override_headers = dict(incumbent.headers)
         self.pool = incumbent.pool
@@ -78,15 +85,19 @@ class Forwarder:
         }
         self._upstream_errors = {
             kind: metrics.upstream_errors.labels(kind)
-            for kind in ("connect", "timeout", "reset", "protocol", "client_disconnected")
+            for kind in ("connect", "timeout", "reset", "protocol", "status", "client_disconnected")
         }
 
     async def start(self) -> None:
         self.session = make_session(self.pool, verify_tls=self.verify_tls, ca_bundle=self.ca_bundle)
+        if self.fallback is not None:
+            self.fallback.start()
 
     async def stop(self) -> None:
         if self.session is not None:
             await self.session.close()
+        if self.fallback is not None:
+            await self.fallback.stop()
 
     def _upstream_headers(self, request: web.Request) -> CIMultiDict[str]:
         headers = forwardable_headers(request.headers, ("host", "content-length"))
@@ -153,12 +164,13 @@ class Forwarder:
         assert self.session is not None
         capture = Capture(self.capture_limit) if pending is not None else None
         duration, first_byte = self._timing[route]
-        response: web.StreamResponse | None = None
+        headers = self._upstream_headers(request)
+        failure: UpstreamFailure | None = None
         try:
             async with self.session.request(
                 request.method,
                 self.base_url + path_qs,
-                headers=self._upstream_headers(request),
+                headers=headers,
                 data=body if body else None,
                 allow_redirects=False,
                 timeout=self.timeout,
@@ -166,76 +178,19 @@ class Forwarder:
                 result.status = upstream.status
                 result.content_type = upstream.headers.get("content-type")
                 result.content_encoding = upstream.headers.get("content-encoding")
-                response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-                length = upstream.headers.get("content-length")
-                for name, value in upstream.headers.items():
-                    if name.lower() not in _RESPONSE_DROP:
-                        response.headers.add(name, value)
-                framed = length is not None and upstream.headers.get("transfer-encoding") is None
-                if framed and usage_filter is None:
-                    response.content_length = int(length or 0)
-                await response.prepare(request)
-                async for chunk in upstream.content.iter_any():
-                    if result.ttft_ms is None:
-                        result.ttft_ms = (time.perf_counter() - started) * 1000.0
-                    if capture is not None:
-                        capture.add(chunk)
-                    try:
-                        await response.write(
-                            chunk if usage_filter is None else usage_filter.feed(chunk)
-                        )
-                    except ConnectionError as exc:
-                        return self._client_gone(result, exc)
-                result.complete = True
-                if usage_filter is not None:
-                    await response.write(usage_filter.flush())
-                await response.write_eof()
-        except TimeoutError:
-            return self._failed(
-                result,
-                response,
-                "timeout",
-                504,
-                "upstream_timeout",
-                "the incumbent did not answer in time",
-                request,
-            )
-        except aiohttp.ClientConnectorError as exc:
-            return self._failed(
-                result,
-                response,
-                "connect",
-                502,
-                "upstream_unreachable",
-                f"cannot connect to the incumbent: {exc.os_error.strerror or exc}",
-                request,
-            )
-        except (
-            aiohttp.ServerDisconnectedError,
-            aiohttp.ClientPayloadError,
-            aiohttp.ClientOSError,
-        ) as exc:
-            return self._failed(
-                result,
-                response,
-                "reset",
-                502,
-                "upstream_disconnected",
-                f"the incumbent closed the connection: {type(exc).__name__}",
-                request,
-            )
-        except ConnectionResetError as exc:  # the client's socket, while preparing headers
-            return self._client_gone(result, exc, response)
-        except aiohttp.ClientError as exc:
-            return self._failed(
-                result,
-                response,
-                "protocol",
-                502,
-                "upstream_error",
-                f"bad answer from the incumbent: {type(exc).__name__}",
-                request,
-            )
+                fallback = self.fallback
+                if fallback is None or upstream.status not in fallback.on_status:
+                    return await self._send(
+                        request, upstream, result, started, capture, usage_filter
+                    )
+                failure = UpstreamFailure(
+                    "status", 502, "upstream_error", f"the incumbent answered {upstream.status}"
+                )
+        except ConnectionResetError as exc:  # the client's socket, while sending headers
+            return self._client_gone(result, exc)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            failure = classify_failure(exc)
+            result.status = None
         finally:
             now = time.perf_counter()
             result.latency_ms = (now - started) * 1000.0
@@ -246,6 +201,52 @@ class Forwarder:
             if result.ttft_ms is not None:
                 first_byte.observe(result.ttft_ms / 1000.0)
             self.metrics.requests.labels(route, "incumbent", "", status_class(result.status)).inc()
+        self._upstream_errors[failure.kind].inc()
+        result.error = ErrorInfo(kind=failure.kind, message=failure.message)
+        logger.warning("incumbent %s on %s: %s", failure.kind, request.path, failure.message)
+        if self.fallback is not None:
+            return await self.fallback.serve(request, path_qs, body, headers, failure.kind)
+        return error_response(failure.status, failure.message, failure.code)
+
+    async def _send(
+        self,
+        request: web.Request,
+        upstream: aiohttp.ClientResponse,
+        result: UpstreamResult,
+        started: float,
+        capture: Capture | None,
+        usage_filter: UsageEventFilter | None,
+    ) -> web.StreamResponse:
+        """Relay an answer whose headers have arrived. Failures from here on can only cut the
+        answer short: the client already has the status line."""
+        response = start_response(upstream, keep_length=usage_filter is None)
+        await response.prepare(request)
+        try:
+            async for chunk in upstream.content.iter_any():
+                if result.ttft_ms is None:
+                    result.ttft_ms = (time.perf_counter() - started) * 1000.0
+                if capture is not None:
+                    capture.add(chunk)
+                try:
+                    await response.write(
+                        chunk if usage_filter is None else usage_filter.feed(chunk)
+                    )
+                except ConnectionError as exc:
+                    return self._client_gone(result, exc, response)
+            result.complete = True
+            if usage_filter is not None:
+                await response.write(usage_filter.flush())
+            await response.write_eof()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            failure = classify_failure(exc)
+            self._upstream_errors[failure.kind].inc()
+            result.error = ErrorInfo(kind=failure.kind, message=failure.message)
+            logger.warning(
+                "incumbent %s mid-answer on %s: %s", failure.kind, request.path, failure.message
+            )
+            cut_short(request, response)
+        except ConnectionError as exc:
+            return self._client_gone(result, exc, response)
         return response
 
     def _client_gone(
@@ -255,28 +256,3 @@ class Forwarder:
         self._upstream_errors["client_disconnected"].inc()
         result.error = ErrorInfo(kind="client_disconnected", message=type(exc).__name__)
         return response if response is not None else web.Response(status=499)
-
-    def _failed(
-        self,
-        result: UpstreamResult,
-        response: web.StreamResponse | None,
-        kind: str,
-        status: int,
-        code: str,
-        message: str,
-        request: web.Request,
-    ) -> web.StreamResponse:
-        self._upstream_errors[kind].inc()
-        result.error = ErrorInfo(kind=kind, message=message)
-        logger.warning("incumbent %s on %s: %s", kind, request.path, message)
-        if response is None or not response.prepared:
-            result.status = None
-            return error_response(status, message, code)
-        # Headers are gone: the answer can only be cut short. A chunked stream still ends
-        # cleanly; a body with a Content-Length must not look complete, so the connection is
-        # closed instead of leaving the client waiting for bytes that will never come.
-        if response.content_length is not None and request.transport is not None:
-            request.transport.close()
-        else:
-            response.force_close()
-        return response

@@ -89,6 +89,12 @@ class ProxyMetrics:
             registry=registry,
             multiprocess_mode="max",
         )
+        self.fallbacks = Counter(
+            "darklaunch_fallbacks_total",
+            "Requests served by the fallback path, by reason and by what served them.",
+            ["reason", "served_by"],
+            registry=registry,
+        )
         self.upstream_errors = Counter(
             "darklaunch_upstream_errors_total",
             "Incumbent calls that failed before or during the answer, by kind.",

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import aiohttp
+from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.config import PoolConfig
 
-__all__ = ["HOP_BY_HOP", "forwardable_headers", "make_session"]
+__all__ = [
+    "HOP_BY_HOP",
+    "UpstreamFailure",
+    "classify_failure",
+    "cut_short",
+    "forwardable_headers",
+    "make_session",
+    "start_response",
+]
 
 HOP_BY_HOP = frozenset(
     {
@@ -75,4 +85,67 @@ def make_session(
         cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=None, connect=pool.connect_timeout_s),
         trust_env=False,
+    )
+
+
+# Response headers that are hop-by-hop, or that aiohttp sets itself for the client hop.
+_RESPONSE_DROP = HOP_BY_HOP | {"content-length"}
+
+
+def start_response(upstream: aiohttp.ClientResponse, *, keep_length: bool) -> web.StreamResponse:
+    """A client response with the upstream's status and end-to-end headers. The upstream's
+    Content-Length is kept when the body will be relayed unchanged, so the client sees the
+    same framing; otherwise aiohttp chunks it."""
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+    for name, value in upstream.headers.items():
+        if name.lower() not in _RESPONSE_DROP:
+            response.headers.add(name, value)
+    length = upstream.headers.get("content-length")
+    if keep_length and length is not None and upstream.headers.get("transfer-encoding") is None:
+        response.content_length = int(length)
+    return response
+
+
+def cut_short(request: web.Request, response: web.StreamResponse) -> None:
+    """End an answer whose upstream failed after the headers were sent. A chunked stream still
+    ends cleanly; a body with a Content-Length must not look complete, so the connection is
+    closed instead of leaving the client waiting for bytes that will never come."""
+    if response.content_length is not None and request.transport is not None:
+        request.transport.close()
+    else:
+        response.force_close()
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamFailure:
+    """Why an upstream gave no usable answer, and what our own error response says."""
+
+    kind: str
+    status: int
+    code: str
+    message: str
+
+
+def classify_failure(exc: BaseException) -> UpstreamFailure:
+    """Translate aiohttp's exceptions at the module boundary into our small vocabulary."""
+    if isinstance(exc, TimeoutError):
+        return UpstreamFailure(
+            "timeout", 504, "upstream_timeout", "the upstream did not answer in time"
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror or str(exc)
+        return UpstreamFailure(
+            "connect", 502, "upstream_unreachable", f"cannot connect to the upstream: {reason}"
+        )
+    if isinstance(
+        exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError
+    ):
+        return UpstreamFailure(
+            "reset",
+            502,
+            "upstream_disconnected",
+            f"the upstream closed the connection: {type(exc).__name__}",
+        )
+    return UpstreamFailure(
+        "protocol", 502, "upstream_error", f"bad answer from the upstream: {type(exc).__name__}"
     )
