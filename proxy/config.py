@@ -86,6 +86,7 @@ class ListenConfig(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     header_read_timeout_s: float = Field(default=30.0, gt=0)
+    body_read_timeout_s: float = Field(default=60.0, gt=0)
     keepalive_timeout_s: float = Field(default=75.0, gt=0)
 
 

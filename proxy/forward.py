@@ -12,6 +12,7 @@ Our own errors, in OpenAI's shape, are limited to failures that are ours to repo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -70,6 +71,7 @@ class Forwarder:
             total=incumbent.timeout_s, connect=incumbent.pool.connect_timeout_s
         )
         self.capture_limit = config.recording.max_output_bytes
+        self.body_timeout_s = config.listen.body_read_timeout_s
         self.inject_usage = config.recording.stream_usage == "inject"
         self.metrics = metrics
         self.mirror = mirror
@@ -125,9 +127,16 @@ class Forwarder:
         path_qs = request.rel_url.raw_path_qs
         route = self._route_labels.get(path, OTHER_ROUTE)
         try:
-            body = await request.read()
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             return error_response(413, exc.text or "request body too large", "request_too_large")
+        except TimeoutError:
+            response = error_response(
+                408, "the request body was not received in time", "request_timeout"
+            )
+            response.force_close()
+            return response
 
         pending: PendingPair | None = None
         usage_filter: UsageEventFilter | None = None

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from proxy.app import ProxyState, build_state, create_admin_app, create_proxy_app
 from proxy.config import Config
+from proxy.protocol import GuardedAppRunner
 from proxy.recorder import Recorder
 from proxy.recording import open_redis_recorder
 
@@ -64,8 +65,9 @@ async def _serve(
     config: Config, recorder: Recorder, registry: CollectorRegistry, reuse_port: bool
 ) -> AsyncIterator[RunningProxy]:
     state = build_state(config, recorder=recorder, registry=registry)
-    proxy_runner = web.AppRunner(
+    proxy_runner = GuardedAppRunner(
         create_proxy_app(state),
+        header_timeout_s=config.listen.header_read_timeout_s,
         access_log=None,
         handler_cancellation=False,
         keepalive_timeout=config.listen.keepalive_timeout_s,
