@@ -1,0 +1,101 @@
+"""The comparator worker's Prometheus metrics, on a registry that is passed in.
+
+These are the live quality, cost and lag signals the dashboard and the rollback alerts read.
+``role`` is ``candidate`` or ``replica`` (the incumbent compared with itself: the noise floor);
+``candidate`` is the mirror's configured name (``replica`` for the replica). ``side`` says
+whose error or refusal it was: ``incumbent`` or ``mirror``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["COST_BUCKETS", "DIVERGENCE_BUCKETS", "WorkerMetrics"]
+
+DIVERGENCE_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+COST_BUCKETS = (
+    1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
+    2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+)  # fmt: skip
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.scored = Counter(
+            "darklaunch_pairs_scored_total",
+            "Mirrors scored against the incumbent.",
+            ["role", "candidate"],
+            registry=registry,
+        )
+        self.divergence = Histogram(
+            "darklaunch_divergence",
+            "Headline divergence per scored mirror, in [0, 1].",
+            ["role", "candidate"],
+            buckets=DIVERGENCE_BUCKETS,
+            registry=registry,
+        )
+        self.similarity = Histogram(
+            "darklaunch_similarity",
+            "Text similarity per scored mirror, in [0, 1].",
+            ["role", "candidate"],
+            buckets=DIVERGENCE_BUCKETS,
+            registry=registry,
+        )
+        self.scored_errors = Counter(
+            "darklaunch_scored_errors_total",
+            "Scored pairs where a side failed (error or status >= 400), by side.",
+            ["role", "candidate", "side"],
+            registry=registry,
+        )
+        self.scored_refusals = Counter(
+            "darklaunch_scored_refusals_total",
+            "Scored pairs where a side refused, by side.",
+            ["role", "candidate", "side"],
+            registry=registry,
+        )
+        self.breaches = Counter(
+            "darklaunch_budget_breaches_total",
+            "Per-query budget breaches by the mirror, by kind: latency_ms, ttft_ms, cost_usd.",
+            ["candidate", "kind"],
+            registry=registry,
+        )
+        self.cost = Histogram(
+            "darklaunch_cost_per_query_usd",
+            "Cost of one query in USD, for the mirror and for the incumbent.",
+            ["side", "candidate"],
+            buckets=COST_BUCKETS,
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "darklaunch_tokens_total",
+            "Tokens used (reported or estimated), per side.",
+            ["side", "candidate"],
+            registry=registry,
+        )
+        self.comparator_errors = Counter(
+            "darklaunch_comparator_errors_total",
+            "Comparator calls that raised; the other comparators still ran.",
+            ["comparator"],
+            registry=registry,
+        )
+        self.bad_records = Counter(
+            "darklaunch_worker_bad_records_total",
+            "Stream entries that could not be parsed as a pair record (moved to the dead stream).",
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "darklaunch_worker_pending_entries",
+            "Entries delivered to the comparators group but not yet acknowledged (lag).",
+            registry=registry,
+        )
+        self.backlog = Gauge(
+            "darklaunch_worker_backlog_entries",
+            "Entries in the pairs stream not yet delivered to any worker (capped at 10,000).",
+            registry=registry,
+        )
+        self.batch_duration = Histogram(
+            "darklaunch_worker_batch_duration_seconds",
+            "Time to score and write one batch.",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
+            registry=registry,
+        )

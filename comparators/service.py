@@ -1,0 +1,99 @@
+"""Run a comparator worker as a service: Redis, the scoring engine, a ``/metrics`` listener of
+its own, and a graceful stop on SIGTERM (the batch in hand is finished and acknowledged)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from comparators.engine import ScoringEngine
+from comparators.metrics import WorkerMetrics
+from comparators.worker import CompareWorker, WorkerStats
+from proxy.config import Config
+from proxy.recording import resolve_redis
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["metrics_listener", "run_worker"]
+
+
+@asynccontextmanager
+async def metrics_listener(registry: CollectorRegistry, host: str, port: int) -> AsyncIterator[str]:
+    """Serve ``/metrics`` and ``/healthz``; yields the bound URL."""
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        yield f"http://{bound_host}:{bound_port}"
+    finally:
+        await runner.cleanup()
+
+
+async def run_worker(
+    config: Config,
+    *,
+    campaign: str | None = None,
+    once: bool = False,
+    consumer: str | None = None,
+    registry: CollectorRegistry | None = None,
+    stop: asyncio.Event | None = None,
+    serve_metrics: bool = True,
+) -> WorkerStats:
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    engine = ScoringEngine(
+        config, on_comparator_error=lambda name: metrics.comparator_errors.labels(name).inc()
+    )
+    stop = stop or asyncio.Event()
+    if not once:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    worker_config = config.worker
+    async with resolve_redis(config.recording) as url:
+        client = aioredis.Redis.from_url(url)
+        try:
+            worker = CompareWorker(
+                client,
+                campaign or config.recording.campaign,
+                engine,
+                metrics,
+                consumer=consumer or worker_config.consumer,
+                batch_size=worker_config.batch_size,
+                block_ms=worker_config.block_ms,
+                claim_idle_s=worker_config.claim_idle_s,
+            )
+            if serve_metrics:
+                async with metrics_listener(
+                    registry, worker_config.metrics.host, worker_config.metrics.port
+                ) as at:
+                    logger.info(
+                        "comparator worker %s on %s, metrics at %s",
+                        worker.consumer,
+                        worker.pairs,
+                        at,
+                    )
+                    return await worker.run(once=once, stop=stop)
+            return await worker.run(once=once, stop=stop)
+        finally:
+            await client.aclose()

@@ -1,0 +1,107 @@
+"""Text divergence: did the mirror say the same thing as the incumbent?
+
+Three views, from strict to forgiving:
+
+* ``exact_match``: the first choice's texts are identical, byte for byte.
+* ``normalized_match``: identical after :func:`normalize`: casefold, delete every character
+  that is neither a word character nor white space (Unicode punctuation and symbols), then
+  collapse runs of white space to one space and trim. ``"Hello,  World!"`` and
+  ``"hello world"`` match.
+* ``similarity``: ``rapidfuzz.fuzz.token_sort_ratio / 100`` on the normalised texts (raw texts
+  with ``normalize: false``); ``divergence = 1 - similarity``. Two empty texts are 1.0.
+
+Why ``token_sort_ratio`` and not ``token_set_ratio``: the set ratio scores 100 whenever one
+text's words are a subset of the other's, so a truncated or padded answer would look identical.
+The sort ratio forgives word order but still charges for missing and extra words.
+
+When either side failed there is no text to compare: every value is ``None`` and the failure
+is scored by the outcome comparator and the headline divergence.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+from rapidfuzz.fuzz import token_sort_ratio
+
+from comparators.base import ComparatorContext, Pairing, make_score
+from comparators.scores import Score, Value
+
+__all__ = ["TextComparator", "TextOptions", "normalize"]
+
+logger = logging.getLogger(__name__)
+
+_NOT_WORD_OR_SPACE = re.compile(r"[^\w\s]+")
+
+
+def normalize(text: str) -> str:
+    """Fold the differences a reader would not call a different answer: case, punctuation
+    and white space."""
+    return " ".join(_NOT_WORD_OR_SPACE.sub("", text.casefold()).split())
+
+
+def similarity(a: str, b: str) -> float:
+    """Token-sorted similarity in [0, 1]; two empty texts are identical, not dissimilar."""
+    if a == b:
+        return 1.0
+    if not a or not b:
+        return 0.0
+    return float(token_sort_ratio(a, b)) / 100.0
+
+
+class TextOptions(BaseModel):
+    """``comparators: {text: {normalize: false}}`` scores similarity on the raw texts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    normalize: bool = True
+
+
+_NONE: dict[str, Value] = {
+    "exact_match": None,
+    "normalized_match": None,
+    "similarity": None,
+    "divergence": None,
+}
+
+
+class TextComparator:
+    name: ClassVar[str] = "text"
+    Options: ClassVar[type[BaseModel]] = TextOptions
+
+    def __init__(self, options: TextOptions, context: ComparatorContext) -> None:
+        self.options = options
+
+    def compare(self, pair: Pairing) -> list[Score]:
+        incumbent, mirror = pair.incumbent.output, pair.mirror.output
+        if incumbent is None or mirror is None or not pair.both_ok:
+            return [make_score(self.name, dict(_NONE))]
+        a, b = incumbent.text, mirror.text
+        if a == b:
+            return [
+                make_score(
+                    self.name,
+                    {
+                        "exact_match": True,
+                        "normalized_match": True,
+                        "similarity": 1.0,
+                        "divergence": 0.0,
+                    },
+                )
+            ]
+        norm_a, norm_b = normalize(a), normalize(b)
+        score = similarity(norm_a, norm_b) if self.options.normalize else similarity(a, b)
+        return [
+            make_score(
+                self.name,
+                {
+                    "exact_match": False,
+                    "normalized_match": norm_a == norm_b,
+                    "similarity": score,
+                    "divergence": 1.0 - score,
+                },
+            )
+        ]

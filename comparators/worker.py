@@ -1,0 +1,269 @@
+"""The comparator worker: one consumer of the ``comparators`` group on a campaign's pairs.
+
+Many workers share a stream by running under different consumer names; Redis hands each entry
+to one of them. Each (pair, mirror) is scored exactly once *in effect*: a batch's scores are
+written and its entries acknowledged by one Lua script, atomically, and only for entries that
+are still pending for this consumer. So a worker that was slow enough for another to
+``XAUTOCLAIM`` its entries writes nothing for them, and a worker that dies mid-batch has
+written nothing, leaving its entries to be reclaimed and scored by someone else.
+
+Entries that do not parse as a pair record are copied to ``darklaunch:{<campaign>}:dead`` and
+acknowledged, so one bad entry cannot wedge the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+from redis.exceptions import NoScriptError, ResponseError
+
+from comparators.engine import ScoringEngine
+from comparators.metrics import WorkerMetrics
+from comparators.scores import ScoreRecord, scores_key
+from proxy.record import PairRecord, Role
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["GROUP", "CompareWorker", "WorkerStats", "dead_key", "default_consumer_name"]
+
+GROUP = "comparators"
+SCORES_MAX_LEN = 1_000_000
+BACKLOG_CAP = 10_000
+
+_WRITE_SCORES = """
+local written = {}
+local i = 4
+while i <= #ARGV do
+  local id = ARGV[i]
+  local n = tonumber(ARGV[i + 1])
+  local mine = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
+  if #mine > 0 then
+    for j = 1, n do
+      redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'record', ARGV[i + 1 + j])
+    end
+    redis.call('XACK', KEYS[1], ARGV[1], id)
+    table.insert(written, 1)
+  else
+    table.insert(written, 0)
+  end
+  i = i + 2 + n
+end
+return written
+"""
+
+
+def dead_key(campaign: str) -> str:
+    return f"darklaunch:{{{campaign}}}:dead"
+
+
+def default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class WorkerStats:
+    """What one run did; ``--once`` prints it."""
+
+    entries: int = 0
+    scored: int = 0
+    skipped_not_owned: int = 0
+    bad: int = 0
+    reclaimed: int = 0
+
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+class CompareWorker:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        campaign: str,
+        engine: ScoringEngine,
+        metrics: WorkerMetrics,
+        *,
+        consumer: str | None = None,
+        batch_size: int = 64,
+        block_ms: int = 1000,
+        claim_idle_s: float = 60.0,
+    ) -> None:
+        self.client = client
+        self.campaign = campaign
+        self.pairs = f"darklaunch:{{{campaign}}}:pairs"
+        self.scores = scores_key(campaign)
+        self.engine = engine
+        self.metrics = metrics
+        self.consumer = consumer or default_consumer_name()
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.claim_idle_ms = int(claim_idle_s * 1000)
+        self.stats = WorkerStats()
+        self._sha: str | None = None
+        self._claim_cursor = "0-0"
+
+    async def ensure_group(self) -> None:
+        """Create the group at the start of the stream, so pairs recorded before the first
+        worker ran are scored too."""
+        try:
+            await self.client.xgroup_create(self.pairs, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, *, once: bool = False, stop: asyncio.Event | None = None) -> WorkerStats:
+        """Score until ``stop`` is set; with ``once``, until nothing is left to read or claim."""
+        stop = stop or asyncio.Event()
+        await self.ensure_group()
+        # Entries this consumer name was given before a crash come first.
+        await self._process(await self._read("0"))
+        while not stop.is_set():
+            claimed = await self._claim()
+            await self._process(claimed)
+            fresh = await self._read(">", block=not once)
+            await self._process(fresh)
+            await self.update_lag()
+            if once and not claimed and not fresh:
+                break
+        return self.stats
+
+    async def _read(self, start: str, *, block: bool = False) -> list[Entry]:
+        response: Any = await self.client.xreadgroup(
+            GROUP,
+            self.consumer,
+            {self.pairs: start},
+            count=self.batch_size,
+            block=self.block_ms if block else None,
+        )
+        if not response:
+            return []
+        entries: list[Entry] = response[0][1]
+        # Reading "0" also returns already-acknowledged ids with empty bodies; skip those.
+        return [(entry_id, fields) for entry_id, fields in entries if fields]
+
+    async def _claim(self) -> list[Entry]:
+        """Take over entries another consumer left pending for longer than the idle time."""
+        response: Any = await self.client.xautoclaim(
+            self.pairs,
+            GROUP,
+            self.consumer,
+            self.claim_idle_ms,
+            start_id=self._claim_cursor,
+            count=self.batch_size,
+        )
+        cursor, entries = response[0], response[1]
+        self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+        claimed: list[Entry] = [(entry_id, fields) for entry_id, fields in entries if fields]
+        if claimed:
+            self.stats.reclaimed += len(claimed)
+            logger.info("reclaimed %d stale entries from other consumers", len(claimed))
+        return claimed
+
+    async def _process(self, entries: Sequence[Entry]) -> None:
+        if not entries:
+            return
+        started = time.perf_counter()
+        batch: list[tuple[bytes, list[bytes]]] = []
+        scored: list[list[ScoreRecord]] = []
+        for entry_id, fields in entries:
+            self.stats.entries += 1
+            try:
+                record = PairRecord.model_validate_json(fields[b"record"])
+            except (KeyError, ValidationError, ValueError) as exc:
+                await self._dead_letter(entry_id, fields, exc)
+                continue
+            results = self.engine.score(record)
+            scored.append(results)
+            batch.append((entry_id, [r.model_dump_json().encode() for r in results]))
+        written = await self._write(batch)
+        for ok, results in zip(written, scored, strict=True):
+            if ok:
+                self.stats.scored += 1
+                self._observe(results)
+            else:
+                self.stats.skipped_not_owned += 1
+        self.metrics.batch_duration.observe(time.perf_counter() - started)
+
+    async def _write(self, batch: list[tuple[bytes, list[bytes]]]) -> list[bool]:
+        """Write scores and acknowledge, atomically, for the entries still ours; returns,
+        per entry, whether it was."""
+        if not batch:
+            return []
+        args: list[bytes | str | int] = [GROUP, self.consumer, SCORES_MAX_LEN]
+        for entry_id, payloads in batch:
+            args.extend([entry_id, len(payloads), *payloads])
+        if self._sha is None:
+            self._sha = await self.client.script_load(_WRITE_SCORES)
+        try:
+            written = await self.client.evalsha(self._sha, 2, self.pairs, self.scores, *args)
+        except NoScriptError:
+            self._sha = await self.client.script_load(_WRITE_SCORES)
+            written = await self.client.evalsha(self._sha, 2, self.pairs, self.scores, *args)
+        return [bool(flag) for flag in written]
+
+    async def _dead_letter(
+        self, entry_id: bytes, fields: dict[bytes, bytes], exc: Exception
+    ) -> None:
+        logger.error("entry %s is not a pair record (%s); moved to the dead stream", entry_id, exc)
+        self.stats.bad += 1
+        self.metrics.bad_records.inc()
+        pipe: Any = self.client.pipeline(transaction=True)
+        pipe.xadd(dead_key(self.campaign), {**fields, b"source_id": entry_id}, maxlen=100_000)
+        pipe.xack(self.pairs, GROUP, entry_id)
+        await pipe.execute()
+
+    def _observe(self, results: list[ScoreRecord]) -> None:
+        metrics = self.metrics
+        for index, result in enumerate(results):
+            role = result.role.value
+            name = result.mirror if result.role is Role.CANDIDATE else "replica"
+            metrics.scored.labels(role, name).inc()
+            if result.divergence is not None:
+                metrics.divergence.labels(role, name).observe(result.divergence)
+            similarity = result.value("text.similarity")
+            if isinstance(similarity, int | float):
+                metrics.similarity.labels(role, name).observe(float(similarity))
+            for side in ("incumbent", "mirror"):
+                if result.value(f"outcome.{side}_error") is True:
+                    metrics.scored_errors.labels(role, name, side).inc()
+                if result.value(f"outcome.{side}_refusal") is True:
+                    metrics.scored_refusals.labels(role, name, side).inc()
+            if result.role is not Role.CANDIDATE:
+                continue
+            for kind in result.breaches:
+                metrics.breaches.labels(name, kind).inc()
+            sides = [("mirror", "cost.mirror_usd", "cost.mirror_tokens")]
+            if index == 0:  # the incumbent's cost once per pair, not once per mirror
+                sides.append(("incumbent", "cost.incumbent_usd", "cost.incumbent_tokens"))
+            for side, cost_key, tokens_key in sides:
+                cost = result.value(cost_key)
+                if isinstance(cost, int | float):
+                    metrics.cost.labels(side, name).observe(float(cost))
+                tokens = result.value(tokens_key)
+                if isinstance(tokens, int | float):
+                    metrics.tokens.labels(side, name).inc(tokens)
+
+    async def update_lag(self) -> None:
+        """Refresh the pending and backlog gauges from Redis."""
+        summary: Any = await self.client.xpending(self.pairs, GROUP)
+        self.metrics.pending.set(int(summary["pending"]))
+        groups: Any = await self.client.xinfo_groups(self.pairs)
+        last = next(
+            (g["last-delivered-id"] for g in groups if g["name"] in (GROUP, GROUP.encode())), None
+        )
+        if last is None:
+            return
+        newer: Any = await self.client.xrange(self.pairs, min=f"({_text(last)}", count=BACKLOG_CAP)
+        self.metrics.backlog.set(len(newer))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
