@@ -41,6 +41,7 @@ ErrorCallback = Callable[[str], None]
 
 # (applicable key, divergence key), most specific first; text has no applicability flag.
 _HEADLINE_ORDER = (
+    ("embedding.applicable", "embedding.divergence"),
     ("tool_calls.applicable", "tool_calls.divergence"),
     ("json.applicable", "json.divergence"),
 )

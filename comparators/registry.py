@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from comparators.base import Comparator, ComparatorContext, ComparatorError, validate_options
 from comparators.cost import CostComparator
+from comparators.embedding import EmbeddingComparator
 from comparators.json_diff import JsonComparator
 from comparators.latency import LatencyComparator
 from comparators.outcome import OutcomeComparator
@@ -44,6 +45,7 @@ BUILTINS: dict[str, type[Comparator]] = {
     "outcome": OutcomeComparator,
     "latency": LatencyComparator,
     "cost": CostComparator,
+    "embedding": EmbeddingComparator,
 }
 
 

@@ -50,6 +50,9 @@ HEADLINE_KEYS = (
     "cost.mirror_usd",  # float | None
     "cost.delta_usd",  # float | None
     "cost.estimated",  # bool: usage was estimated from text on both sides
+    "embedding.applicable",  # bool: both sides returned embedding vectors
+    "embedding.cosine",  # float: mean cosine similarity over the inputs
+    "embedding.divergence",  # float in [0, 1]: (1 - cosine) / 2
     "cost.incumbent_tokens",  # int: total tokens
     "cost.mirror_tokens",  # int
 )

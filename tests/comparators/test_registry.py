@@ -61,7 +61,15 @@ def load(selection: dict[str, Any] | None, *eps: EntryPoint) -> list[Comparator]
 def test_none_selects_every_builtin_with_defaults() -> None:
     comparators = load(None, ep("echo", "Echo"))
     assert [c.name for c in comparators] == list(BUILTINS)
-    assert list(BUILTINS) == ["text", "json", "tool_calls", "outcome", "latency", "cost"]
+    assert list(BUILTINS) == [
+        "text",
+        "json",
+        "tool_calls",
+        "outcome",
+        "latency",
+        "cost",
+        "embedding",
+    ]
 
 
 def test_selection_order_and_options_are_kept() -> None:
@@ -81,7 +89,7 @@ def test_entry_point_comparator_is_loaded_with_its_options() -> None:
 def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(
         ComparatorError,
-        match=r"'txt': unknown comparator; expected one of: cost, echo, json, latency, outcome",
+        match=r"'txt': unknown comparator; expected one of: cost, echo, embedding, json, latency",
     ):
         load({"txt": {}}, ep("echo", "Echo"))
 
