@@ -25,7 +25,16 @@ import orjson
 
 from proxy.config import PricesConfig
 
-__all__ = ["ModelPrice", "PriceTable", "PriceTableError", "TokenUsage", "parse_usage"]
+DEFAULT_PRICES = Path(__file__).with_name("default_prices.json")
+
+__all__ = [
+    "DEFAULT_PRICES",
+    "ModelPrice",
+    "PriceTable",
+    "PriceTableError",
+    "TokenUsage",
+    "parse_usage",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -209,9 +218,9 @@ class PriceTable:
 
     @classmethod
     def from_config(cls, config: PricesConfig) -> PriceTable:
-        if config.file is not None:
-            return cls.from_file(config.file, config.models)
-        return cls(overrides=config.models)
+        """The configured table, else the default one shipped with darklaunch (the same as
+        ``config/prices.json``), with inline ``prices.models`` entries on top."""
+        return cls.from_file(config.file or DEFAULT_PRICES, config.models)
 
     def __len__(self) -> int:
         return len(self._prices)

@@ -183,3 +183,12 @@ def test_tiered_rates_apply_above_the_threshold() -> None:
 )
 def test_parse_usage_reads_both_api_shapes(usage: Any, expected: TokenUsage | None) -> None:
     assert parse_usage(usage) == expected
+
+
+def test_packaged_default_table_is_config_prices_json() -> None:
+    from pathlib import Path
+
+    from comparators.prices import DEFAULT_PRICES
+
+    shipped = Path(__file__).resolve().parents[2] / "config" / "prices.json"
+    assert DEFAULT_PRICES.read_bytes() == shipped.read_bytes()

@@ -1,0 +1,150 @@
+"""Comparator throughput: pairs scored per second on one core.
+
+Scores synthetic pairs with about 1 KB of text per side (the issue's yardstick) through the
+real :class:`~comparators.engine.ScoringEngine`, with the text, outcome, latency and cost
+comparators, then with every built-in. A third figure runs the whole worker (read from Redis,
+score, write scores and acknowledge atomically) against the embedded Redis.
+
+    python -m loadtests.bench_comparators [--pairs 5000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
+
+from comparators.engine import ScoringEngine
+from comparators.metrics import WorkerMetrics
+from comparators.worker import CompareWorker
+from proxy.config import Config, parse_config
+from proxy.embedded_redis import EmbeddedRedis
+from proxy.record import Choice, Output, PairRecord, RequestInfo, Role, Side
+
+WORDS = tuple(
+    "latency cache request model token stream budget answer service replica index shard "
+    "queue batch policy gate record score metric window client server upstream prompt".split()
+)
+CORE_SET: dict[str, dict[str, Any]] = {"text": {}, "outcome": {}, "latency": {}, "cost": {}}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _text(rng: random.Random, size: int = 1024) -> str:
+    words: list[str] = []
+    length = 0
+    while length < size:
+        word = rng.choice(WORDS)
+        words.append(word)
+        length += len(word) + 1
+    return " ".join(words)[:size]
+
+
+def make_pairs(count: int, seed: int = 1) -> list[PairRecord]:
+    rng = random.Random(seed)
+    usage = {"prompt_tokens": 40, "completion_tokens": 256, "total_tokens": 296}
+    pairs = []
+    for i in range(count):
+        base = _text(rng)
+        variant = base if rng.random() < 0.3 else _text(rng)
+
+        def side(role: Role, name: str, model: str, text: str, latency: float) -> Side:
+            answer = Output(choices=[Choice(text=text, finish_reason="stop")], usage=usage)
+            return Side(
+                role=role, name=name, model=model, status=200, latency_ms=latency,
+                ttft_ms=latency / 5, output=answer,
+            )  # fmt: skip
+
+        pairs.append(
+            PairRecord(
+                pair_id=f"bench-{i}",
+                campaign="bench",
+                timestamp=time.time(),
+                route="/v1/chat/completions",
+                method="POST",
+                request=RequestInfo(
+                    body={"model": "big-model-v1", "messages": [{"role": "user", "content": "q"}]}
+                ),
+                incumbent=side(Role.INCUMBENT, "incumbent", "big-model-v1", base, 400.0),
+                mirrors=[
+                    side(Role.CANDIDATE, "cand", "small-model-v2", variant, rng.uniform(100, 800))
+                ],
+            )
+        )
+    return pairs
+
+
+def config(selection: dict[str, dict[str, Any]] | None, redis_url: str | None = None) -> Config:
+    data: dict[str, Any] = {
+        "incumbent": {"url": "http://127.0.0.1:1"},
+        "prices": {"file": str(ROOT / "config" / "prices.json")},
+        "budgets": {"latency_ms": 600, "ttft_ms": 150, "cost_usd": 0.002},
+        "comparators": selection,
+    }
+    if redis_url:
+        data["recording"] = {"redis_url": redis_url, "campaign": "bench"}
+    return parse_config(data)
+
+
+def score_rate(pairs: list[PairRecord], selection: dict[str, dict[str, Any]] | None) -> float:
+    engine = ScoringEngine(config(selection))
+    best = 0.0
+    for _ in range(3):  # best of three, to see the code rather than the neighbours
+        started = time.perf_counter()
+        for pair in pairs:
+            engine.score(pair)
+        best = max(best, len(pairs) / (time.perf_counter() - started))
+    return best
+
+
+async def worker_rate(pairs: list[PairRecord]) -> float:
+    with tempfile.TemporaryDirectory(prefix="dl-bench-") as folder:
+        server = EmbeddedRedis(Path(folder))
+        url = await asyncio.to_thread(server.start)
+        client = aioredis.Redis.from_url(url)
+        try:
+            pipe: Any = client.pipeline(transaction=False)
+            for pair in pairs:
+                pipe.xadd("darklaunch:{bench}:pairs", {"record": pair.model_dump_json()})
+            await pipe.execute()
+            engine = ScoringEngine(config(CORE_SET, url))
+            worker = CompareWorker(
+                client, "bench", engine, WorkerMetrics(CollectorRegistry()), batch_size=256
+            )
+            started = time.perf_counter()
+            stats = await worker.run(once=True)
+            elapsed = time.perf_counter() - started
+            assert stats.scored == len(pairs), stats
+        finally:
+            await client.aclose()
+            await asyncio.to_thread(server.stop)
+    return len(pairs) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pairs", type=int, default=5000)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    pairs = make_pairs(args.pairs)
+    results = {
+        "pairs": args.pairs,
+        "output_bytes": 1024,
+        "core_set_pairs_per_s": round(score_rate(pairs, CORE_SET)),
+        "all_builtins_pairs_per_s": round(score_rate(pairs, None)),
+        "worker_end_to_end_pairs_per_s": round(asyncio.run(worker_rate(pairs))),
+    }
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
