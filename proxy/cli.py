@@ -99,6 +99,14 @@ def compare(
     )
 
 
+@app.command("config-reference")
+def config_reference() -> None:
+    """Print the configuration reference (Markdown), generated from the config models."""
+    from proxy.config_reference import render_config_reference
+
+    sys.stdout.write(render_config_reference())
+
+
 @app.command("check-config")
 def check_config(
     path: Annotated[Path, typer.Argument(help="YAML config file to validate.")],

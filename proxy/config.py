@@ -73,7 +73,8 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Attribute docstrings become field descriptions, and so the config reference's meanings.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class ListenConfig(_Section):
@@ -85,8 +86,11 @@ class ListenConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    """Largest request body accepted; larger ones get 413 request_too_large."""
     header_read_timeout_s: float = Field(default=30.0, gt=0)
+    """A request's headers must arrive within this time of their first byte, or 408."""
     body_read_timeout_s: float = Field(default=60.0, gt=0)
+    """A request's body must arrive within this time, or 408."""
     keepalive_timeout_s: float = Field(default=75.0, gt=0)
 
 
@@ -99,6 +103,7 @@ class AdminConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=9090, ge=0, le=65535)
     token: SecretStr | None = None
+    """Bearer token for the admin API; without one the admin API answers 403."""
 
 
 class PoolConfig(_Section):
@@ -123,11 +128,17 @@ def _base_url(value: str) -> str:
 
 class _UpstreamConfig(_Section):
     url: str
+    """Base URL; the request path is appended."""
     timeout_s: float = Field(default=600.0, gt=0)
+    """Total time for one call."""
     headers: dict[str, str] = Field(default_factory=dict)
+    """Set or override on the way upstream."""
     version: str | None = None
+    """Prompt or model version label, written into records."""
     verify_tls: bool = True
+    """Verify the upstream's certificate."""
     ca_bundle: Path | None = None
+    """PEM bundle to verify the upstream's certificate with."""
     pool: PoolConfig = Field(default_factory=PoolConfig)
 
     @field_validator("url")
@@ -224,13 +235,21 @@ class CandidateConfig(_UpstreamConfig):
     """
 
     name: str = Field(pattern=_NAME_PATTERN)
+    """Label used in records and metrics."""
     model: str | None = None
+    """Rewrites `model` in the mirrored JSON body."""
     body_overrides: dict[str, Any] = Field(default_factory=dict)
+    """Deep-merged into the mirrored JSON body."""
     timeout_s: float = Field(default=120.0, gt=0)
+    """Total time a mirror call may take."""
     first_byte_timeout_s: float = Field(default=30.0, gt=0)
+    """Time to the first body byte (first token) of a mirror call."""
     max_inflight: int = Field(default=64, ge=1)
+    """Concurrent mirror calls; beyond it mirrors are skipped (reason max_inflight)."""
     forward_authorization: bool = False
+    """Send the client's Authorization/cookies/API-key headers to this candidate."""
     stream_usage: bool = True
+    """Ask streamed chat/completions for a usage chunk (nobody sees the candidate's stream)."""
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
 
 
@@ -241,9 +260,13 @@ class MirrorConfig(_Section):
     """
 
     sample_rate: float = Field(default=0.05, ge=0.0, le=1.0)
+    """Share of requests on mirrored routes sent to the candidates."""
     sample_key: str = "random"
+    """`random`, `header:<name>` or `json:<field>`: a stable hash keeps a key in or out."""
     routes: list[str] = Field(default_factory=lambda: list(DEFAULT_ROUTES))
+    """Paths that are mirrored (exact match, without the query string)."""
     paused: bool = False
+    """Start with mirroring paused (the admin API can resume it)."""
     # Share of sampled requests sent to the incumbent a second time (role "replica"), so the
     # comparators can measure the incumbent's own nondeterminism: the noise floor.
     noise_rate: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -300,18 +323,31 @@ class RecordingConfig(_Section):
     """
 
     redis_url: str | None = None
+    """Redis to record to; unset starts an embedded Redis under `data_dir`."""
     campaign: str = Field(default="default", pattern=_NAME_PATTERN)
+    """Names the streams `darklaunch:{<campaign>}:pairs` and `:scores`."""
     max_len: int = Field(default=1_000_000, ge=1)
+    """Approximate cap on the pairs stream (`XADD MAXLEN ~`)."""
     retention_h: float | None = Field(default=None, gt=0)
+    """Age limit on the pairs stream (`XTRIM MINID`)."""
     data_dir: Path = Path(".darklaunch/redis")
+    """Where the embedded Redis keeps its data."""
     spool_dir: Path = Path(".darklaunch/spool")
+    """Where records wait on disk while Redis is away."""
     spool_max_bytes: int = Field(default=1 << 30, gt=0)
+    """Spool size cap; beyond it records are dropped (reason spool_full)."""
     queue_size: int = Field(default=10_000, ge=1)
+    """In-memory queue before the writer; beyond it records are dropped (queue_full)."""
     batch_size: int = Field(default=256, ge=1)
+    """Records per Redis write."""
     flush_timeout_s: float = Field(default=30.0, gt=0)
+    """How long shutdown waits to flush; what is left stays in the spool."""
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    """Request bodies longer than this are truncated in the record."""
     max_output_bytes: int = Field(default=1024 * 1024, gt=0)
+    """Each answer is kept up to this size for the record."""
     stream_usage: Literal["off", "inject"] = "off"
+    """`inject` asks the incumbent for stream usage and hides it from clients that did not."""
     redact: RedactConfig = Field(default_factory=RedactConfig)
 
     @field_validator("redis_url")
