@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from proxy.admin import add_admin_routes
 from proxy.config import Config
@@ -86,13 +87,17 @@ def create_proxy_app(state: ProxyState) -> web.Application:
 
 async def _metrics(request: web.Request) -> web.Response:
     registry = request.app[STATE_KEY].registry
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # One of several worker processes: report every worker's samples, not just ours.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
     return web.Response(
         body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return web.json_response({"status": "ok", "pid": os.getpid()})
 
 
 async def _incumbent_reachable(url: str, timeout_s: float = 1.0) -> bool:

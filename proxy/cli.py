@@ -57,15 +57,27 @@ def _load(path: Path | None) -> Config:
 @app.command()
 def serve(
     config: ConfigOption = None,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", "-w", min=1, help="Processes sharing the ports (SO_REUSEPORT)."),
+    ] = 1,
     log_level: LogLevel = "INFO",
     json_logs: Annotated[bool, typer.Option("--json-logs", help="Log JSON lines.")] = False,
 ) -> None:
     """Run the proxy until SIGTERM or SIGINT, then shut down gracefully."""
-    from proxy.server import serve_forever
-
     cfg = _load(config)
     configure_logging(log_level, json_logs)
-    uvloop.run(serve_forever(cfg))
+    if workers > 1:
+        from proxy.supervisor import serve_workers
+
+        assert config is not None  # _load() exits otherwise
+        extra = ["--log-level", log_level, *(["--json-logs"] if json_logs else [])]
+        raise typer.Exit(serve_workers(cfg, config, workers, extra))
+    from proxy.server import serve_forever
+    from proxy.supervisor import WORKER_INDEX_ENV
+
+    index = os.environ.get(WORKER_INDEX_ENV)
+    uvloop.run(serve_forever(cfg, worker_index=int(index) if index is not None else None))
 
 
 @app.command()

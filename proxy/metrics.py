@@ -111,11 +111,13 @@ class RecorderMetrics:
             "darklaunch_recorder_queue_depth",
             "Records waiting in memory for the Redis writer.",
             registry=registry,
+            multiprocess_mode="livesum",
         )
         self.spool_bytes = Gauge(
             "darklaunch_recorder_spool_bytes",
             "Bytes in the on-disk spool waiting to be replayed into Redis.",
             registry=registry,
+            multiprocess_mode="livesum",
         )
         self.written = Counter(
             "darklaunch_records_written_total",

@@ -99,8 +99,6 @@ class RedisRecorder:
             reason: metrics.dropped.labels(reason)
             for reason in ("queue_full", "spool_full", "shutdown", "encode_error")
         }
-        metrics.queue_depth.set_function(self.queue.qsize)
-        metrics.spool_bytes.set_function(lambda: self.spool.pending_bytes)
 
     def submit(self, record: PairRecord) -> None:
         if self._stopping.is_set() and not self._tasks:
@@ -156,8 +154,20 @@ class RedisRecorder:
             batch.append(self.queue.get_nowait())
         return batch
 
+    def _update_gauges(self) -> None:
+        # Set, not set_function: callbacks do not work across processes (``--workers``).
+        self.metrics.queue_depth.set(self.queue.qsize())
+        self.metrics.spool_bytes.set(self.spool.pending_bytes)
+
     async def _run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            self._update_gauges()
+
+    async def _loop(self) -> None:
         while True:
+            self._update_gauges()
             if self.spool:
                 if not await self._replay_one():
                     await self._backoff()

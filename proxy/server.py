@@ -44,7 +44,7 @@ async def running_proxy(
     *,
     recorder: Recorder | None = None,
     registry: CollectorRegistry | None = None,
-    reuse_port: bool = False,
+    worker_index: int | None = None,
 ) -> AsyncIterator[RunningProxy]:
     """Serve until the block exits, then shut down gracefully. Port 0 picks a free port.
 
@@ -53,10 +53,11 @@ async def running_proxy(
     registry = registry if registry is not None else CollectorRegistry()
     async with AsyncExitStack() as stack:
         if recorder is None:
+            spool = None if worker_index is None else f"{config.recording.campaign}-w{worker_index}"
             recorder = await stack.enter_async_context(
-                open_redis_recorder(config.recording, registry)
+                open_redis_recorder(config.recording, registry, spool_name=spool)
             )
-        async with _serve(config, recorder, registry, reuse_port) as running:
+        async with _serve(config, recorder, registry, worker_index is not None) as running:
             yield running
 
 
@@ -81,7 +82,9 @@ async def _serve(
             await web.TCPSite(
                 proxy_runner, config.listen.host, config.listen.port, reuse_port=reuse_port or None
             ).start()
-            await web.TCPSite(admin_runner, config.admin.host, config.admin.port).start()
+            await web.TCPSite(
+                admin_runner, config.admin.host, config.admin.port, reuse_port=reuse_port or None
+            ).start()
             running = RunningProxy(_bound_url(proxy_runner), _bound_url(admin_runner), state)
             logger.info("darklaunch proxy on %s, admin on %s", running.url, running.admin_url)
             yield running
@@ -91,12 +94,15 @@ async def _serve(
         await admin_runner.cleanup()
 
 
-async def serve_forever(config: Config, *, recorder: Recorder | None = None) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve_forever(
+    config: Config, *, recorder: Recorder | None = None, worker_index: int | None = None
+) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully. A ``worker_index`` means one
+    of several processes (``--workers``): ports are shared and the spool file is its own."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with running_proxy(config, recorder=recorder):
+    async with running_proxy(config, recorder=recorder, worker_index=worker_index):
         await stop.wait()
         logger.info("shutting down: finishing in-flight requests and mirrors")

@@ -1,0 +1,89 @@
+"""``darklaunch serve --workers 2``: processes share the port and their metrics add up."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from proxy.simulate import SimProfile, running_simulator
+
+
+async def _wait_healthy(url: str) -> None:
+    async with asyncio.timeout(30), aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+
+
+async def test_two_workers_share_the_port_and_aggregate_metrics(
+    tmp_path: Path, redis_url: str, campaign: str, unused_tcp_port_factory: object
+) -> None:
+    port, admin = unused_tcp_port_factory(), unused_tcp_port_factory()  # type: ignore[operator]
+    async with (
+        running_simulator(SimProfile(name="inc")) as inc,
+        running_simulator(SimProfile(name="cand")) as cand,
+    ):
+        path = tmp_path / "darklaunch.yaml"
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "listen": {"port": port},
+                    "admin": {"port": admin},
+                    "incumbent": {"url": inc.url},
+                    "candidates": [{"name": "c", "url": cand.url}],
+                    "mirror": {"sample_rate": 1.0},
+                    "recording": {
+                        "redis_url": redis_url,
+                        "campaign": campaign,
+                        "spool_dir": str(tmp_path / "spool"),
+                    },
+                }
+            )
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "proxy", "serve", "--config", str(path), "--workers", "2",
+            "--log-level", "WARNING",
+        )  # fmt: skip
+        try:
+            await _wait_healthy(f"http://127.0.0.1:{admin}")
+            pids = set()
+            for _ in range(200):
+                # A fresh connection each time, so the kernel spreads them over the workers.
+                async with aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(force_close=True)
+                ) as session:
+                    async with session.post(
+                        f"http://127.0.0.1:{port}/v1/embeddings", json={"model": "m", "input": "x"}
+                    ) as response:
+                        assert response.status == 200
+                    async with session.get(f"http://127.0.0.1:{admin}/healthz") as response:
+                        pids.add((await response.json())["pid"])
+            assert len(pids) == 2
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"http://127.0.0.1:{admin}/metrics") as r,
+            ):
+                text = await r.text()
+            total = sum(
+                sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "darklaunch_requests_total"
+                and sample.labels.get("role") == "incumbent"
+            )
+            assert total == 200
+        finally:
+            process.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(process.wait(), 60)
+    assert code == 0
