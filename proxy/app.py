@@ -90,7 +90,7 @@ async def _metrics(request: web.Request) -> web.Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # One of several worker processes: report every worker's samples, not just ours.
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return web.Response(
         body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

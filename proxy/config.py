@@ -445,16 +445,28 @@ class Config(_Section):
         return value
 
 
-def _expand_env(node: Any, path: str, env: dict[str, str], problems: list[str]) -> Any:
+def _expand_env(
+    node: Any,
+    path: str,
+    env: dict[str, str],
+    problems: list[str],
+    active: frozenset[int] = frozenset(),
+) -> Any:
     """Expand ``${VAR}`` and ``${VAR:-default}`` in string values, after YAML parsing, so a
-    variable's content can never inject YAML structure."""
+    variable's content can never inject YAML structure. ``active`` holds the containers on the
+    current path: a YAML alias that refers to its own ancestor would otherwise recurse forever."""
+    if isinstance(node, dict | list):
+        if id(node) in active:
+            problems.append(f"{path or '<root>'}: a YAML alias refers to itself; expected a tree")
+            return None
+        active = active | {id(node)}
     if isinstance(node, dict):
         return {
-            k: _expand_env(v, f"{path}.{k}" if path else str(k), env, problems)
+            k: _expand_env(v, f"{path}.{k}" if path else str(k), env, problems, active)
             for k, v in node.items()
         }
     if isinstance(node, list):
-        return [_expand_env(v, f"{path}[{i}]", env, problems) for i, v in enumerate(node)]
+        return [_expand_env(v, f"{path}[{i}]", env, problems, active) for i, v in enumerate(node)]
     if not isinstance(node, str) or "${" not in node:
         return node
 

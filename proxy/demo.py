@@ -13,7 +13,7 @@ import itertools
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 import redis.asyncio as aioredis
@@ -26,6 +26,9 @@ from proxy.embedded_redis import EmbeddedRedis
 from proxy.redis_recorder import pairs_key
 from proxy.server import running_proxy
 from proxy.simulate import SimProfile, running_simulator
+
+if TYPE_CHECKING:
+    from comparators.scores import ScoreRecord
 
 __all__ = ["CANDIDATE_PROFILES", "INCUMBENT_PROFILE", "run_demo"]
 
@@ -133,7 +136,7 @@ def demo_config(
                     "version": "v2",
                 }
             ],
-            "mirror": {"sample_rate": sample_rate, "sample_key": "json:user"},
+            "mirror": {"sample_rate": sample_rate, "sample_key": "json:user", "noise_rate": 0.3},
             "recording": {
                 "campaign": "demo",
                 "redis_url": redis_url,
@@ -153,6 +156,11 @@ async def run_demo(
     console: Console | None = None,
 ) -> int:
     """Run the demo; returns the process exit code."""
+    # The demo composes both planes; the data plane proper never imports the analysis plane.
+    from comparators.campaign import load_scores
+    from comparators.scores import scores_key
+    from comparators.service import run_worker
+
     console = console or Console()
     redis_server = EmbeddedRedis(data_dir / "redis")
     redis_url = await asyncio.to_thread(redis_server.start)
@@ -163,17 +171,27 @@ async def run_demo(
         ):
             config = demo_config(incumbent.url, candidate.url, redis_url, data_dir, sample_rate)
             client = aioredis.Redis.from_url(redis_url)
-            await client.delete(pairs_key("demo"))
+            await client.delete(pairs_key("demo"), scores_key("demo"))
+            stop_worker = asyncio.Event()
+            worker = asyncio.ensure_future(  # noqa: TID251 - awaited below
+                run_worker(config, stop=stop_worker, consumer="demo-live", serve_metrics=False)
+            )
             async with running_proxy(config) as proxy:
                 console.print(
                     f"[bold]darklaunch[/] proxy {proxy.url} → incumbent {incumbent.url}, "
-                    f"mirroring {sample_rate:.0%} to candidate {candidate.url}"
+                    f"mirroring {sample_rate:.0%} to candidate {candidate.url} "
+                    f"(and {config.mirror.noise_rate:.0%} of those to the incumbent again)"
                 )
                 kinds = Counter[str]()
                 started = time.monotonic()
                 await _drive(proxy.url, requests, concurrency, kinds)
                 elapsed = time.monotonic() - started
+            stop_worker.set()
+            await worker
+            # Whatever the live worker had not reached when the proxy flushed its last records.
+            await run_worker(config, once=True, consumer="demo-final", serve_metrics=False)
             recorded = int(await client.xlen(pairs_key("demo")))
+            scores = await load_scores(client, "demo")
             await client.aclose()
     finally:
         await asyncio.to_thread(redis_server.stop)
@@ -187,7 +205,48 @@ async def run_demo(
         f"Sent {requests} requests in {elapsed:.1f}s; recorded [bold]{recorded}[/] pairs "
         f"to {pairs_key('demo')} in the embedded Redis."
     )
+    console.print(summarize_scores(scores))
     return 0 if recorded > 0 else 1
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def summarize_scores(scores: list[ScoreRecord]) -> str:
+    """One line: how many mirrors were scored, divergence against the noise floor, failures,
+    latency and cost. The full report and gate come from ``darklaunch report`` and ``gate``."""
+    candidates = [s for s in scores if s.role.value == "candidate"]
+    replicas = [s for s in scores if s.role.value == "replica"]
+    if not candidates:
+        return "Scored no candidate pairs."
+
+    def numbers(rows: list[ScoreRecord], key: str) -> list[float]:
+        return [
+            float(v)
+            for r in rows
+            if isinstance(v := r.value(key), int | float) and not isinstance(v, bool)
+        ]
+
+    def share(rows: list[ScoreRecord], key: str) -> float:
+        return sum(r.value(key) is True for r in rows) / len(rows)
+
+    divergence = _mean([s.divergence for s in candidates if s.divergence is not None]) or 0.0
+    noise = _mean([s.divergence for s in replicas if s.divergence is not None])
+    latency = _mean(numbers(candidates, "latency.ratio"))
+    cost_in = _mean(numbers(candidates, "cost.incumbent_usd"))
+    cost_out = _mean(numbers(candidates, "cost.mirror_usd"))
+    parts = [
+        f"Scored {len(candidates)} candidate pairs ({len(replicas)} noise replicas):",
+        f"divergence {divergence:.3f}" + (f" vs noise {noise:.3f}" if noise is not None else ""),
+        f"errors {share(candidates, 'outcome.mirror_error'):.1%}",
+        f"refusals {share(candidates, 'outcome.mirror_refusal'):.1%}",
+    ]
+    if latency is not None:
+        parts.append(f"latency x{latency:.2f}")
+    if cost_in is not None and cost_out is not None:
+        parts.append(f"cost/query ${cost_out:.6f} vs ${cost_in:.6f}")
+    return " ".join(parts[:1]) + " " + ", ".join(parts[1:])
 
 
 async def _drive(url: str, total: int, concurrency: int, kinds: Counter[str]) -> None:

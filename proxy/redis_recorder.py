@@ -169,13 +169,14 @@ class RedisRecorder:
         while True:
             self._update_gauges()
             if self.spool:
-                if not await self._replay_one():
-                    await self._backoff()
-                    if self._stopping.is_set() and self.queue.empty():
-                        return
-                # Keep order: new records queue behind the spool.
-                if self.queue.qsize() >= self.batch_size or self._stopping.is_set():
-                    self._spool_batch(uuid.uuid4().hex, await self._take_batch())
+                if await self._replay_one():
+                    continue  # new records wait in the queue, behind the spool: order holds
+                # Redis still refuses: everything waiting goes to disk, in order, so memory
+                # stays free; at shutdown the spool keeps it for the next start.
+                self._spool_queued()
+                if self._stopping.is_set():
+                    return
+                await self._backoff()
                 continue
             if self._stopping.is_set() and self.queue.empty():
                 return
@@ -186,6 +187,11 @@ class RedisRecorder:
             if not await self._write(batch_id, batch):
                 self._spool_batch(batch_id, batch)
             await self._maybe_trim()
+
+    def _spool_queued(self) -> None:
+        while not self.queue.empty():
+            size = min(self.batch_size, self.queue.qsize())
+            self._spool_batch(uuid.uuid4().hex, [self.queue.get_nowait() for _ in range(size)])
 
     def _spool_batch(self, batch_id: str, batch: list[bytes]) -> None:
         if not batch:
@@ -256,7 +262,7 @@ class RedisRecorder:
 
 def _error_kind(exc: BaseException) -> str:
     text = str(exc)
-    if text.startswith("OOM"):
+    if "OOM command not allowed" in text:
         return "oom"
     if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
         return "timeout"

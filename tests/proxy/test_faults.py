@@ -1,0 +1,191 @@
+"""Fault injection with real processes: the client is unaffected, memory stays bounded, and
+every loss is counted."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import resource
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import orjson
+import yaml
+from aiohttp import web
+
+from proxy.embedded_redis import EmbeddedRedis
+from proxy.recorder import MemoryRecorder
+from proxy.simulate import SimProfile, running_simulator
+from tests.conftest import ProxyFactory, serve_handler
+
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "describe the sea"}], "stream": True}
+
+
+async def _stream_text(url: str) -> bytes:
+    """The stream's bytes without the per-response id and timestamp."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/v1/chat/completions", json=CHAT) as r,
+    ):
+        assert r.status == 200
+        return re.sub(rb'"(id|created)":("[^"]*"|[0-9]+)', b"", await r.read())
+
+
+async def test_malformed_sse_and_100mb_candidates_leave_clients_alone_and_memory_bounded(
+    proxy_factory: ProxyFactory,
+) -> None:
+    recorder = MemoryRecorder()
+    async with (
+        running_simulator(SimProfile(name="inc", seed=5)) as inc,
+        running_simulator(SimProfile(name="cand", mode="malformed_sse")) as cand,
+    ):
+        async with proxy_factory(inc.url, recorder=recorder) as alone:
+            expected = await _stream_text(alone.url)
+        async with proxy_factory(
+            inc.url, [{"name": "c", "url": cand.url}], recorder=recorder
+        ) as proxy:
+            assert await _stream_text(proxy.url) == expected
+            cand.profile = cand.profile.model_copy(
+                update={"mode": "huge", "huge_bytes": 100 * 1024 * 1024}
+            )
+            peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            for _ in range(2):
+                assert await _stream_text(proxy.url) == expected
+            await proxy.state.mirror.tasks.drain(60)
+            grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    malformed, *huge = [r.mirrors[0] for r in recorder.records]
+    assert malformed.output is not None
+    assert malformed.output.partial
+    for side in huge:
+        assert side.output is not None
+        assert side.output.truncated  # kept 1 MiB of 100 MiB
+    assert grown_mb < 60, f"peak RSS grew {grown_mb:.0f} MB for two 100 MB candidate answers"
+
+
+async def test_incumbent_dying_mid_stream_is_recorded_partial(proxy_factory: ProxyFactory) -> None:
+    recorder = MemoryRecorder()
+
+    async def dying(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        chunk = {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": "Hel"}}],
+        }
+        await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        await asyncio.sleep(0.05)
+        assert request.transport is not None
+        request.transport.abort()
+        return response
+
+    async with (
+        serve_handler(dying) as inc,
+        running_simulator(SimProfile(name="cand")) as cand,
+        proxy_factory(inc, [{"name": "c", "url": cand.url}], recorder=recorder) as proxy,
+    ):
+        received = await _stream_text(proxy.url)
+        await proxy.state.mirror.tasks.drain(5)
+    assert received.startswith(b"data: ")
+    (record,) = recorder.records
+    output = record.incumbent.output
+    assert output is not None
+    assert output.partial
+    assert output.text == "Hel"
+    assert record.incumbent.error is not None
+    assert record.incumbent.error.kind == "reset"
+
+
+async def test_redis_maxmemory_counts_the_losses_and_keeps_serving(
+    proxy_factory: ProxyFactory, tmp_path: Path
+) -> None:
+    server = EmbeddedRedis(
+        tmp_path / "redis", extra_args=("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+    )
+    url = server.start()
+    try:
+        async with (
+            running_simulator(SimProfile(name="inc")) as inc,
+            running_simulator(SimProfile(name="cand")) as cand,proxy_factory(
+            inc.url,
+            [{"name": "c", "url": cand.url}],
+            recording={"redis_url": url, "campaign": "full", "spool_dir": str(tmp_path / "spool"),
+                       "spool_max_bytes": 200_000, "batch_size": 8},
+        ) as proxy, aiohttp.ClientSession() as session
+        ):  # fmt: skip
+            big = {"model": "m", "messages": [{"role": "user", "content": "x " * 4000}]}
+            for _ in range(400):
+                async with session.post(proxy.url + "/v1/chat/completions", json=big) as response:
+                    assert response.status == 200
+            await proxy.state.mirror.tasks.drain(10)
+            await asyncio.sleep(0.5)
+            value = proxy.state.registry.get_sample_value
+            oom = value("darklaunch_recorder_write_errors_total", {"kind": "oom"}) or 0
+            spooled = value("darklaunch_records_spooled_total") or 0
+            dropped = value("darklaunch_records_dropped_total", {"reason": "spool_full"}) or 0
+            written = value("darklaunch_records_written_total") or 0
+        assert (oom > 0, spooled > 0, dropped > 0, written > 0) == (True,) * 4, (
+            oom,
+            spooled,
+            dropped,
+            written,
+        )
+    finally:
+        server.stop()
+
+
+async def test_no_secret_reaches_the_logs(
+    tmp_path: Path, redis_url: str, campaign: str, unused_tcp_port: int
+) -> None:
+    secrets = ["sk-live-0123456789abcdefghij", "jane.roe@example.com", "Bearer tok-abcdef123456"]
+    async with running_simulator(SimProfile(name="cand", mode="reset")) as cand:
+        config = {
+            "listen": {"port": 0},
+            "admin": {"port": 0},
+            "incumbent": {
+                "url": f"http://127.0.0.1:{unused_tcp_port}",
+                "headers": {"Authorization": secrets[2]},
+            },
+            "candidates": [
+                {"name": "c", "url": cand.url, "headers": {"Authorization": f"Bearer {secrets[0]}"}}
+            ],
+            "mirror": {"sample_rate": 1.0},
+            "recording": {
+                "redis_url": redis_url,
+                "campaign": campaign,
+                "spool_dir": str(tmp_path / "spool"),
+            },
+        }
+        path = tmp_path / "darklaunch.yaml"
+        path.write_text(yaml.safe_dump(config))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "proxy", "serve", "--config", str(path), "--log-level", "DEBUG",
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stderr is not None
+        lines: list[str] = []
+        async with asyncio.timeout(30):
+            while not (found := re.search(r"proxy on (http://\S+),", "".join(lines))):
+                lines.append((await process.stderr.readline()).decode())
+        url = found.group(1)
+        async with aiohttp.ClientSession() as session:
+            for path_qs in ("/v1/chat/completions", f"/v1/chat/completions?key={secrets[0]}"):
+                body = {
+                    "model": "m",
+                    "messages": [{"role": "user", "content": f"{secrets[0]} {secrets[1]}"}],
+                }
+                async with session.post(
+                    url + path_qs, json=body, headers={"Authorization": secrets[2]}
+                ) as r:
+                    assert r.status == 502  # the incumbent is down: logged, loudly
+        await asyncio.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        rest = await asyncio.wait_for(process.stderr.read(), 30)
+        await process.wait()
+    logs = "".join(lines) + rest.decode()
+    assert "incumbent connect" in logs
+    for secret in secrets:
+        assert secret not in logs
