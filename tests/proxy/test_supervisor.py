@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -83,6 +84,22 @@ async def test_two_workers_share_the_port_and_aggregate_metrics(
                 and sample.labels.get("role") == "incumbent"
             )
             assert total == 200
+            # A worker that dies is replaced, and the port keeps answering meanwhile.
+            victim = pids.pop()
+            os.kill(victim, signal.SIGKILL)
+            seen: set[int] = set()
+            async with asyncio.timeout(30):
+                while not seen - pids - {victim}:
+                    async with aiohttp.ClientSession(
+                        connector=aiohttp.TCPConnector(force_close=True)
+                    ) as session:
+                        try:
+                            async with session.get(f"http://127.0.0.1:{admin}/healthz") as response:
+                                seen.add((await response.json())["pid"])
+                        except aiohttp.ClientError:
+                            pass
+                    await asyncio.sleep(0.05)
+            assert victim not in seen
         finally:
             process.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(process.wait(), 60)
