@@ -61,7 +61,7 @@ class WorkerMetrics:
         )
         self.cost = Histogram(
             "darklaunch_cost_per_query_usd",
-            "Cost of one query in USD, for the mirror and for the incumbent.",
+            "Cost of one query in USD, for the mirror and, on the same pairs, the incumbent.",
             ["side", "candidate"],
             buckets=COST_BUCKETS,
             registry=registry,
@@ -99,3 +99,13 @@ class WorkerMetrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
             registry=registry,
         )
+
+    def create_series(self, role: str, candidate: str) -> None:
+        """Start this mirror's counters at zero, so rates and deltas exist before the first
+        error, refusal or breach instead of appearing out of nowhere."""
+        for side in ("incumbent", "mirror"):
+            self.scored_errors.labels(role, candidate, side)
+            self.scored_refusals.labels(role, candidate, side)
+        if role == "candidate":
+            for kind in ("latency_ms", "ttft_ms", "cost_usd"):
+                self.breaches.labels(candidate, kind)

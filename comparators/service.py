@@ -58,6 +58,7 @@ async def run_worker(
     registry: CollectorRegistry | None = None,
     stop: asyncio.Event | None = None,
     serve_metrics: bool = True,
+    handle_signals: bool = True,
 ) -> WorkerStats:
     registry = registry if registry is not None else CollectorRegistry()
     metrics = WorkerMetrics(registry)
@@ -65,7 +66,7 @@ async def run_worker(
         config, on_comparator_error=lambda name: metrics.comparator_errors.labels(name).inc()
     )
     stop = stop or asyncio.Event()
-    if not once:
+    if not once and handle_signals:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)

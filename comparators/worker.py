@@ -109,6 +109,7 @@ class CompareWorker:
         self.stats = WorkerStats()
         self._sha: str | None = None
         self._claim_cursor = "0-0"
+        self._seen: set[tuple[str, str]] = set()
 
     async def ensure_group(self) -> None:
         """Create the group at the start of the stream, so pairs recorded before the first
@@ -222,9 +223,12 @@ class CompareWorker:
 
     def _observe(self, results: list[ScoreRecord]) -> None:
         metrics = self.metrics
-        for index, result in enumerate(results):
+        for result in results:
             role = result.role.value
             name = result.mirror if result.role is Role.CANDIDATE else "replica"
+            if (role, name) not in self._seen:
+                self._seen.add((role, name))
+                metrics.create_series(role, name)
             metrics.scored.labels(role, name).inc()
             if result.divergence is not None:
                 metrics.divergence.labels(role, name).observe(result.divergence)
@@ -240,10 +244,10 @@ class CompareWorker:
                 continue
             for kind in result.breaches:
                 metrics.breaches.labels(name, kind).inc()
-            sides = [("mirror", "cost.mirror_usd", "cost.mirror_tokens")]
-            if index == 0:  # the incumbent's cost once per pair, not once per mirror
-                sides.append(("incumbent", "cost.incumbent_usd", "cost.incumbent_tokens"))
-            for side, cost_key, tokens_key in sides:
+            # Both sides per candidate comparison: the incumbent's cost on the pairs this
+            # candidate saw, so the two are compared on the same requests.
+            for side in ("mirror", "incumbent"):
+                cost_key, tokens_key = f"cost.{side}_usd", f"cost.{side}_tokens"
                 cost = result.value(cost_key)
                 if isinstance(cost, int | float):
                     metrics.cost.labels(side, name).observe(float(cost))

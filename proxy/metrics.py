@@ -16,7 +16,7 @@ __all__ = ["LATENCY_BUCKETS", "ProxyMetrics", "status_class"]
 # From 1 ms (a proxy hop) to 10 min (a long reasoning stream).
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    1.0, 2.0, 2.5, 4.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 )  # fmt: skip
 
 
@@ -95,6 +95,9 @@ class ProxyMetrics:
             ["reason", "served_by"],
             registry=registry,
         )
+        for reason in ("connect", "timeout", "reset", "protocol", "status"):
+            for served_by in ("upstream", "static", "none"):
+                self.fallbacks.labels(reason, served_by)
         self.upstream_errors = Counter(
             "darklaunch_upstream_errors_total",
             "Incumbent calls that failed before or during the answer, by kind.",
@@ -151,3 +154,5 @@ class RecorderMetrics:
             ["kind"],
             registry=registry,
         )
+        for kind in ("connection", "timeout", "oom", "other"):
+            self.write_errors.labels(kind)

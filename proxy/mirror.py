@@ -75,7 +75,7 @@ class CandidateTarget:
         self.config = config
         self.role = role
         self.name = config.name
-        self.label = config.name if role is Role.CANDIDATE else ""
+        self.label = config.name
         self.in_flight = 0
         self.session: aiohttp.ClientSession | None = None
         gauge = metrics.breaker_state.labels(self.name)

@@ -97,4 +97,4 @@ def _mark_dead(pid: int, metrics_dir: str) -> None:
     """Drop a dead worker's live gauges (in flight, queue depth) from the aggregate."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(pid, metrics_dir)
+    multiprocess.mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]

@@ -1,0 +1,195 @@
+"""The metrics the exporters publish, and the dashboard, alert rules and metrics doc that
+use them, as data for the tests that keep them in step."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+from comparators.metrics import WorkerMetrics
+from proxy.metrics import ProxyMetrics, RecorderMetrics
+
+ROOT = Path(__file__).resolve().parents[1]
+DASHBOARD = ROOT / "config" / "grafana" / "darklaunch.json"
+ALERTS = ROOT / "config" / "prometheus" / "alerts.yml"
+SCRAPE_EXAMPLE = ROOT / "config" / "prometheus" / "prometheus.yml"
+METRICS_DOC = ROOT / "docs" / "metrics.md"
+
+METRIC_NAME = re.compile(r"\bdarklaunch_[a-z0-9_]+")
+# ``metric{matchers}``: the label names a selector filters on.
+SELECTOR = re.compile(r"\b(darklaunch_[a-z0-9_]+)\{([^}]*)\}")
+MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """One exported metric family as scraped: counters carry their ``_total``."""
+
+    name: str
+    kind: str
+    labels: tuple[str, ...]
+    buckets: tuple[float, ...]  # finite upper bounds; histograms only
+
+    @property
+    def sample_names(self) -> set[str]:
+        if self.kind == "histogram":
+            return {self.name + suffix for suffix in HISTOGRAM_SUFFIXES}
+        return {self.name}
+
+
+def exported_metrics() -> dict[str, MetricInfo]:
+    """Every metric the proxy (data plane and recorder) and the worker publish.
+
+    All three share one registry here, so a name used by both processes fails loudly: they
+    are scraped into the same Prometheus. prometheus_client has no public accessor for a
+    family's label names or buckets before a child exists, hence the private attributes.
+    """
+    registry = CollectorRegistry()
+    holders = (ProxyMetrics(registry), RecorderMetrics(registry), WorkerMetrics(registry))
+    found: dict[str, MetricInfo] = {}
+    for holder in holders:
+        for metric in vars(holder).values():
+            if not isinstance(metric, MetricWrapperBase):
+                continue
+            kind = str(metric._type)
+            name = metric._name + ("_total" if kind == "counter" else "")
+            buckets: tuple[float, ...] = ()
+            if isinstance(metric, Histogram):
+                buckets = tuple(b for b in metric._upper_bounds if not math.isinf(b))
+            found[name] = MetricInfo(name, kind, tuple(metric._labelnames), buckets)
+    return found
+
+
+def normalise(name: str, exported: dict[str, MetricInfo]) -> str:
+    """A histogram's ``_bucket``/``_sum``/``_count`` series name to its family name."""
+    for suffix in HISTOGRAM_SUFFIXES:
+        stem = name.removesuffix(suffix)
+        if stem != name and stem in exported and exported[stem].kind == "histogram":
+            return stem
+    return name
+
+
+def unknown_names(text: str, exported: dict[str, MetricInfo]) -> set[str]:
+    return {n for n in METRIC_NAME.findall(text) if normalise(n, exported) not in exported}
+
+
+def unknown_labels(text: str, exported: dict[str, MetricInfo]) -> set[str]:
+    """``metric{label=...}`` matchers on labels the metric does not have."""
+    bad: set[str] = set()
+    for name, matchers in SELECTOR.findall(text):
+        info = exported.get(normalise(name, exported))
+        if info is None:
+            continue
+        allowed = {*info.labels, "job", "instance"}
+        if info.kind == "histogram" and name.endswith("_bucket"):
+            allowed.add("le")
+        bad |= {f"{name}:{label}" for label in MATCHER.findall(matchers)} - {
+            f"{name}:{label}" for label in allowed
+        }
+    return bad
+
+
+def bucket_range(info: MetricInfo) -> str:
+    """How docs/metrics.md states a histogram's buckets."""
+    return f"{info.buckets[0]:g} to {info.buckets[-1]:g} ({len(info.buckets)} buckets)"
+
+
+# ------------------------------------------------------------------------------ dashboard
+
+
+@dataclass(frozen=True)
+class PanelQuery:
+    panel: str
+    ref_id: str
+    expr: str
+    datasource: Any
+
+
+def load_dashboard() -> dict[str, Any]:
+    dashboard: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return dashboard
+
+
+def all_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every panel, including those inside collapsed rows."""
+    panels: list[dict[str, Any]] = []
+    for panel in dashboard.get("panels", []):
+        panels.append(panel)
+        panels.extend(panel.get("panels", []))
+    return panels
+
+
+def panel_queries(dashboard: dict[str, Any]) -> list[PanelQuery]:
+    return [
+        PanelQuery(panel["title"], target["refId"], target["expr"], target.get("datasource"))
+        for panel in all_panels(dashboard)
+        for target in panel.get("targets", [])
+    ]
+
+
+# What Grafana would put in place of its variables, for querying Prometheus directly.
+CONCRETE = {
+    "__rate_interval": "1m",
+    "__interval": "15s",
+    "__range": "5m",
+    "candidate": ".*",
+    "route": ".*",
+}
+_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
+
+
+def concrete(expr: str, **values: str) -> str:
+    """``expr`` with every dashboard variable replaced (by ``values``, else by
+    :data:`CONCRETE`); an unknown variable is an error."""
+    known = {**CONCRETE, **values}
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in known:
+            raise KeyError(f"no concrete value for dashboard variable ${name} in {expr!r}")
+        return known[name]
+
+    return _VARIABLE.sub(substitute, expr)
+
+
+# --------------------------------------------------------------------------------- alerts
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    data = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    return [rule for group in data["groups"] for rule in group["rules"]]
+
+
+# ----------------------------------------------------------------------------- metrics doc
+
+
+@dataclass(frozen=True)
+class DocRow:
+    name: str
+    kind: str
+    labels: tuple[str, ...]
+    meaning: str
+    buckets: str
+
+
+def doc_rows() -> dict[str, DocRow]:
+    """The rows of the table in docs/metrics.md whose first cell is a metric name."""
+    rows: dict[str, DocRow] = {}
+    for line in METRICS_DOC.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 5 or not cells[0].startswith("`darklaunch_"):
+            continue
+        name, kind, labels, meaning, buckets = cells
+        rows[name.strip("`")] = DocRow(
+            name.strip("`"), kind, tuple(re.findall(r"`([a-z_]+)`", labels)), meaning, buckets
+        )
+    return rows
