@@ -19,6 +19,7 @@ import time
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from prometheus_client import Counter
 
 from proxy.config import Config
 from proxy.errors import error_response
@@ -85,6 +86,7 @@ class Forwarder:
             )
             for route in [*routes, OTHER_ROUTE]
         }
+        self._request_counters: dict[tuple[str, int | None], Counter] = {}
         self._upstream_errors = {
             kind: metrics.upstream_errors.labels(kind)
             for kind in ("connect", "timeout", "reset", "protocol", "status", "client_disconnected")
@@ -209,7 +211,7 @@ class Forwarder:
             duration.observe(now - started)
             if result.ttft_ms is not None:
                 first_byte.observe(result.ttft_ms / 1000.0)
-            self.metrics.requests.labels(route, "incumbent", "", status_class(result.status)).inc()
+            self._count(route, result.status)
         self._upstream_errors[failure.kind].inc()
         result.error = ErrorInfo(kind=failure.kind, message=failure.message)
         logger.warning("incumbent %s on %s: %s", failure.kind, request.path, failure.message)
@@ -257,6 +259,16 @@ class Forwarder:
         except ConnectionError as exc:
             return self._client_gone(result, exc, response)
         return response
+
+    def _count(self, route: str, status: int | None) -> None:
+        """``darklaunch_requests_total`` for the incumbent, with the labelled child cached:
+        ``labels()`` costs a lock and a tuple hash on every call."""
+        key = (route, status)
+        child = self._request_counters.get(key)
+        if child is None:
+            child = self.metrics.requests.labels(route, "incumbent", "", status_class(status))
+            self._request_counters[key] = child
+        child.inc()
 
     def _client_gone(
         self, result: UpstreamResult, exc: BaseException, response: web.StreamResponse | None = None
