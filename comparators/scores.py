@@ -39,6 +39,7 @@ HEADLINE_KEYS = (
     "outcome.mirror_refusal",  # bool
     "outcome.finish_reason_match",  # bool
     "outcome.length_ratio",  # float: mirror length / incumbent length
+    "latency.both_ok",  # bool: both sides answered, so their latencies compare
     "latency.incumbent_ms",  # float
     "latency.mirror_ms",  # float
     "latency.delta_ms",  # float: mirror - incumbent

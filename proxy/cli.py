@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvloop
@@ -17,6 +17,9 @@ import yaml
 from rich.console import Console
 
 from proxy.config import Config, ConfigError, load_config, masked_dump
+
+if TYPE_CHECKING:
+    from comparators.gate import GatePolicy
 from proxy.logs import configure_logging
 
 __all__ = ["app", "main"]
@@ -111,6 +114,121 @@ def compare(
     )
 
 
+CampaignOption = Annotated[
+    str | None, typer.Option(help="Campaign to read; defaults to recording.campaign.")
+]
+
+
+@app.command()
+def report(
+    config: ConfigOption = None,
+    campaign: CampaignOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or html.")] = "table",
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="Gate policy: adds the verdict to the report.")
+    ] = None,
+    worst: Annotated[int, typer.Option(min=1, help="Worst pairs shown in HTML.")] = 10,
+    traffic_rps: Annotated[
+        float | None, typer.Option(help="Full traffic rate, for the monthly cost projection.")
+    ] = None,
+) -> None:
+    """The campaign report: divergence over the noise floor, failures, latency, cost."""
+    from comparators.commands import report_campaign
+    from comparators.gate import render_gate
+    from comparators.report import render_table
+
+    if fmt not in ("table", "json", "html"):
+        err.print(f"error: --format {fmt!r}; expected table, json or html")
+        raise typer.Exit(2)
+    cfg = _load(config)
+    gate_policy = _policy(policy) if policy is not None else None
+    configure_logging("WARNING")
+    result = uvloop.run(
+        report_campaign(
+            cfg,
+            campaign or cfg.recording.campaign,
+            fmt,
+            policy=gate_policy,
+            worst=worst,
+            traffic_rps=traffic_rps,
+        )
+    )
+    if result.text is None:
+        console = Console(file=out.open("w") if out else None, width=160 if out else None)
+        console.print(render_table(result.report))
+        if result.gate is not None:
+            console.print(render_gate(result.gate))
+    elif out is not None:
+        out.write_text(result.text, encoding="utf-8")
+    else:
+        sys.stdout.write(result.text)
+    if out is not None:
+        err.print(f"wrote {out}")
+
+
+def _policy(path: Path) -> GatePolicy:
+    from comparators.gate import GatePolicyError, load_policy
+
+    try:
+        return load_policy(path)
+    except (GatePolicyError, OSError) as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def gate(
+    config: ConfigOption = None,
+    campaign: CampaignOption = None,
+    policy: Annotated[Path, typer.Option(help="Gate policy YAML, e.g. config/gate.yaml.")] = Path(
+        "config/gate.yaml"
+    ),
+    candidate: Annotated[str | None, typer.Option(help="Judge only this candidate.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """The release gate. Exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE."""
+    from comparators.commands import gate_campaign
+    from comparators.gate import gate_json, render_gate
+
+    cfg = _load(config)
+    gate_policy = _policy(policy)
+    configure_logging("WARNING")
+    result = uvloop.run(
+        gate_campaign(cfg, campaign or cfg.recording.campaign, gate_policy, candidate=candidate)
+    )
+    if json_output:
+        sys.stdout.write(gate_json(result) + "\n")
+    else:
+        Console().print(render_gate(result))
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def export(
+    where: Annotated[str, typer.Option(help='Filter, e.g. "divergence > 0.5".')],
+    out: Annotated[Path, typer.Option(help="Golden-set folder; a new version is added.")],
+    config: ConfigOption = None,
+    campaign: CampaignOption = None,
+) -> None:
+    """Write the selected pairs as a new version of a golden evaluation set."""
+    from comparators.commands import export_campaign
+    from comparators.export import ExportError
+    from comparators.where import FilterError
+
+    cfg = _load(config)
+    configure_logging("WARNING")
+    try:
+        manifest = uvloop.run(export_campaign(cfg, campaign or cfg.recording.campaign, where, out))
+    except (FilterError, ExportError) as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    where_to = out / manifest.version
+    sys.stdout.write(
+        f"exported {manifest.count} pairs as {where_to} (sha256 {manifest.sha256[:12]})\n"
+    )
+
+
 @app.command("config-reference")
 def config_reference() -> None:
     """Print the configuration reference (Markdown), generated from the config models."""
@@ -130,14 +248,19 @@ def check_config(
 
 @app.command()
 def demo(
-    requests: Annotated[int, typer.Option(help="Requests to send through the proxy.")] = 40,
-    sample_rate: Annotated[float, typer.Option(help="Share of requests mirrored.")] = 1.0,
-    concurrency: Annotated[int, typer.Option(help="Concurrent clients.")] = 4,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds of traffic.")] = 40.0,
+    rate: Annotated[float, typer.Option(min=0.5, help="Requests per second.")] = 25.0,
+    sample_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of requests mirrored.")
+    ] = 1.0,
     candidate_profile: Annotated[
         str, typer.Option(help="Simulated candidate: 'good' or 'regressed'.")
     ] = "good",
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the embedded Redis and the HTML report go.")
+    ] = Path(".darklaunch/demo"),
 ) -> None:
-    """Run a dark launch on embedded defaults: Redis, simulated models, proxy, traffic."""
+    """Run a complete campaign on embedded defaults and print the report and gate verdict."""
     from proxy.demo import CANDIDATE_PROFILES, run_demo
 
     if candidate_profile not in CANDIDATE_PROFILES:
@@ -146,15 +269,15 @@ def demo(
         )
         raise typer.Exit(2)
     configure_logging("WARNING")
-    code = uvloop.run(
+    uvloop.run(
         run_demo(
-            requests=requests,
+            duration_s=duration,
+            rate=rate,
             sample_rate=sample_rate,
-            concurrency=concurrency,
             candidate_profile=candidate_profile,
+            data_dir=data_dir,
         )
     )
-    raise typer.Exit(code)
 
 
 def main() -> None:

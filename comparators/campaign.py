@@ -1,0 +1,161 @@
+"""Read a campaign's scores and pairs back from Redis for the report, the gate and export.
+
+Streams are read with ``XRANGE`` in pages (``COUNT``, then an exclusive ``(last-id`` start),
+so a stream of a million entries never arrives as one reply, and each page is parsed before
+the next is fetched. An entry that does not parse is skipped and counted, never fatal: one
+record written by a broken third-party comparator must not hide the rest of a campaign.
+
+Exceptions::
+
+    CampaignReadError  (RuntimeError)  Redis failed while reading; wraps the RedisError
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+from comparators.scores import ScoreRecord, scores_key
+from proxy.record import PairRecord
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "CampaignReadError",
+    "LoadStats",
+    "load_pairs",
+    "load_scores",
+    "pairs_key",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PAGE_SIZE = 10_000
+# The first "pair_id" in a pair record is the record's own (it is a top-level field written
+# before the sides); ids are hex, so no escaping can hide in them.
+_PAIR_ID = re.compile(rb'"pair_id"\s*:\s*"([^"\\]*)"')
+
+
+class CampaignReadError(RuntimeError):
+    """Reading a campaign stream failed; ``key`` names the stream."""
+
+    def __init__(self, key: str, cause: Exception) -> None:
+        self.key = key
+        super().__init__(f"reading {key} from Redis failed: {cause}")
+
+
+@dataclass
+class LoadStats:
+    """What a load saw; pass one in to learn how many entries were unreadable."""
+
+    entries: int = 0
+    loaded: int = 0
+    skipped: int = 0
+
+
+def pairs_key(campaign: str) -> str:
+    return f"darklaunch:{{{campaign}}}:pairs"
+
+
+async def _pages(
+    client: aioredis.Redis, key: str, page_size: int
+) -> AsyncIterator[list[tuple[Any, dict[Any, Any]]]]:
+    if page_size < 1:
+        raise ValueError(f"page_size: got {page_size!r}; expected a positive number of entries")
+    start = "-"
+    while True:
+        try:
+            page: Any = await client.xrange(key, min=start, max="+", count=page_size)
+        except RedisError as exc:
+            raise CampaignReadError(key, exc) from exc
+        if not page:
+            return
+        yield page
+        if len(page) < page_size:
+            return
+        last = page[-1][0]
+        start = "(" + (last.decode() if isinstance(last, bytes) else str(last))
+
+
+def _payload(fields: dict[Any, Any]) -> bytes | str | None:
+    value = fields.get(b"record", fields.get("record"))
+    return value if isinstance(value, bytes | str) else None
+
+
+async def load_scores(
+    client: aioredis.Redis,
+    campaign: str,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    stats: LoadStats | None = None,
+) -> list[ScoreRecord]:
+    """Every parseable score record of ``campaign``, in stream order."""
+    stats = stats if stats is not None else LoadStats()
+    key = scores_key(campaign)
+    records: list[ScoreRecord] = []
+    async for page in _pages(client, key, page_size):
+        for entry_id, fields in page:
+            stats.entries += 1
+            payload = _payload(fields)
+            try:
+                if payload is None:
+                    raise ValueError("no 'record' field")
+                records.append(ScoreRecord.model_validate_json(payload))
+            except (ValidationError, ValueError) as exc:
+                stats.skipped += 1
+                logger.debug("skipping unreadable score entry %r: %s", entry_id, exc)
+    stats.loaded = len(records)
+    if stats.skipped:
+        logger.warning("%s: skipped %d unreadable score entries", key, stats.skipped)
+    return records
+
+
+async def load_pairs(
+    client: aioredis.Redis,
+    campaign: str,
+    pair_ids: set[str],
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    stats: LoadStats | None = None,
+) -> dict[str, PairRecord]:
+    """The pair records whose ids are in ``pair_ids``; ids no longer in the stream (trimmed by
+    ``max_len`` or retention) are simply absent from the result.
+
+    Only entries whose ``pair_id`` (found in the raw JSON by a regular expression) is wanted
+    are parsed, since pair records are large and usually only a few dozen are wanted; the scan
+    stops once all are found.
+    """
+    stats = stats if stats is not None else LoadStats()
+    key = pairs_key(campaign)
+    found: dict[str, PairRecord] = {}
+    if not pair_ids:
+        return found
+    async for page in _pages(client, key, page_size):
+        for entry_id, fields in page:
+            stats.entries += 1
+            payload = _payload(fields)
+            raw = payload.encode() if isinstance(payload, str) else payload
+            if raw is None:
+                stats.skipped += 1
+                continue
+            match = _PAIR_ID.search(raw)
+            if match is not None and match.group(1).decode(errors="replace") not in pair_ids:
+                continue
+            try:
+                record = PairRecord.model_validate_json(raw)
+            except ValidationError as exc:
+                stats.skipped += 1
+                logger.debug("skipping unreadable pair entry %r: %s", entry_id, exc)
+                continue
+            if record.pair_id in pair_ids:
+                found[record.pair_id] = record
+        if len(found) == len(pair_ids):
+            break
+    stats.loaded = len(found)
+    return found

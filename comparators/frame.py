@@ -1,0 +1,194 @@
+"""A columnar view of score records, shared by the report and the gate.
+
+A campaign can hold a million score records, and the report slices them many ways (per
+candidate, route and model). Pulling each value out of each record's dict once, into numpy
+columns, and slicing with boolean masks keeps that linear and fast, and gives the report and
+the gate one definition of "the candidate's error rate" instead of two.
+
+Missing values stay missing: a float column holds NaN and a flag column holds -1 where a
+record has no (or a mistyped) value, and every rate counts only records that have one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from comparators.scores import ScoreRecord
+from comparators.stats import FloatArray
+from proxy.record import Role
+
+__all__ = [
+    "FLAG_KEYS",
+    "FLOAT_KEYS",
+    "BoolArray",
+    "ScoreFrame",
+    "dedupe",
+    "split_roles",
+]
+
+BoolArray = npt.NDArray[np.bool_]
+FlagArray = npt.NDArray[np.int8]
+
+FLOAT_KEYS = (
+    "text.similarity",
+    "latency.incumbent_ms",
+    "latency.mirror_ms",
+    "latency.incumbent_ttft_ms",
+    "latency.mirror_ttft_ms",
+    "cost.incumbent_usd",
+    "cost.mirror_usd",
+    "cost.delta_usd",
+)
+FLAG_KEYS = (
+    "text.exact_match",
+    "json.applicable",
+    "json.incumbent_valid",
+    "json.mirror_valid",
+    "tool_calls.applicable",
+    "tool_calls.agree",
+    "outcome.incumbent_error",
+    "outcome.mirror_error",
+    "outcome.incumbent_refusal",
+    "outcome.mirror_refusal",
+    "latency.both_ok",
+)
+NO_MODEL = "(none)"
+
+
+def dedupe(records: Iterable[ScoreRecord]) -> list[ScoreRecord]:
+    """One record per (pair, mirror), the last one written winning: re-scoring a campaign
+    appends to the stream, and counting a pair twice would shrink every interval falsely."""
+    latest: dict[tuple[str, str], ScoreRecord] = {}
+    for record in records:
+        latest[(record.pair_id, record.mirror)] = record
+    return list(latest.values())
+
+
+def split_roles(
+    records: Iterable[ScoreRecord],
+) -> tuple[dict[str, list[ScoreRecord]], list[ScoreRecord]]:
+    """Candidates by mirror name, and the replicas (all replica names pooled: each is the
+    incumbent again, so together they are one noise sample)."""
+    candidates: dict[str, list[ScoreRecord]] = {}
+    replicas: list[ScoreRecord] = []
+    for record in dedupe(records):
+        if record.role is Role.REPLICA:
+            replicas.append(record)
+        elif record.role is Role.CANDIDATE:
+            candidates.setdefault(record.mirror, []).append(record)
+    for group in candidates.values():
+        group.sort(key=lambda r: (r.timestamp, r.pair_id))
+    replicas.sort(key=lambda r: (r.timestamp, r.pair_id))
+    return dict(sorted(candidates.items())), replicas
+
+
+def _floats(column: list[object]) -> FloatArray:
+    # type() rather than isinstance(): a bool is an int but never a measurement. Inlined
+    # because this runs once per record and key, which dominates a large report.
+    return np.array(
+        [x if type(x) is float else float(x) if type(x) is int else np.nan for x in column],
+        dtype=np.float64,
+    )
+
+
+def _flags(column: list[object]) -> FlagArray:
+    return np.array([1 if x is True else 0 if x is False else -1 for x in column], dtype=np.int8)
+
+
+@dataclass(frozen=True)
+class ScoreFrame:
+    """Columns of one group of score records; build with :meth:`of`, slice with :meth:`take`."""
+
+    pair_ids: list[str]
+    routes: npt.NDArray[np.object_]
+    models: npt.NDArray[np.object_]
+    timestamps: FloatArray
+    divergence: FloatArray
+    floats: dict[str, FloatArray]
+    flags: dict[str, FlagArray]
+    breaches: list[list[str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, records: Sequence[ScoreRecord]) -> ScoreFrame:
+        values = [r.values for r in records]
+        floats = {key: _floats([v.get(key) for v in values]) for key in FLOAT_KEYS}
+        flags = {key: _flags([v.get(key) for v in values]) for key in FLAG_KEYS}
+        return cls(
+            pair_ids=[r.pair_id for r in records],
+            routes=np.array([r.route for r in records], dtype=object),
+            models=np.array([r.model or NO_MODEL for r in records], dtype=object),
+            timestamps=np.fromiter((r.timestamp for r in records), np.float64, len(records)),
+            divergence=_floats([r.divergence for r in records]),
+            floats=floats,
+            flags=flags,
+            breaches=[r.breaches for r in records],  # shared, never mutated
+        )
+
+    def __len__(self) -> int:
+        return len(self.pair_ids)
+
+    def take(self, mask: BoolArray) -> ScoreFrame:
+        index = np.flatnonzero(mask)
+        return ScoreFrame(
+            pair_ids=[self.pair_ids[i] for i in index],
+            routes=self.routes[index],
+            models=self.models[index],
+            timestamps=self.timestamps[index],
+            divergence=self.divergence[index],
+            floats={k: v[index] for k, v in self.floats.items()},
+            flags={k: v[index] for k, v in self.flags.items()},
+            breaches=[self.breaches[i] for i in index],
+        )
+
+    def where_route(self, route: str) -> ScoreFrame:
+        return self.take(self.routes == route)
+
+    def where_model(self, model: str) -> ScoreFrame:
+        return self.take(self.models == model)
+
+    def count(self, key: str, within: BoolArray | None = None) -> tuple[int, int]:
+        """(records where the flag is true, records where it is known), optionally only
+        among ``within``."""
+        column = self.flags[key]
+        if within is not None:
+            column = column[within]
+        known = column >= 0
+        return int((column == 1).sum()), int(known.sum())
+
+    def flag(self, key: str) -> BoolArray:
+        result: BoolArray = self.flags[key] == 1
+        return result
+
+    def divergent(self, threshold: float) -> tuple[int, int]:
+        """(pairs whose headline divergence is above ``threshold``, pairs that have one)."""
+        known = np.isfinite(self.divergence)
+        return int((self.divergence[known] > threshold).sum()), int(known.sum())
+
+    @property
+    def both_ok(self) -> BoolArray:
+        """Pairs where both sides answered: latency and cost are compared only on these, so a
+        fast-failing candidate cannot look quick (its errors are counted as errors)."""
+        flag = self.flags["latency.both_ok"]
+        failed = (self.flags["outcome.incumbent_error"] == 1) | (
+            self.flags["outcome.mirror_error"] == 1
+        )
+        result: BoolArray = np.where(flag >= 0, flag == 1, ~failed)
+        return result
+
+    def column(self, key: str, within: BoolArray | None = None) -> FloatArray:
+        """The finite values of a float column, optionally only among ``within``."""
+        values = self.floats[key]
+        if within is not None:
+            values = values[within]
+        result: FloatArray = values[np.isfinite(values)]
+        return result
+
+    def breach_kinds(self) -> list[str]:
+        return sorted({kind for kinds in self.breaches for kind in kinds})
+
+    def breach_count(self, kind: str) -> int:
+        return sum(1 for kinds in self.breaches if kind in kinds)
