@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+import yaml
 from aiohttp import web
 
 from proxy.config import Config, parse_config
@@ -117,3 +122,29 @@ async def stream_entries(url: str, key: str) -> list[tuple[bytes, dict[bytes, by
 async def read_records(url: str, campaign: str) -> list[PairRecord]:
     entries = await stream_entries(url, f"darklaunch:{{{campaign}}}:pairs")
     return [PairRecord.model_validate_json(fields[b"record"]) for _, fields in entries]
+
+
+async def start_serve(
+    config: dict[str, Any], tmp_path: Path, *args: str
+) -> tuple[asyncio.subprocess.Process, str, list[str]]:
+    """Write ``config``, start a real ``darklaunch serve`` on it and wait until it listens.
+
+    Returns the process, the proxy's URL and the stderr lines read so far (the caller reads the
+    rest, so logs can be checked)."""
+    path = tmp_path / "darklaunch.yaml"
+    path.write_text(yaml.safe_dump(config))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxy", "serve", "--config", str(path), *args,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    lines: list[str] = []
+    async with asyncio.timeout(30):
+        while True:
+            line = (await process.stderr.readline()).decode()
+            if not line:
+                raise AssertionError("serve exited before listening:\n" + "".join(lines))
+            lines.append(line)
+            found = re.search(r"proxy on (http://\S+),", line)
+            if found:
+                return process, found.group(1), lines

@@ -7,18 +7,16 @@ import asyncio
 import re
 import resource
 import signal
-import sys
 from pathlib import Path
 
 import aiohttp
 import orjson
-import yaml
 from aiohttp import web
 
 from proxy.embedded_redis import EmbeddedRedis
 from proxy.recorder import MemoryRecorder
 from proxy.simulate import SimProfile, running_simulator
-from tests.conftest import ProxyFactory, serve_handler
+from tests.conftest import ProxyFactory, serve_handler, start_serve
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "describe the sea"}], "stream": True}
 
@@ -159,18 +157,8 @@ async def test_no_secret_reaches_the_logs(
                 "spool_dir": str(tmp_path / "spool"),
             },
         }
-        path = tmp_path / "darklaunch.yaml"
-        path.write_text(yaml.safe_dump(config))
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "proxy", "serve", "--config", str(path), "--log-level", "DEBUG",
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        process, url, lines = await start_serve(config, tmp_path, "--log-level", "DEBUG")
         assert process.stderr is not None
-        lines: list[str] = []
-        async with asyncio.timeout(30):
-            while not (found := re.search(r"proxy on (http://\S+),", "".join(lines))):
-                lines.append((await process.stderr.readline()).decode())
-        url = found.group(1)
         async with aiohttp.ClientSession() as session:
             for path_qs in ("/v1/chat/completions", f"/v1/chat/completions?key={secrets[0]}"):
                 body = {

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
-import sys
 from pathlib import Path
 
 import aiohttp
-import yaml
 
 from proxy.simulate import SimProfile, running_simulator
-from tests.conftest import read_records
-
-
-async def _wait_for_url(process: asyncio.subprocess.Process) -> str:
-    assert process.stderr is not None
-    async with asyncio.timeout(30):
-        while True:
-            line = (await process.stderr.readline()).decode()
-            if not line:
-                raise AssertionError("serve exited before listening")
-            found = re.search(r"proxy on (http://\S+),", line)
-            if found:
-                return found.group(1)
+from tests.conftest import read_records, start_serve
 
 
 async def test_sigterm_under_load_finishes_requests_and_loses_no_record(
@@ -46,18 +31,7 @@ async def test_sigterm_under_load_finishes_requests_and_loses_no_record(
                 "spool_dir": str(tmp_path / "spool"),
             },
         }
-        path = tmp_path / "darklaunch.yaml"
-        path.write_text(yaml.safe_dump(config))
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "proxy",
-            "serve",
-            "--config",
-            str(path),
-            stderr=asyncio.subprocess.PIPE,
-        )
-        url = await _wait_for_url(process)
+        process, url, _ = await start_serve(config, tmp_path)
         served: list[str] = []
         enough = asyncio.Event()
         counter = 0
