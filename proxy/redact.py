@@ -53,8 +53,42 @@ def _parse_path(path: str) -> list[str]:
     return [part for part in re.split(r"\.|\[|\]", path) if part]
 
 
+# Every built-in pattern's match contains one of these markers, or a run of eight or more
+# digits and separators (phone and card numbers). Substring tests run at memchr
+# speed, so text with neither skips the full regex, which costs about a tenth of a
+# microsecond per character; most LLM text has neither.
+_MARKERS = (
+    "@",
+    "sk-",
+    "AKIA",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "xox",
+    "eyJ",
+    "earer",
+    "EARER",
+)
+_DIGIT_RUN = re.compile(r"\d[\d ().+\-]{7,}")
+
+
+def _might_match(value: str) -> bool:
+    """False only when no built-in pattern can match: a superset test, never a miss."""
+    for marker in _MARKERS:
+        if marker in value:
+            return True
+    return _DIGIT_RUN.search(value) is not None
+
+
+# The shortest string a built-in pattern can match ("a@b.co").
+_MIN_BUILTIN_MATCH = 6
+
+
 class Redactor:
-    """Compiled once from config; applies every pattern in one regex pass per string."""
+    """Compiled once from config; applies every pattern in one regex pass per string, and
+    skips that pass for strings that cannot hold a built-in match."""
 
     def __init__(
         self,
@@ -70,6 +104,9 @@ class Redactor:
         self.names = list(chosen)
         alternatives = [f"(?P<g{i}>{pattern})" for i, pattern in enumerate(chosen.values())]
         self._regex = re.compile("|".join(alternatives)) if alternatives else None
+        # Custom patterns can match anything, so only built-ins alone allow the shortcuts.
+        self._prefilter = not patterns
+        self._min_length = 0 if patterns else _MIN_BUILTIN_MATCH
         self._drop_paths = [_parse_path(path) for path in drop_paths]
 
     def _replace(self, match: re.Match[str]) -> str:
@@ -82,7 +119,9 @@ class Redactor:
         return f"[REDACTED:{name}]"
 
     def text(self, value: str) -> str:
-        if not self.enabled or self._regex is None or not value:
+        if not self.enabled or self._regex is None or len(value) < self._min_length:
+            return value
+        if self._prefilter and not _might_match(value):
             return value
         return self._regex.sub(self._replace, value)
 

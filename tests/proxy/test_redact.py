@@ -3,6 +3,8 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy.record import Choice, ErrorInfo, Output, ToolCall
 from proxy.redact import RedactingFilter, Redactor
@@ -76,3 +78,19 @@ def test_logging_filter_masks_messages(caplog: pytest.LogCaptureFixture) -> None
         logger.info("client sent %s", "Bearer sk-abcdefghijklmnop1234")
     assert "sk-abcdefghijklmnop1234" not in caplog.text
     assert "[REDACTED:" in caplog.text
+
+
+FRAGMENTS = [
+    "jane@example.com", "sk-abcdefghijklmnopqrstu", "AKIAABCDEFGHIJKLMNOP", "Bearer abcdefgh123",
+    "4111 1111 1111 1111", "+1 (415) 555-2671", "020 7946 0958", "ghp_" + "a" * 36,
+    "xoxb-1234567890ab", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijk", "2026-11-26",
+    "v1.2.3", "42", " ", "@", "-", ".",
+]  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=12), max_size=12).map("".join))
+def test_prefilter_never_changes_the_result(text: str) -> None:
+    # A custom pattern that never matches turns the prefilter off, giving the plain regex pass.
+    unfiltered = Redactor(patterns={"never": "(?!x)x"})
+    assert Redactor().text(text) == unfiltered.text(text)
