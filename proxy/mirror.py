@@ -14,10 +14,11 @@ Every mirror that fails is counted in ``darklaunch_candidate_errors_total`` by e
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -229,7 +230,7 @@ class PendingPair:
         client_headers: CIMultiDictProxy[str],
         started: float,
     ) -> None:
-        self.pair_id = uuid.uuid4().hex
+        self.pair_id = _next_pair_id()
         self.timestamp = time.time()
         self.method = method
         self.route = route
@@ -386,7 +387,10 @@ class Mirror:
         return result
 
     async def _run_pair(self, pending: PendingPair, calls: list[_Call]) -> None:
-        results = await asyncio.gather(*(self._run_call(pending, call) for call in calls))
+        if len(calls) == 1:  # the common case needs no extra task per call
+            results = [await self._run_call(pending, calls[0])]
+        else:
+            results = await asyncio.gather(*(self._run_call(pending, call) for call in calls))
         try:
             incumbent = await asyncio.wait_for(
                 asyncio.shield(pending.incumbent), self.incumbent_wait_s
@@ -400,6 +404,16 @@ class Mirror:
             incumbent,
             [(call.target, result) for call, result in zip(calls, results, strict=True)],
         )
+
+
+_PROCESS_PREFIX = os.urandom(8).hex()
+_pair_counter = itertools.count()
+
+
+def _next_pair_id() -> str:
+    """32 hex characters, unique across processes and restarts: 64 random bits drawn once
+    per process, then a counter. About ten times cheaper than ``uuid4()`` per request."""
+    return f"{_PROCESS_PREFIX}{next(_pair_counter) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
 def replica_config(config: Config) -> CandidateConfig:
