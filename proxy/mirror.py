@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
+from prometheus_client import Counter, Histogram
 
 from proxy.breaker import Breaker
 from proxy.config import CandidateConfig, Config
@@ -91,6 +92,29 @@ class CandidateTarget:
         }
         self._errors = metrics.candidate_errors
         self._metrics = metrics
+        self._counts: dict[tuple[str, int | None], Counter] = {}
+        self._timing: dict[str, tuple[Histogram, Histogram]] = {}
+
+    def observe(self, route: str, result: UpstreamResult) -> None:
+        """This call's request count and timings, with the labelled children cached per route
+        and status: ``labels()`` costs a lock and a tuple hash on every call."""
+        key = (route, result.status)
+        count = self._counts.get(key)
+        if count is None:
+            labels = (route, self.role.value, self.label, status_class(result.status))
+            count = self._counts[key] = self._metrics.requests.labels(*labels)
+        count.inc()
+        timing = self._timing.get(route)
+        if timing is None:
+            labels3 = (route, self.role.value, self.label)
+            timing = self._timing[route] = (
+                self._metrics.request_duration.labels(*labels3),
+                self._metrics.time_to_first_byte.labels(*labels3),
+            )
+        if result.latency_ms is not None:
+            timing[0].observe(result.latency_ms / 1000.0)
+        if result.ttft_ms is not None:
+            timing[1].observe(result.ttft_ms / 1000.0)
 
     def skipped(self, reason: str) -> None:
         self._skipped[reason].inc()
@@ -270,7 +294,6 @@ class Mirror:
         self._random = random.random
         self.tasks = TaskSet("mirror")
         self.capture_limit = config.recording.max_output_bytes
-        self.incumbent_wait_s = config.incumbent.timeout_s + 5.0
         self._decisions = {
             route: (
                 metrics.mirror_decisions.labels(route, "sampled"),
@@ -378,12 +401,7 @@ class Mirror:
             target.error(result.error.kind)
         elif result.status is not None and result.status >= 500:
             target.error("http_5xx")
-        labels = (pending.route, target.role.value, target.label)
-        self.metrics.requests.labels(*labels, status_class(result.status)).inc()
-        if result.latency_ms is not None:
-            self.metrics.request_duration.labels(*labels).observe(result.latency_ms / 1000.0)
-        if result.ttft_ms is not None:
-            self.metrics.time_to_first_byte.labels(*labels).observe(result.ttft_ms / 1000.0)
+        target.observe(pending.route, result)
         return result
 
     async def _run_pair(self, pending: PendingPair, calls: list[_Call]) -> None:
@@ -391,14 +409,9 @@ class Mirror:
             results = [await self._run_call(pending, calls[0])]
         else:
             results = await asyncio.gather(*(self._run_call(pending, call) for call in calls))
-        try:
-            incumbent = await asyncio.wait_for(
-                asyncio.shield(pending.incumbent), self.incumbent_wait_s
-            )
-        except TimeoutError:
-            incumbent = UpstreamResult(
-                error=ErrorInfo(kind="internal", message="incumbent outcome never arrived")
-            )
+        # The handler resolves this in a ``finally``, so it always arrives; the incumbent's own
+        # timeout bounds how long that takes.
+        incumbent = await pending.incumbent
         self.sink(
             pending,
             incumbent,

@@ -82,6 +82,9 @@ def _might_match(value: str) -> bool:
     return _DIGIT_RUN.search(value) is not None
 
 
+# Short strings known to hold nothing, remembered (up to a bound) so repeats cost a lookup.
+_CACHED_LENGTH = 64
+_CACHE_SIZE = 4096
 # The shortest string a built-in pattern can match ("a@b.co").
 _MIN_BUILTIN_MATCH = 6
 
@@ -107,6 +110,7 @@ class Redactor:
         # Custom patterns can match anything, so only built-ins alone allow the shortcuts.
         self._prefilter = not patterns
         self._min_length = 0 if patterns else _MIN_BUILTIN_MATCH
+        self._clean: set[str] = set()
         self._drop_paths = [_parse_path(path) for path in drop_paths]
 
     def _replace(self, match: re.Match[str]) -> str:
@@ -121,7 +125,14 @@ class Redactor:
     def text(self, value: str) -> str:
         if not self.enabled or self._regex is None or len(value) < self._min_length:
             return value
+        short = len(value) <= _CACHED_LENGTH
+        if short and value in self._clean:  # keys, ids, roles and models repeat endlessly
+            return value
         if self._prefilter and not _might_match(value):
+            if short:
+                if len(self._clean) >= _CACHE_SIZE:
+                    self._clean.clear()
+                self._clean.add(value)
             return value
         return self._regex.sub(self._replace, value)
 
