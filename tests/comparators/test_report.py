@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -227,15 +228,22 @@ def test_html_is_self_contained_escaped_and_complete() -> None:
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium for a real browser")
 def test_html_renders_in_headless_chromium_without_console_messages(tmp_path: Path) -> None:
-    assert CHROMIUM is not None
+    if CHROMIUM is None:
+        if os.environ.get("CI"):  # CI installs it (make system-deps): missing there is a failure
+            pytest.fail("chromium is not installed; CI must install Debian's chromium")
+        pytest.skip("needs Debian's chromium (apt-get install chromium); CI runs this test")
     records = campaign(40, divergent=8, noise_divergent=3)
     pairs = {r.pair_id: _pair(r.pair_id, "q <b>", "a b c", "a x c") for r in records}
     worst = build_worst_pairs(records, pairs, n=2)
     page = tmp_path / "report.html"
     page.write_text(render_html(build_report(records), worst, evaluate(records, GatePolicy())))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"]
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+        # Our network reaches no Google host: keep Chromium from trying, so its log is ours.
+        "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+    ]  # fmt: skip
     result = subprocess.run(
         [CHROMIUM, *flags, "--dump-dom", page.as_uri()],
         capture_output=True,
