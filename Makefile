@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps lint typecheck test demo bench bench-deps clean
+.PHONY: install system-deps lint typecheck test demo bench bench-quick bench-deps clean
 
 # Real servers the tests drive: Prometheus (scrapes the proxy and worker) and Chromium (renders
 # the HTML report headless). Installed from Debian when missing and we are root; services the
@@ -44,13 +44,20 @@ test: system-deps lint typecheck
 demo: $(STAMP)
 	$(BIN)/darklaunch demo
 
-# Benchmarks need nginx (the mirror baseline), wrk and hey from Debian.
-bench-deps:
+# Benchmarks need nginx (the mirror baseline), wrk and hey from Debian, and py-spy for the
+# profile. Services the packages would start (nginx on port 80) are held back.
+bench-deps: $(STAMP)
 	@command -v nginx >/dev/null && command -v wrk >/dev/null && command -v hey >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk hey; }
+	  { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk hey; \
+	    s=$$?; rm -f /usr/sbin/policy-rc.d; exit $$s; }
+	@test -x $(BIN)/py-spy || $(BIN)/pip install --quiet py-spy
 
 bench: $(STAMP) bench-deps
-	$(BIN)/python -m loadtests.bench --out docs/PERFORMANCE.md --json loadtests/results/bench.json
+	$(BIN)/python -m loadtests.bench --profile --out docs/PERFORMANCE.md --json loadtests/results/bench.json
+
+bench-quick: $(STAMP) bench-deps
+	$(BIN)/python -m loadtests.bench --quick --out /tmp/darklaunch-bench.md --json /tmp/darklaunch-bench.json
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .pytest_cache .ruff_cache
