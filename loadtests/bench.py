@@ -207,6 +207,9 @@ def run(args: argparse.Namespace, data: dict[str, Any], started: float) -> None:
                 raw = args.json.parent / "profile-darklaunch.txt"
                 data["profile"] = run_profile(bench, 5.0 if args.quick else 15.0, raw)
         failed = False
+    except KeyboardInterrupt:
+        failed = False  # nothing to debug: drop the folder with the rest
+        raise
     finally:
         redis.stop()
         if failed:
