@@ -4,6 +4,7 @@ gracefully (stop accepting, finish in-flight requests and mirrors, flush the rec
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -104,5 +105,25 @@ async def serve_forever(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with running_proxy(config, recorder=recorder, worker_index=worker_index):
+        tune_garbage_collector()
         await stop.wait()
         logger.info("shutting down: finishing in-flight requests and mirrors")
+
+
+# Collect the young generation after this many net allocations instead of 700.
+GC_GEN0_THRESHOLD = 50_000
+
+
+def tune_garbage_collector() -> None:
+    """Keep full collections off the request path.
+
+    Everything allocated at start-up (modules, config, pools) lives as long as the process, yet
+    CPython's full collections traverse it again and again: under load they paused the proxy
+    for about 25 ms roughly once a second, straight into the clients' p99. Freezing the
+    start-up heap takes it out of collection, and a larger young-generation threshold makes
+    collections rarer. Called once the listeners are up, in serving processes only.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
