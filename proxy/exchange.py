@@ -7,7 +7,7 @@ expensive work of decoding, assembling and redacting happens later, off the clie
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from proxy.record import ErrorInfo
 
@@ -54,7 +54,6 @@ class UpstreamResult:
     latency_ms: float | None = None
     ttft_ms: float | None = None
     error: ErrorInfo | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:
