@@ -9,17 +9,18 @@ counted in ``darklaunch_fallbacks_total`` by reason: ``connect``, ``timeout``, `
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-import aiohttp
 import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.config import FallbackConfig
 from proxy.errors import error_response
+from proxy.http_client import UpstreamError, UpstreamPool
 from proxy.metrics import ProxyMetrics
-from proxy.upstream import classify_failure, cut_short, make_session, start_response
+from proxy.upstream import classify_failure, cut_short, make_pool, start_response
 
 logger = logging.getLogger(__name__)
 
@@ -31,23 +32,20 @@ class Fallback:
         self.config = config
         self.on_status = frozenset(config.on_status)
         self.counter = metrics.fallbacks
-        self.session: aiohttp.ClientSession | None = None
-        self.timeout = aiohttp.ClientTimeout(
-            total=config.timeout_s, connect=config.pool.connect_timeout_s
-        )
+        self.upstream: UpstreamPool | None = None
         static = config.static
         self._static_body = orjson.dumps(static.body) if static is not None else b""
 
     def start(self) -> None:
         if self.config.url is not None:
             ca = str(self.config.ca_bundle) if self.config.ca_bundle else None
-            self.session = make_session(
-                self.config.pool, verify_tls=self.config.verify_tls, ca_bundle=ca
+            self.upstream = make_pool(
+                self.config.url, self.config.pool, verify_tls=self.config.verify_tls, ca_bundle=ca
             )
 
     async def stop(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        if self.upstream is not None:
+            await self.upstream.close()
 
     async def serve(
         self,
@@ -57,29 +55,29 @@ class Fallback:
         headers: CIMultiDict[str],
         reason: str,
     ) -> web.StreamResponse:
-        if self.session is not None and self.config.url is not None:
+        if self.upstream is not None:
             for name, value in self.config.headers.items():
                 headers[name] = value
             try:
-                async with self.session.request(
+                upstream = await self.upstream.request(
                     request.method,
-                    self.config.url + path_qs,
-                    headers=headers,
-                    data=body if body else None,
-                    allow_redirects=False,
-                    timeout=self.timeout,
-                ) as upstream:
+                    path_qs,
+                    headers.items(),
+                    body,
+                    deadline=asyncio.get_running_loop().time() + self.config.timeout_s,
+                )
+                async with upstream:
                     self.counter.labels(reason, "upstream").inc()
                     response = start_response(upstream, keep_length=True)
                     await response.prepare(request)
                     try:
-                        async for chunk in upstream.content.iter_any():
+                        async for chunk in upstream:
                             await response.write(chunk)
                         await response.write_eof()
-                    except (TimeoutError, aiohttp.ClientError):
+                    except (TimeoutError, UpstreamError):
                         cut_short(request, response)
                     return response
-            except (TimeoutError, aiohttp.ClientError) as exc:
+            except (TimeoutError, UpstreamError) as exc:
                 failure = classify_failure(exc)
                 logger.warning(
                     "fallback upstream failed too (%s): %s", failure.kind, failure.message

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 from prometheus_client import Counter
@@ -25,16 +24,18 @@ from proxy.config import Config
 from proxy.errors import error_response
 from proxy.exchange import Capture, UpstreamResult
 from proxy.fallback import Fallback
+from proxy.http_client import UpstreamError, UpstreamPool, UpstreamResponse
 from proxy.metrics import ProxyMetrics, status_class
 from proxy.mirror import Mirror, PendingPair, with_stream_usage
 from proxy.record import ErrorInfo
 from proxy.sse import UsageEventFilter
 from proxy.upstream import (
+    REQUEST_DROP,
     UpstreamFailure,
     classify_failure,
     cut_short,
     forwardable_headers,
-    make_session,
+    make_pool,
     start_response,
 )
 
@@ -68,15 +69,13 @@ class Forwarder:
         self.pool = incumbent.pool
         self.verify_tls = incumbent.verify_tls
         self.ca_bundle = str(incumbent.ca_bundle) if incumbent.ca_bundle else None
-        self.timeout = aiohttp.ClientTimeout(
-            total=incumbent.timeout_s, connect=incumbent.pool.connect_timeout_s
-        )
+        self.timeout_s = incumbent.timeout_s
         self.capture_limit = config.recording.max_output_bytes
         self.body_timeout_s = config.listen.body_read_timeout_s
         self.inject_usage = config.recording.stream_usage == "inject"
         self.metrics = metrics
         self.mirror = mirror
-        self.session: aiohttp.ClientSession | None = None
+        self.upstream: UpstreamPool | None = None
         routes = set(_KNOWN_ROUTES) | set(config.mirror.routes)
         self._route_labels = {route: route for route in routes}
         self._timing = {
@@ -93,18 +92,20 @@ class Forwarder:
         }
 
     async def start(self) -> None:
-        self.session = make_session(self.pool, verify_tls=self.verify_tls, ca_bundle=self.ca_bundle)
+        self.upstream = make_pool(
+            self.base_url, self.pool, verify_tls=self.verify_tls, ca_bundle=self.ca_bundle
+        )
         if self.fallback is not None:
             self.fallback.start()
 
     async def stop(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        if self.upstream is not None:
+            await self.upstream.close()
         if self.fallback is not None:
             await self.fallback.stop()
 
     def _upstream_headers(self, request: web.Request) -> CIMultiDict[str]:
-        headers = forwardable_headers(request.headers, ("host", "content-length"))
+        headers = forwardable_headers(request.headers, REQUEST_DROP)
         peer = request.remote or ""
         prior = headers.get("x-forwarded-for")
         headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
@@ -172,20 +173,20 @@ class Forwarder:
         pending: PendingPair | None,
         usage_filter: UsageEventFilter | None,
     ) -> web.StreamResponse:
-        assert self.session is not None
+        assert self.upstream is not None
         capture = Capture(self.capture_limit) if pending is not None else None
         duration, first_byte = self._timing[route]
         headers = self._upstream_headers(request)
         failure: UpstreamFailure | None = None
         try:
-            async with self.session.request(
+            upstream = await self.upstream.request(
                 request.method,
-                self.base_url + path_qs,
-                headers=headers,
-                data=body if body else None,
-                allow_redirects=False,
-                timeout=self.timeout,
-            ) as upstream:
+                path_qs,
+                headers.items(),
+                body,
+                deadline=asyncio.get_running_loop().time() + self.timeout_s,
+            )
+            async with upstream:
                 result.status = upstream.status
                 result.content_type = upstream.headers.get("content-type")
                 result.content_encoding = upstream.headers.get("content-encoding")
@@ -199,7 +200,7 @@ class Forwarder:
                 )
         except ConnectionResetError as exc:  # the client's socket, while sending headers
             return self._client_gone(result, exc)
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, UpstreamError) as exc:
             failure = classify_failure(exc)
             result.status = None
         finally:
@@ -222,7 +223,7 @@ class Forwarder:
     async def _send(
         self,
         request: web.Request,
-        upstream: aiohttp.ClientResponse,
+        upstream: UpstreamResponse,
         result: UpstreamResult,
         started: float,
         capture: Capture | None,
@@ -233,7 +234,7 @@ class Forwarder:
         response = start_response(upstream, keep_length=usage_filter is None)
         await response.prepare(request)
         try:
-            async for chunk in upstream.content.iter_any():
+            async for chunk in upstream:
                 if result.ttft_ms is None:
                     result.ttft_ms = (time.perf_counter() - started) * 1000.0
                 if capture is not None:
@@ -248,7 +249,7 @@ class Forwarder:
             if usage_filter is not None:
                 await response.write(usage_filter.flush())
             await response.write_eof()
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, UpstreamError) as exc:
             failure = classify_failure(exc)
             self._upstream_errors[failure.kind].inc()
             result.error = ErrorInfo(kind=failure.kind, message=failure.message)

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import Counter, Histogram
@@ -31,11 +30,12 @@ from prometheus_client import Counter, Histogram
 from proxy.breaker import Breaker
 from proxy.config import CandidateConfig, Config
 from proxy.exchange import Capture, UpstreamResult
+from proxy.http_client import UpstreamError, UpstreamPool
 from proxy.metrics import ProxyMetrics, status_class
 from proxy.record import ErrorInfo, Role
 from proxy.sampling import Sampler
 from proxy.tasks import TaskSet
-from proxy.upstream import forwardable_headers, make_session
+from proxy.upstream import REQUEST_DROP, classify_failure, forwardable_headers, make_pool
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ __all__ = ["CandidateTarget", "Mirror", "PendingPair", "SkipReason", "with_strea
 # Headers that identify or authenticate the end user; a candidate never gets them unless the
 # config says so, because a candidate may be a different provider.
 _CREDENTIAL_HEADERS = ("authorization", "cookie", "api-key", "x-api-key", "openai-organization")
-_NOT_FORWARDED = ("host", "content-length")
 
 
 class SkipReason:
@@ -79,7 +78,7 @@ class CandidateTarget:
         self.name = config.name
         self.label = config.name
         self.in_flight = 0
-        self.session: aiohttp.ClientSession | None = None
+        self.pool: UpstreamPool | None = None
         gauge = metrics.breaker_state.labels(self.name)
         self.breaker = Breaker(
             config.breaker.failure_threshold,
@@ -124,13 +123,13 @@ class CandidateTarget:
 
     def open(self) -> None:
         ca = str(self.config.ca_bundle) if self.config.ca_bundle else None
-        self.session = make_session(
-            self.config.pool, verify_tls=self.config.verify_tls, ca_bundle=ca
+        self.pool = make_pool(
+            self.config.url, self.config.pool, verify_tls=self.config.verify_tls, ca_bundle=ca
         )
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        if self.pool is not None:
+            await self.pool.close()
 
     def build_body(self, body: dict[str, Any], route: str) -> bytes:
         """The client's body with this candidate's model rewrite and overrides. Chat and
@@ -148,7 +147,7 @@ class CandidateTarget:
     def build_headers(
         self, client_headers: CIMultiDictProxy[str], pair_id: str
     ) -> CIMultiDict[str]:
-        drop = list(_NOT_FORWARDED)
+        drop = list(REQUEST_DROP)
         if not self.config.forward_authorization:
             drop.extend(_CREDENTIAL_HEADERS)
         headers = forwardable_headers(client_headers, drop)
@@ -180,37 +179,29 @@ class CandidateTarget:
         total_deadline = loop.time() + config.timeout_s
         first_deadline = min(loop.time() + config.first_byte_timeout_s, total_deadline)
         got_first = False
-        assert self.session is not None
+        assert self.pool is not None
         try:
-            async with asyncio.timeout_at(first_deadline) as deadline:
-                async with self.session.request(
-                    method, config.url + path_qs, data=body, headers=headers, allow_redirects=False
-                ) as response:
-                    result.status = response.status
-                    result.content_type = response.headers.get("content-type")
-                    result.content_encoding = response.headers.get("content-encoding")
-                    async for chunk in response.content.iter_any():
-                        if not got_first:
-                            got_first = True
-                            result.ttft_ms = (time.perf_counter() - started) * 1000.0
-                            deadline.reschedule(total_deadline)
-                        capture.add(chunk)
-                    result.complete = True
+            response = await self.pool.request(
+                method, path_qs, headers.items(), body, deadline=first_deadline
+            )
+            async with response:
+                result.status = response.status
+                result.content_type = response.headers.get("content-type")
+                result.content_encoding = response.headers.get("content-encoding")
+                async for chunk in response:
+                    if not got_first:
+                        got_first = True
+                        result.ttft_ms = (time.perf_counter() - started) * 1000.0
+                        response.move_deadline(total_deadline)
+                    capture.add(chunk)
+                result.complete = True
         except TimeoutError:
             kind = "timeout" if got_first else "first_byte_timeout"
             result.error = ErrorInfo(
                 kind=kind, message=f"no {'end' if got_first else 'first byte'} in time"
             )
-        except aiohttp.ClientConnectorError as exc:
-            result.error = ErrorInfo(kind="connect", message=str(exc))
-        except (
-            aiohttp.ServerDisconnectedError,
-            aiohttp.ClientOSError,
-            aiohttp.ClientPayloadError,
-        ) as exc:
-            result.error = ErrorInfo(kind="reset", message=str(exc) or type(exc).__name__)
-        except aiohttp.ClientError as exc:
-            result.error = ErrorInfo(kind="protocol", message=str(exc) or type(exc).__name__)
+        except UpstreamError as exc:
+            result.error = ErrorInfo(kind=classify_failure(exc).kind, message=str(exc))
         except Exception as exc:  # a bug must not kill the pair task; it is logged and recorded
             logger.exception("mirror call to %s failed unexpectedly", self.name)
             result.error = ErrorInfo(kind="internal", message=type(exc).__name__)

@@ -1,29 +1,36 @@
 """Connection pools to upstreams, and the header hygiene every hop needs.
 
-Each upstream gets its own keep-alive pool. Sessions never decompress (bytes are relayed as
-the upstream sent them), never add headers of their own (so the upstream sees what the client
-sent), and never keep cookies (a shared cookie jar would leak one client's cookies to others).
+Each upstream gets its own keep-alive pool (:mod:`proxy.http_client`). Pools never
+decompress (bytes are relayed as the upstream sent them), never add headers of their own
+beyond ``Host`` and ``Content-Length`` (so the upstream sees what the client sent), and keep
+no cookies (a shared cookie jar would leak one client's cookies to others).
 """
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.config import PoolConfig
+from proxy.http_client import (
+    ConnectFailed,
+    Disconnected,
+    UpstreamPool,
+    UpstreamResponse,
+    client_ssl_context,
+)
 
 __all__ = [
     "HOP_BY_HOP",
+    "REQUEST_DROP",
     "UpstreamFailure",
     "classify_failure",
     "cut_short",
     "forwardable_headers",
-    "make_session",
+    "make_pool",
     "start_response",
 ]
 
@@ -41,6 +48,10 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+
+# Request headers the pool writes itself (Host, Content-Length), or that mean nothing once
+# the proxy has read the whole body (Expect: 100-continue was answered by the proxy).
+REQUEST_DROP = ("host", "content-length", "expect")
 
 
 def forwardable_headers(
@@ -60,39 +71,24 @@ def forwardable_headers(
     return out
 
 
-def _ssl_context(verify_tls: bool, ca_bundle: str | None) -> ssl.SSLContext | bool:
-    if not verify_tls:
-        return False
-    if ca_bundle:
-        return ssl.create_default_context(cafile=ca_bundle)
-    return True
-
-
-def make_session(
-    pool: PoolConfig, *, verify_tls: bool = True, ca_bundle: str | None = None
-) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(
-        limit=pool.max_connections,
-        limit_per_host=0,
-        keepalive_timeout=pool.keepalive_timeout_s,
-        ssl=_ssl_context(verify_tls, ca_bundle),
-        ttl_dns_cache=60,
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        auto_decompress=False,
-        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-        cookie_jar=aiohttp.DummyCookieJar(),
-        timeout=aiohttp.ClientTimeout(total=None, connect=pool.connect_timeout_s),
-        trust_env=False,
+def make_pool(
+    url: str, pool: PoolConfig, *, verify_tls: bool = True, ca_bundle: str | None = None
+) -> UpstreamPool:
+    """A keep-alive pool to ``url``'s origin; requests give the path after the base URL's."""
+    return UpstreamPool(
+        url,
+        max_connections=pool.max_connections,
+        keepalive_timeout_s=pool.keepalive_timeout_s,
+        connect_timeout_s=pool.connect_timeout_s,
+        ssl_context=client_ssl_context(verify_tls, ca_bundle),
     )
 
 
-# Response headers that are hop-by-hop, or that aiohttp sets itself for the client hop.
+# Response headers that are hop-by-hop, or that aiohttp's server sets itself for the client hop.
 _RESPONSE_DROP = HOP_BY_HOP | {"content-length"}
 
 
-def start_response(upstream: aiohttp.ClientResponse, *, keep_length: bool) -> web.StreamResponse:
+def start_response(upstream: UpstreamResponse, *, keep_length: bool) -> web.StreamResponse:
     """A client response with the upstream's status and end-to-end headers. The upstream's
     Content-Length is kept when the body will be relayed unchanged, so the client sees the
     same framing; otherwise aiohttp chunks it."""
@@ -127,25 +123,15 @@ class UpstreamFailure:
 
 
 def classify_failure(exc: BaseException) -> UpstreamFailure:
-    """Translate aiohttp's exceptions at the module boundary into our small vocabulary."""
+    """Translate the client's exceptions into our small vocabulary of failure kinds."""
     if isinstance(exc, TimeoutError):
         return UpstreamFailure(
             "timeout", 504, "upstream_timeout", "the upstream did not answer in time"
         )
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror or str(exc)
-        return UpstreamFailure(
-            "connect", 502, "upstream_unreachable", f"cannot connect to the upstream: {reason}"
-        )
-    if isinstance(
-        exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError
-    ):
-        return UpstreamFailure(
-            "reset",
-            502,
-            "upstream_disconnected",
-            f"the upstream closed the connection: {type(exc).__name__}",
-        )
+    if isinstance(exc, ConnectFailed):
+        return UpstreamFailure("connect", 502, "upstream_unreachable", str(exc))
+    if isinstance(exc, Disconnected):
+        return UpstreamFailure("reset", 502, "upstream_disconnected", str(exc))
     return UpstreamFailure(
-        "protocol", 502, "upstream_error", f"bad answer from the upstream: {type(exc).__name__}"
+        "protocol", 502, "upstream_error", f"bad answer from the upstream: {exc}"
     )
