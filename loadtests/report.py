@@ -20,8 +20,8 @@ SYSTEMS = (
     ("darklaunch_off", "darklaunch, mirroring off"),
     ("darklaunch_mirror", "darklaunch, 100% mirror + recording"),
     ("nginx_mirror", "nginx `mirror`"),
-    ("aiohttp_relay", "bare aiohttp relay (floor)"),
-    ("aiohttp_mirror", "bare aiohttp relay + mirror (floor)"),
+    ("aiohttp_relay", "bare relay (floor)"),
+    ("aiohttp_mirror", "bare relay + mirror (floor)"),
 )
 
 

@@ -90,7 +90,8 @@ def _note_rps(data: dict[str, Any], workers: str) -> str:
         if isinstance(bare, dict) and isinstance(ng, dict) and ng["closed"]["rps"]:
             us = _per_request_us(bare)
             parts.append(
-                f"A bare aiohttp {what} (`loadtests/floor.py`: no sampling, bounds, metrics "
+                f"A bare {what} on the same HTTP layer (`loadtests/floor.py`: no sampling, "
+                "bounds, metrics "
                 f"or record) does {bare['closed']['rps']:,.0f} rps "
                 f"({bare['closed']['rps'] / ng['closed']['rps']:.0%} of nginx"
                 + (f", {us:.0f} µs per request" if us else "")
@@ -100,8 +101,8 @@ def _note_rps(data: dict[str, Any], workers: str) -> str:
     if isinstance(bare, dict) and isinstance(ng, dict) and ng["closed"]["rps"]:
         ratio = bare["closed"]["rps"] / ng["closed"]["rps"]
         parts.append(
-            f"So {ratio:.0%} of nginx is the floor for any mirroring proxy built on aiohttp's "
-            "server and client in CPython on this machine"
+            f"So {ratio:.0%} of nginx is the ceiling for a mirroring proxy on this HTTP layer "
+            "(aiohttp's server, `proxy.http_client` for the upstreams) in CPython on this machine"
             + (
                 ": 40% needs a cheaper HTTP layer, not only a cheaper mirror path."
                 if ratio < 0.40
@@ -271,10 +272,11 @@ def method(data: dict[str, Any]) -> list[str]:
         "wall time: 1.00 means one core kept busy. *rps per proxy core* divides it out, "
         "which shows efficiency even where the load side, not the proxy, was the limit. "
         "*wrk CPU* is the load generator's own CPU time, *machine busy* the share of all "
-        "CPUs not idle (`/proc/stat`) during the same run. *Bare aiohttp relay* "
-        "(`loadtests/floor.py`, one process, pinned like darklaunch) relays with aiohttp's "
-        "server and client and nothing else, optionally firing a mirror and discarding its "
-        "answer: the floor for any aiohttp-based proxy.",
+        "CPUs not idle (`/proc/stat`) during the same run. *Bare relay* "
+        "(`loadtests/floor.py`, one process, pinned like darklaunch) relays on darklaunch's "
+        "HTTP layer (aiohttp's server, `proxy.http_client` for the upstreams) and does "
+        "nothing else, optionally firing a mirror and discarding its answer: the ceiling "
+        "for any proxy on that layer.",
         f"- **Closed loop** (maximum rps): wrk, {s['connections']} keep-alive connections, "
         f"{s['threads']} threads, {s['closed_s']:g} s after a {s['warmup_s']:g} s warm-up, "
         f"request timeout {s['timeout_s']:g} s, a Lua script for the POST body. Closed-loop "

@@ -167,7 +167,8 @@ class Stack:
         return Running("darklaunch", f"http://127.0.0.1:{port}", child, sorted(seen), admin_url)
 
     def floor(self, incumbent: str, candidate: str | None) -> Running:
-        """The bare aiohttp relay (``loadtests.floor``), with a mirror if ``candidate``."""
+        """The bare relay on darklaunch's HTTP layer (``loadtests.floor``), with a mirror if
+        ``candidate``."""
         (port,) = free_ports(1)
         argv = [
             sys.executable,

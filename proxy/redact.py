@@ -12,6 +12,7 @@ the request body entirely (``recording.redact.drop_paths``, e.g. ``metadata.user
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -53,33 +54,29 @@ def _parse_path(path: str) -> list[str]:
     return [part for part in re.split(r"\.|\[|\]", path) if part]
 
 
-# Every built-in pattern's match contains one of these markers, or a run of eight or more
-# digits and separators (phone and card numbers). Substring tests run at memchr
-# speed, so text with neither skips the full regex, which costs about a tenth of a
-# microsecond per character; most LLM text has neither.
-_MARKERS = (
-    "@",
-    "sk-",
-    "AKIA",
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
-    "xox",
-    "eyJ",
-    "earer",
-    "EARER",
-)
+# Every built-in pattern's match contains one of these markers, ``bearer`` in any case, or a
+# run of eight or more digits and separators (phone and card numbers). Substring tests run at
+# memchr speed, so text with none of them skips the full regex, which costs about a tenth of
+# a microsecond per character; most LLM text has none.
+_GITHUB_MARKERS = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")
+_ASCII_DIGITS = "0123456789"
 _DIGIT_RUN = re.compile(r"\d[\d ().+\-]{7,}")
 
 
 def _might_match(value: str) -> bool:
     """False only when no built-in pattern can match: a superset test, never a miss."""
-    for marker in _MARKERS:
-        if marker in value:
-            return True
-    return _DIGIT_RUN.search(value) is not None
+    if "@" in value or "sk-" in value or "AKIA" in value or "eyJ" in value or "xox" in value:
+        return True
+    if "_" in value and any(marker in value for marker in _GITHUB_MARKERS):
+        return True
+    if "bearer" in value.lower():
+        return True
+    if not value.isascii():  # \d also matches other scripts' digits
+        return _DIGIT_RUN.search(value) is not None
+    for digit in _ASCII_DIGITS:  # most prose has no digit at all: skip the regex
+        if digit in value:
+            return _DIGIT_RUN.search(value) is not None
+    return False
 
 
 # Short strings known to hold nothing, remembered (up to a bound) so repeats cost a lookup.
@@ -111,6 +108,10 @@ class Redactor:
         self._prefilter = not patterns
         self._min_length = 0 if patterns else _MIN_BUILTIN_MATCH
         self._clean: set[str] = set()
+        # Long strings already masked within one output() call, by identity: an answer's
+        # text sits both in its body and in its choices, and is scanned only once. The memo
+        # holds each string, so an id cannot be reused while it is in there.
+        self._long_memo: dict[int, tuple[str, str]] | None = None
         self._drop_paths = [_parse_path(path) for path in drop_paths]
 
     def _replace(self, match: re.Match[str]) -> str:
@@ -125,30 +126,84 @@ class Redactor:
     def text(self, value: str) -> str:
         if not self.enabled or self._regex is None or len(value) < self._min_length:
             return value
-        short = len(value) <= _CACHED_LENGTH
-        if short and value in self._clean:  # keys, ids, roles and models repeat endlessly
-            return value
+        if len(value) <= _CACHED_LENGTH:
+            if value in self._clean:  # keys, ids, roles and models repeat endlessly
+                return value
+            masked = self._mask(value)
+            if masked is value:
+                self._remember_clean(value)
+            return masked
+        memo = self._long_memo
+        if memo is None:
+            return self._mask(value)
+        seen = memo.get(id(value))
+        if seen is not None and seen[0] is value:
+            return seen[1]
+        masked = self._mask(value)
+        memo[id(value)] = (value, masked)
+        return masked
+
+    def _mask(self, value: str) -> str:
         if self._prefilter and not _might_match(value):
-            if short:
-                if len(self._clean) >= _CACHE_SIZE:
-                    self._clean.clear()
-                self._clean.add(value)
             return value
-        return self._regex.sub(self._replace, value)
+        return self._regex.sub(self._replace, value) if self._regex is not None else value
+
+    def _remember_clean(self, value: str) -> None:
+        if len(self._clean) >= _CACHE_SIZE:
+            self._clean.clear()
+        self._clean.add(value)
 
     def tree(self, node: Any) -> Any:
-        """Every string in a JSON tree (keys included, since tools put data in keys)."""
+        """Every string in a JSON tree (keys included, since tools put data in keys).
+
+        A subtree with nothing to mask is returned as it is, not copied: most answers hold
+        nothing, and rebuilding every dict and list cost more than checking the strings.
+        """
         if not self.enabled:
             return node
-        if isinstance(node, str):
+        return self._walk(node)
+
+    def _walk(self, node: Any) -> Any:
+        kind = type(node)
+        if kind is str:
             return self.text(node)
-        if isinstance(node, dict):
-            return {
-                self.text(k) if isinstance(k, str) else k: self.tree(v) for k, v in node.items()
-            }
-        if isinstance(node, list):
-            return [self.tree(v) for v in node]
+        if kind is dict:
+            return self._walk_dict(node)
+        if kind is list:
+            return self._walk_list(node)
         return node
+
+    def _walk_dict(self, node: dict[Any, Any]) -> dict[Any, Any]:
+        clean = self._clean
+        copy: dict[Any, Any] | None = None
+        for position, (key, value) in enumerate(node.items()):
+            new_key = key
+            if type(key) is str and key not in clean:
+                new_key = self.text(key)
+            kind = type(value)
+            if kind is str:
+                new_value = value if value in clean else self.text(value)
+            elif kind is dict:
+                new_value = self._walk_dict(value)
+            elif kind is list:
+                new_value = self._walk_list(value)
+            else:
+                new_value = value
+            if copy is None and (new_key is not key or new_value is not value):
+                copy = dict(itertools.islice(node.items(), position))
+            if copy is not None:
+                copy[new_key] = new_value
+        return node if copy is None else copy
+
+    def _walk_list(self, node: list[Any]) -> list[Any]:
+        copy: list[Any] | None = None
+        for position, value in enumerate(node):
+            new_value = self._walk(value)
+            if copy is None and new_value is not value:
+                copy = node[:position]
+            if copy is not None:
+                copy.append(new_value)
+        return node if copy is None else copy
 
     def request_body(self, body: Any) -> Any:
         if not self.enabled:
@@ -158,26 +213,38 @@ class Redactor:
         return self.tree(body)
 
     def output(self, output: Output) -> Output:
+        """The output with its body and choices masked; the same object when nothing was."""
         if not self.enabled:
             return output
-        return output.model_copy(
-            update={
-                "body": self.tree(output.body),
-                "choices": [
-                    Choice(
-                        index=c.index,
-                        text=self.text(c.text),
-                        tool_calls=[
-                            ToolCall(id=t.id, name=t.name, arguments=self.text(t.arguments))
-                            for t in c.tool_calls
-                        ],
-                        finish_reason=c.finish_reason,
-                        refusal=self.text(c.refusal) if c.refusal else c.refusal,
-                    )
-                    for c in output.choices
-                ],
-            }
-        )
+        self._long_memo = {}
+        try:
+            body = self.tree(output.body)
+            choices = [self._choice(choice) for choice in output.choices]
+        finally:
+            self._long_memo = None
+        if body is output.body and all(
+            new is old for new, old in zip(choices, output.choices, strict=True)
+        ):
+            return output
+        return output.model_copy(update={"body": body, "choices": choices})
+
+    def _choice(self, choice: Choice) -> Choice:
+        text = self.text(choice.text)
+        refusal = self.text(choice.refusal) if choice.refusal else choice.refusal
+        calls = [self._tool_call(call) for call in choice.tool_calls]
+        if (
+            text is choice.text
+            and refusal is choice.refusal
+            and all(new is old for new, old in zip(calls, choice.tool_calls, strict=True))
+        ):
+            return choice
+        return choice.model_copy(update={"text": text, "refusal": refusal, "tool_calls": calls})
+
+    def _tool_call(self, call: ToolCall) -> ToolCall:
+        arguments = self.text(call.arguments)
+        if arguments is call.arguments:
+            return call
+        return call.model_copy(update={"arguments": arguments})
 
     def error(self, error: ErrorInfo | None) -> ErrorInfo | None:
         if error is None or not self.enabled:

@@ -94,3 +94,32 @@ def test_prefilter_never_changes_the_result(text: str) -> None:
     # A custom pattern that never matches turns the prefilter off, giving the plain regex pass.
     unfiltered = Redactor(patterns={"never": "(?!x)x"})
     assert Redactor().text(text) == unfiltered.text(text)
+
+
+def test_tree_returns_clean_subtrees_uncopied_and_never_mutates_its_input() -> None:
+    redactor = Redactor()
+    clean_part = {"role": "user", "content": "hello", "n": [1, 2, {"x": "y"}]}
+    tree = {
+        "model": "gpt-4o-mini-2024-07-18",
+        "clean": clean_part,
+        "messages": [{"role": "user", "content": "mail me at a@b.co"}, "kept"],
+        "a@b.co": 3,
+    }
+    before = repr(tree)
+    out = redactor.tree(tree)
+    assert repr(tree) == before  # the input is untouched
+    assert out is not tree
+    assert out["clean"] is clean_part  # nothing to mask: the same object, not a copy
+    assert out["messages"][0]["content"] == "mail me at [REDACTED:email]"
+    assert out["messages"][1] == "kept"
+    assert list(out) == ["model", "clean", "messages", "[REDACTED:email]"]  # order kept
+    assert redactor.tree(clean_part) is clean_part
+
+
+def test_short_strings_that_only_look_like_numbers_are_remembered_as_clean() -> None:
+    redactor = Redactor()
+    model = "gpt-4o-mini-2024-07-18"  # a digit run sends it through the full regex once
+    assert redactor.text(model) == model
+    assert model in redactor._clean
+    assert redactor.text("call +1 (415) 555-2671") == "call [REDACTED:phone]"
+    assert "call +1 (415) 555-2671" not in redactor._clean
