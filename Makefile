@@ -47,9 +47,11 @@ demo: $(STAMP)
 # Benchmarks need nginx (the mirror baseline), wrk and hey from Debian, and py-spy for the
 # profile. Services the packages would start (nginx on port 80) are held back.
 bench-deps: $(STAMP)
-	@command -v nginx >/dev/null && command -v wrk >/dev/null && command -v hey >/dev/null || \
+	@command -v nginx >/dev/null && command -v wrk >/dev/null && command -v hey >/dev/null && \
+	  test -f /usr/lib/nginx/modules/ngx_http_echo_module.so || \
 	  { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk hey; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx \
+	      libnginx-mod-http-echo wrk hey; \
 	    s=$$?; rm -f /usr/sbin/policy-rc.d; exit $$s; }
 	@test -x $(BIN)/py-spy || $(BIN)/pip install --quiet py-spy
 

@@ -6,6 +6,10 @@ Both run Debian's nginx as a child process, ``nginx -p <dir> -e <dir>/error.log 
 * **Upstreams** (:func:`upstream_conf`): one nginx with two listeners, the incumbent and the
   fast candidate, each answering every request with the same static chat completion
   (:data:`CHAT_RESPONSE`, about 600 bytes) from memory, so an upstream costs almost nothing.
+* **Faulty candidates** (:func:`faulty_candidates_conf`): slow (the same answer after 200 ms,
+  through the ``echo`` module), hanging (no answer for an hour) and failing (HTTP 500), so a
+  faulty candidate costs the shared machine no CPU: the isolation measurements then show the
+  proxy's isolation, not a candidate server's load on the load generator's core.
 * **Mirror** (:func:`mirror_conf`): the neighbour darklaunch is measured against. Every request
   is proxied to the incumbent and copied by the ``mirror`` directive to the candidate, over
   keep-alive pools to both, with ``worker_processes`` equal to darklaunch's ``--workers``.
@@ -21,7 +25,10 @@ from pathlib import Path
 __all__ = [
     "CHAT_REQUEST",
     "CHAT_RESPONSE",
+    "ECHO_MODULE",
     "MIRROR_READ_TIMEOUT_S",
+    "SLOW_CANDIDATE_MS",
+    "faulty_candidates_conf",
     "mirror_conf",
     "nginx_argv",
     "nginx_binary",
@@ -77,6 +84,10 @@ CHAT_REQUEST: bytes = json.dumps(
 # first_byte_timeout_s, so both give up on a hanging candidate after the same time.
 MIRROR_READ_TIMEOUT_S = 30
 
+# Debian's libnginx-mod-http-echo: echo_sleep delays an answer without holding a worker.
+ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
+SLOW_CANDIDATE_MS = 200
+
 
 def nginx_binary() -> str:
     found = shutil.which("nginx") or (
@@ -104,10 +115,10 @@ def nginx_argv(folder: Path, conf: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _main(folder: Path, workers: int, http_body: str) -> str:
+def _main(folder: Path, workers: int, http_body: str, modules: str = "") -> str:
     temp = folder / "temp"
     temp.mkdir(parents=True, exist_ok=True)
-    return f"""
+    return f"""{modules}
 worker_processes {workers};
 pid {folder}/nginx.pid;
 error_log {folder}/error.log warn;
@@ -143,6 +154,29 @@ def upstream_conf(folder: Path, ports: list[int], workers: int) -> Path:
     )
     conf = folder / "upstreams.conf"
     conf.write_text(_main(folder, workers, servers))
+    return conf
+
+
+def faulty_candidates_conf(folder: Path, slow: int, hang: int, error: int) -> Path:
+    """Candidates that are slow, hang or fail, on the given ports; needs :data:`ECHO_MODULE`."""
+    body = CHAT_RESPONSE.decode()
+    error_body = '{"error":{"message":"candidate down","type":"server_error","code":null}}'
+    servers = f"""    server {{
+        listen 127.0.0.1:{slow} backlog=4096;
+        default_type application/json;
+        location / {{ echo_sleep {SLOW_CANDIDATE_MS / 1000:g}; echo '{body}'; }}
+    }}
+    server {{
+        listen 127.0.0.1:{hang} backlog=4096;
+        location / {{ echo_sleep 3600; echo ''; }}
+    }}
+    server {{
+        listen 127.0.0.1:{error} backlog=4096;
+        default_type application/json;
+        location / {{ return 500 '{error_body}'; }}
+    }}"""
+    conf = folder / "faulty.conf"
+    conf.write_text(_main(folder, 1, servers, f"load_module {ECHO_MODULE};"))
     return conf
 
 

@@ -22,7 +22,13 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtests.nginx import mirror_conf, nginx_argv, upstream_conf
+from loadtests.nginx import (
+    ECHO_MODULE,
+    faulty_candidates_conf,
+    mirror_conf,
+    nginx_argv,
+    upstream_conf,
+)
 from loadtests.processes import (
     Child,
     ChildFailed,
@@ -35,6 +41,7 @@ from loadtests.processes import (
 )
 
 __all__ = [
+    "SIMULATED_FAULTS",
     "Layout",
     "Running",
     "Stack",
@@ -44,6 +51,13 @@ __all__ = [
 ]
 
 CHAT_PATH = "/v1/chat/completions"
+
+# Candidate failure modes as simulator profiles, for when nginx's echo module is missing.
+SIMULATED_FAULTS: dict[str, dict[str, Any]] = {
+    "slow": {"latency_ms": 200},
+    "hang": {"mode": "hang"},
+    "error": {"mode": "error"},
+}
 
 
 @dataclass(frozen=True)
@@ -195,6 +209,26 @@ class Stack:
         child = self.kids.start(f"sim-{name}", argv, cpus=self.layout.load_cpus)
         wait_port(port, child)
         return Running(f"sim-{name}", f"http://127.0.0.1:{port}", child, [child.pid])
+
+    def faulty_candidates(self) -> dict[str, Running]:
+        """Slow, hanging and failing candidates: nginx with the echo module when Debian's
+        ``libnginx-mod-http-echo`` is installed (they cost no CPU), else the simulator."""
+        if not ECHO_MODULE.exists():
+            return {
+                mode: self.simulator(mode, profile) for mode, profile in SIMULATED_FAULTS.items()
+            }
+        folder = self._dir("faulty")
+        slow, hang, error = free_ports(3)
+        conf = faulty_candidates_conf(folder, slow, hang, error)
+        child = self.kids.start(
+            "nginx-faulty", nginx_argv(folder, conf), cpus=self.layout.load_cpus
+        )
+        for port in (slow, hang, error):
+            wait_port(port, child)
+        return {
+            mode: Running(f"nginx-{mode}", f"http://127.0.0.1:{port}", child)
+            for mode, port in (("slow", slow), ("hang", hang), ("error", error))
+        }
 
     def sse_server(self, events: int, interval_ms: float, first_ms: float) -> Running:
         (port,) = free_ports(1)
