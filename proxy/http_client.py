@@ -307,6 +307,9 @@ class _Connection(asyncio.Protocol):
         self._cancel_deadline()
         if response is not None:
             response._finish()
+        # The answer's last bytes may have paused reading; a finished answer no longer
+        # resumes it, and the next exchange on this connection must be read.
+        self.resume()
         if self.parser.should_keep_alive() and not self.closed:
             self.pool._release(self)
         else:
@@ -444,12 +447,14 @@ class UpstreamPool:
         self._closed = True
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for connection in list(self._open):
-            connection.abort()
+        # Waiters first: each connection aborted below frees a slot, which would otherwise
+        # wake a waiter to open a new connection.
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_exception(ConnectFailed("the connection pool is closed"))
         self._waiters.clear()
+        for connection in list(self._open):
+            connection.abort()
 
     def _encode(
         self, method: str, path_qs: str, headers: Iterable[tuple[str, str]], body: bytes
@@ -515,15 +520,15 @@ class UpstreamPool:
                     ssl=self.ssl,
                     server_hostname=self.host if self.ssl is not None else None,
                 )
-        except OSError as exc:  # refused, unreachable, DNS, TLS verification
+        except BaseException as exc:
             self._opening -= 1
             self._wake()
-            raise ConnectFailed(
-                f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
-            ) from exc
-        except BaseException:
-            self._opening -= 1
-            self._wake()
+            # Refused, unreachable, DNS, TLS verification. TimeoutError is an OSError too, but
+            # a deadline or the connect timeout passing stays a TimeoutError.
+            if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
+                raise ConnectFailed(
+                    f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
+                ) from exc
             raise
         self._opening -= 1
         self._open.add(connection)
