@@ -36,7 +36,9 @@ from proxy.upstream import (
     cut_short,
     forwardable_headers,
     make_pool,
+    sendable_whole,
     start_response,
+    whole_response,
 )
 
 logger = logging.getLogger(__name__)
@@ -130,8 +132,11 @@ class Forwarder:
         path_qs = request.rel_url.raw_path_qs
         route = self._route_labels.get(path, OTHER_ROUTE)
         try:
-            async with asyncio.timeout(self.body_timeout_s):
+            if request.content.is_eof():  # the whole body came with the head: no wait
                 body = await request.read()
+            else:
+                async with asyncio.timeout(self.body_timeout_s):
+                    body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             return error_response(413, exc.text or "request body too large", "request_too_large")
         except TimeoutError:
@@ -231,6 +236,13 @@ class Forwarder:
     ) -> web.StreamResponse:
         """Relay an answer whose headers have arrived. Failures from here on can only cut the
         answer short: the client already has the status line."""
+        if usage_filter is None and request.method != "HEAD" and sendable_whole(upstream):
+            body = await upstream.read()  # all of it is buffered already: this never waits
+            result.ttft_ms = (time.perf_counter() - started) * 1000.0
+            if capture is not None:
+                capture.add(body)
+            result.complete = True
+            return whole_response(upstream, body)
         response = start_response(upstream, keep_length=usage_filter is None)
         await response.prepare(request)
         try:
