@@ -196,3 +196,33 @@ async def test_incumbent_dying_mid_stream_ends_client_stream(proxy_factory: Prox
         assert received == b'data: {"i": 0}\n\n'
         status, _, _ = await _raw(proxy.url + "/v1/chat/completions", data=b"{}")
         assert status == 200  # and the proxy keeps serving
+
+
+async def test_framing_follows_the_upstream_for_whole_chunked_and_head_answers(
+    proxy_factory: ProxyFactory,
+) -> None:
+    async def upstream(request: web.Request) -> web.StreamResponse:
+        if request.path == "/chunked":
+            response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            await response.write(b"one,")
+            await response.write(b"two")
+            await response.write_eof()
+            return response
+        return web.Response(body=b"0123456789", content_type="text/plain")
+
+    async with serve_handler(upstream) as url, proxy_factory(url) as proxy:
+        status, headers, body = await _raw(proxy.url + "/whole", method="GET")
+        assert (status, body) == (200, b"0123456789")
+        assert headers["Content-Length"] == "10"
+        assert "Transfer-Encoding" not in headers
+
+        status, headers, body = await _raw(proxy.url + "/chunked", method="GET")
+        assert (status, body) == (200, b"one,two")
+        assert headers["Transfer-Encoding"] == "chunked"
+        assert "Content-Length" not in headers
+
+        status, headers, body = await _raw(proxy.url + "/whole", method="HEAD")
+        assert (status, body) == (200, b"")
+        assert headers["Content-Length"] == "10"  # the length of the body a GET would get
