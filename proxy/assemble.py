@@ -61,9 +61,12 @@ def assemble_output(
             "could not assemble a %s response of %d bytes", route, len(body), exc_info=True
         )
         out = Output(body=_text(body), partial=True)
-    out.streamed = streamed
-    out.truncated = truncated
-    if truncated or not complete:
+    # Only what differs from the defaults is set: each assignment to a model costs a call.
+    if streamed:
+        out.streamed = True
+    if truncated:
+        out.truncated = True
+    if (truncated or not complete) and not out.partial:
         out.partial = True
     return out
 

@@ -12,7 +12,6 @@ the request body entirely (``recording.redact.drop_paths``, e.g. ``metadata.user
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -174,26 +173,27 @@ class Redactor:
         return node
 
     def _walk_dict(self, node: dict[Any, Any]) -> dict[Any, Any]:
+        # The common case first, without building anything: every key and string is clean.
         clean = self._clean
-        copy: dict[Any, Any] | None = None
-        for position, (key, value) in enumerate(node.items()):
-            new_key = key
-            if type(key) is str and key not in clean:
-                new_key = self.text(key)
+        for key, value in node.items():
+            if type(key) is str and key not in clean and self.text(key) is not key:
+                return self._copy_dict(node)
             kind = type(value)
             if kind is str:
-                new_value = value if value in clean else self.text(value)
+                if value not in clean and self.text(value) is not value:
+                    return self._copy_dict(node)
             elif kind is dict:
-                new_value = self._walk_dict(value)
-            elif kind is list:
-                new_value = self._walk_list(value)
-            else:
-                new_value = value
-            if copy is None and (new_key is not key or new_value is not value):
-                copy = dict(itertools.islice(node.items(), position))
-            if copy is not None:
-                copy[new_key] = new_value
-        return node if copy is None else copy
+                if self._walk_dict(value) is not value:
+                    return self._copy_dict(node)
+            elif kind is list and self._walk_list(value) is not value:
+                return self._copy_dict(node)
+        return node
+
+    def _copy_dict(self, node: dict[Any, Any]) -> dict[Any, Any]:
+        return {
+            self.text(key) if type(key) is str else key: self._walk(value)
+            for key, value in node.items()
+        }
 
     def _walk_list(self, node: list[Any]) -> list[Any]:
         copy: list[Any] | None = None
