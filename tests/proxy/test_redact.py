@@ -123,3 +123,11 @@ def test_short_strings_that_only_look_like_numbers_are_remembered_as_clean() -> 
     assert model in redactor._clean
     assert redactor.text("call +1 (415) 555-2671") == "call [REDACTED:phone]"
     assert "call +1 (415) 555-2671" not in redactor._clean
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "BeArEr", "bEARER"])
+def test_bearer_tokens_in_any_case_pass_the_prefilter(scheme: str) -> None:
+    # No other marker and no digit run: only the case-insensitive bearer check lets it through.
+    assert Redactor().text(f"auth was {scheme} abcdefghijklmnop ok") == (
+        "auth was [REDACTED:bearer] ok"
+    )
