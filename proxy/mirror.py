@@ -32,6 +32,7 @@ from proxy.config import CandidateConfig, Config
 from proxy.exchange import Capture, UpstreamResult
 from proxy.http_client import UpstreamError, UpstreamPool
 from proxy.metrics import ProxyMetrics, status_class
+from proxy.pacing import PacedSink
 from proxy.record import ErrorInfo, Role
 from proxy.sampling import Sampler
 from proxy.tasks import TaskSet
@@ -44,6 +45,12 @@ __all__ = ["CandidateTarget", "Mirror", "PendingPair", "SkipReason", "with_strea
 # Headers that identify or authenticate the end user; a candidate never gets them unless the
 # config says so, because a candidate may be a different provider.
 _CREDENTIAL_HEADERS = ("authorization", "cookie", "api-key", "x-api-key", "openai-organization")
+
+
+# Record building per event-loop iteration before finished pairs wait for the next one (see
+# proxy.pacing), and the backlog beyond which they are built without pausing.
+BUILD_BUDGET_S = 0.0005
+BUILD_BACKLOG = 64
 
 
 class SkipReason:
@@ -263,6 +270,7 @@ class PendingPair:
 PairSink = Callable[
     [PendingPair, UpstreamResult, list[tuple[CandidateTarget, UpstreamResult]]], None
 ]
+_Finished = tuple[PendingPair, UpstreamResult, list[tuple[CandidateTarget, UpstreamResult]]]
 
 
 class Mirror:
@@ -282,6 +290,12 @@ class Mirror:
         )
         self._random = random.random
         self.tasks = TaskSet("mirror")
+        self._builds: PacedSink[_Finished] = PacedSink(
+            lambda finished: sink(*finished),
+            self.tasks,
+            budget_s=BUILD_BUDGET_S,
+            backlog=BUILD_BACKLOG,
+        )
         self.capture_limit = config.recording.max_output_bytes
         self._decisions = {
             route: (
@@ -309,6 +323,7 @@ class Mirror:
     async def stop(self, drain_timeout_s: float) -> int:
         """Let running pairs finish (up to the timeout), then close the pools."""
         cancelled = await self.tasks.drain(drain_timeout_s)
+        self._builds.flush()  # pairs that finished but were still waiting for their build
         for target in self._all_targets():
             await target.close()
         return cancelled
@@ -401,10 +416,12 @@ class Mirror:
         # The handler resolves this in a ``finally``, so it always arrives; the incumbent's own
         # timeout bounds how long that takes.
         incumbent = await pending.incumbent
-        self.sink(
-            pending,
-            incumbent,
-            [(call.target, result) for call, result in zip(calls, results, strict=True)],
+        self._builds(
+            (
+                pending,
+                incumbent,
+                [(call.target, result) for call, result in zip(calls, results, strict=True)],
+            )
         )
 
 

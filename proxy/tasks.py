@@ -48,9 +48,15 @@ class TaskSet:
 
         Returns the number of tasks that had to be cancelled, so callers can count the loss.
         """
-        if not self._tasks:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        # Tasks may spawn tasks while they finish (a pair hands its record to a builder), so
+        # wait until the set stays empty, not only for the tasks present at the start.
+        while self._tasks and (remaining := deadline - loop.time()) > 0:
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+        pending = set(self._tasks)
+        if not pending:
             return 0
-        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
         for task in pending:
             task.cancel()
         if pending:
