@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import re
 import sys
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+import uvloop
 import yaml
 from aiohttp import web
 
@@ -148,3 +150,25 @@ async def start_serve(
             found = re.search(r"proxy on (http://\S+),", line)
             if found:
                 return process, found.group(1), lines
+
+
+@pytest.fixture
+def production_gc() -> Iterator[None]:
+    """Timing tests run with the heap frozen, as ``darklaunch serve`` runs
+    (:func:`proxy.server.tune_garbage_collector`): otherwise a full collection over the whole
+    test session's heap, tens of milliseconds, lands in whichever request is timed."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Async tests run on uvloop, the loop ``darklaunch serve`` runs on, so a difference
+    between loops (uvloop's transports are not ``asyncio.Transport`` subclasses, say) shows
+    up here rather than in production. ``tests/proxy/test_http_client.py`` covers both."""
+    return {"uvloop": uvloop.new_event_loop}

@@ -58,6 +58,7 @@ def _sample(proxy: Any, metric: str, **labels: str) -> float:
     ],
     ids=lambda p: p.name,
 )
+@pytest.mark.usefixtures("production_gc")
 async def test_bad_candidate_changes_nothing_for_the_client(
     proxy_factory: ProxyFactory, candidate: SimProfile
 ) -> None:
