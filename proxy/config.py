@@ -113,8 +113,11 @@ class PoolConfig(_Section):
     """
 
     max_connections: int = Field(default=256, ge=1)
+    """Connections open at most; calls beyond wait, in order, within their own deadline."""
     keepalive_timeout_s: float = Field(default=30.0, gt=0)
+    """An idle pooled connection is closed after this long."""
     connect_timeout_s: float = Field(default=10.0, gt=0)
+    """Time to open a connection, TLS included; passing it counts as a timeout."""
 
 
 def _base_url(value: str) -> str:
