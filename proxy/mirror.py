@@ -277,7 +277,6 @@ class Mirror:
     """The sampling decision and the bounded background calls for every candidate."""
 
     def __init__(self, config: Config, metrics: ProxyMetrics, sink: PairSink) -> None:
-        self.sink = sink
         self.routes = frozenset(config.mirror.routes)
         self.sampler = Sampler(config.mirror.sample_rate, config.mirror.sample_key)
         self.paused = config.mirror.paused

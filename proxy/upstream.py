@@ -95,9 +95,7 @@ def start_response(upstream: UpstreamResponse, *, keep_length: bool) -> web.Stre
     Content-Length is kept when the body will be relayed unchanged, so the client sees the
     same framing; otherwise aiohttp chunks it."""
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-    for name, value in upstream.headers.items():
-        if name.lower() not in _RESPONSE_DROP:
-            response.headers.add(name, value)
+    _copy_end_to_end(upstream, response)
     length = upstream.headers.get("content-length")
     if keep_length and length is not None and upstream.headers.get("transfer-encoding") is None:
         response.content_length = int(length)
@@ -119,10 +117,14 @@ def whole_response(upstream: UpstreamResponse, body: bytes) -> web.Response:
     """The client's answer in one write (status line, headers and body together): the same
     bytes and framing a chunk-by-chunk relay gives, one system call sooner."""
     response = web.Response(status=upstream.status, reason=upstream.reason, body=body)
+    _copy_end_to_end(upstream, response)
+    return response
+
+
+def _copy_end_to_end(upstream: UpstreamResponse, response: web.StreamResponse) -> None:
     for name, value in upstream.headers.items():
         if name.lower() not in _RESPONSE_DROP:
             response.headers.add(name, value)
-    return response
 
 
 def cut_short(request: web.Request, response: web.StreamResponse) -> None:
