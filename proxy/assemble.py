@@ -25,10 +25,11 @@ from typing import Any, Literal
 
 import orjson
 
-from proxy.record import Choice, Output, ToolCall
+from proxy.record import Output
+from proxy.record_data import ChoiceData, OutputData, ToolCallData
 from proxy.sse import iter_sse_events
 
-__all__ = ["TEXT_BODY_CAP", "assemble_output"]
+__all__ = ["TEXT_BODY_CAP", "assemble", "assemble_output"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +40,15 @@ _Flavour = Literal["chat", "completions", "responses", "embeddings", "other"]
 _INVALID: Any = object()  # what _loads returns for bytes that are not JSON
 
 
-def assemble_output(
+def assemble(
     route: str,
     content_type: str | None,
     body: bytes,
     *,
     complete: bool = True,
     truncated: bool = False,
-) -> Output:
-    """Assemble what one upstream answered on ``route``.
+) -> OutputData:
+    """Assemble what one upstream answered on ``route``, as the record's plain data.
 
     ``complete=False`` says the byte stream was cut off; ``truncated=True`` says the proxy
     stopped keeping bytes at its cap. Either way the tail is missing, so the output is partial.
@@ -60,15 +61,45 @@ def assemble_output(
         logger.warning(
             "could not assemble a %s response of %d bytes", route, len(body), exc_info=True
         )
-        out = Output(body=_text(body), partial=True)
-    # Only what differs from the defaults is set: each assignment to a model costs a call.
-    if streamed:
-        out.streamed = True
-    if truncated:
-        out.truncated = True
-    if (truncated or not complete) and not out.partial:
-        out.partial = True
+        out = _output(_text(body), partial=True)
+    out["streamed"] = streamed
+    out["truncated"] = truncated
+    if truncated or not complete:
+        out["partial"] = True
     return out
+
+
+def assemble_output(
+    route: str,
+    content_type: str | None,
+    body: bytes,
+    *,
+    complete: bool = True,
+    truncated: bool = False,
+) -> Output:
+    """:func:`assemble`, as the model that readers of a record see."""
+    return Output.model_validate(
+        assemble(route, content_type, body, complete=complete, truncated=truncated)
+    )
+
+
+def _output(
+    body: Any,
+    *,
+    choices: list[ChoiceData] | None = None,
+    usage: dict[str, Any] | None = None,
+    model: str | None = None,
+    partial: bool = False,
+) -> OutputData:
+    return {
+        "streamed": False,
+        "body": body,
+        "choices": [] if choices is None else choices,
+        "usage": usage,
+        "response_model": model,
+        "partial": partial,
+        "truncated": False,
+    }
 
 
 def _is_event_stream(content_type: str | None, body: bytes) -> bool:
@@ -126,9 +157,9 @@ class _ToolAcc:
     arguments: list[str] = field(default_factory=list)
     final_arguments: str | None = None  # a whole value, used when no fragments arrived
 
-    def tool_call(self) -> ToolCall:
+    def tool_call(self) -> ToolCallData:
         args = "".join(self.arguments) if self.arguments else (self.final_arguments or "")
-        return ToolCall(id=self.id, name="".join(self.name), arguments=args)
+        return {"id": self.id, "name": "".join(self.name), "arguments": args}
 
 
 @dataclass
@@ -141,14 +172,14 @@ class _ChoiceAcc:
     tool_ids: set[str] = field(default_factory=set)
     top_tool: int = -1
 
-    def choice(self, index: int) -> Choice:
-        return Choice(
-            index=index,
-            text="".join(self.text),
-            tool_calls=[self.tools[i].tool_call() for i in sorted(self.tools)],
-            finish_reason=self.finish_reason,
-            refusal=None if self.refusal is None else "".join(self.refusal),
-        )
+    def choice(self, index: int) -> ChoiceData:
+        return {
+            "index": index,
+            "text": "".join(self.text),
+            "tool_calls": [self.tools[i].tool_call() for i in sorted(self.tools)],
+            "finish_reason": self.finish_reason,
+            "refusal": None if self.refusal is None else "".join(self.refusal),
+        }
 
     def add_message(self, message: dict[str, Any], *, whole: bool) -> None:
         """Merge a streamed ``delta`` or a whole ``message``; both share one shape."""
@@ -222,12 +253,12 @@ class _ChoicesAcc:
             if (finish := _str(choice.get("finish_reason"))) is not None:
                 acc.finish_reason = finish
 
-    def output(self, *, body: Any, partial: bool) -> Output:
-        return Output(
-            body=body,
+    def output(self, *, body: Any, partial: bool) -> OutputData:
+        return _output(
+            body,
             choices=[self.choices[i].choice(i) for i in sorted(self.choices)],
             usage=self.usage,
-            response_model=self.model,
+            model=self.model,
             partial=partial or self.malformed,
         )
 
@@ -237,15 +268,15 @@ def _error_of(payload: Any) -> Any:
     return payload.get("error") if isinstance(payload, dict) else None
 
 
-def _assemble_stream(flavour: _Flavour, body: bytes) -> Output:
+def _assemble_stream(flavour: _Flavour, body: bytes) -> OutputData:
     if flavour in ("chat", "completions"):
         return _choices_stream(body)
     if flavour == "responses":
         return _responses_stream(body)
-    return Output(body=_text(body))  # nobody streams embeddings; keep the bytes readable
+    return _output(_text(body))  # nobody streams embeddings; keep the bytes readable
 
 
-def _choices_stream(body: bytes) -> Output:
+def _choices_stream(body: bytes) -> OutputData:
     acc = _ChoicesAcc()
     done = False
     error: Any = None
@@ -304,21 +335,21 @@ def _add_function_item(slot: _ToolAcc, item: dict[str, Any]) -> None:
         slot.final_arguments = arguments
 
 
-def _responses_object(response: dict[str, Any], *, body: Any) -> Output:
+def _responses_object(response: dict[str, Any], *, body: Any) -> OutputData:
     acc = _responses_output(response)
     status = _str(response.get("status"))
     acc.finish_reason = _responses_finish(status, response, bool(acc.tools))
     has_content = acc.text or acc.tools or acc.refusal is not None or acc.finish_reason
-    return Output(
-        body=body,
+    return _output(
+        body,
         choices=[acc.choice(0)] if has_content else [],
         usage=_dict(response.get("usage")),
-        response_model=_str(response.get("model")) or None,
+        model=_str(response.get("model")) or None,
         partial=(status is not None and status != "completed") or response.get("error") is not None,
     )
 
 
-def _responses_stream(body: bytes) -> Output:
+def _responses_stream(body: bytes) -> OutputData:
     acc = _ChoiceAcc()
     text: dict[tuple[int, int], list[str]] = {}
     final: dict[str, Any] | None = None  # the response object of the terminal event
@@ -368,31 +399,102 @@ def _responses_stream(body: bytes) -> Output:
     acc.text = [t for part in sorted(text) for t in text[part]] or acc.text
     acc.finish_reason = _responses_finish(status, final or {}, bool(acc.tools))
     has_content = acc.text or acc.tools or acc.refusal is not None or acc.finish_reason
-    return Output(
-        body=None if error is None else {"error": error},
+    return _output(
+        None if error is None else {"error": error},
         choices=[acc.choice(0)] if has_content else [],
         usage=usage,
-        response_model=model,
+        model=model,
         partial=malformed or error is not None or status != "completed",
     )
 
 
-def _assemble_json(flavour: _Flavour, body: bytes) -> Output:
+def _assemble_json(flavour: _Flavour, body: bytes) -> OutputData:
     parsed = _loads(body)
     if parsed is _INVALID:
-        return Output(body=_text(body), partial=True)
+        return _output(_text(body), partial=True)
     if flavour == "other" or _error_of(parsed) is not None:
-        return Output(body=parsed)
+        return _output(parsed)
     if not isinstance(parsed, dict):
-        return Output(body=parsed, partial=True)
+        return _output(parsed, partial=True)
     if flavour == "embeddings":
-        return Output(
-            body=parsed,
-            usage=_dict(parsed.get("usage")),
-            response_model=_str(parsed.get("model")) or None,
+        return _output(
+            parsed, usage=_dict(parsed.get("usage")), model=_str(parsed.get("model")) or None
         )
     if flavour == "responses":
         return _responses_object(parsed, body=parsed)
+    if flavour == "chat" and (choices := _whole_chat_choices(parsed)) is not None:
+        return _output(
+            parsed,
+            choices=choices,
+            usage=_dict(parsed.get("usage")),
+            model=_str(parsed.get("model")) or None,
+        )
     acc = _ChoicesAcc()
     acc.add_chunk(parsed, whole=True)
     return acc.output(body=parsed, partial=False)
+
+
+def _whole_chat_choices(answer: dict[str, Any]) -> list[ChoiceData] | None:
+    """The choices of a complete chat answer in the usual shape, or ``None`` for any other.
+
+    Most answers are one such body, and reading it directly costs a fraction of running it
+    through the accumulators, which exist to merge fragments that a whole answer does not
+    have. Whatever is unusual (an index out of place, a ``delta``, a ``text``, a choice or
+    tool call that is not an object) is left to them, so the two agree on every body.
+    """
+    raw_choices = answer.get("choices")
+    if type(raw_choices) is not list:
+        return None
+    choices: list[ChoiceData] = []
+    for position, choice in enumerate(raw_choices):
+        if type(choice) is not dict or "delta" in choice or "text" in choice:
+            return None
+        index = choice.get("index", position)
+        if type(index) is not int or index != position:
+            return None
+        message = choice.get("message")
+        if message is None:
+            message = {}
+        elif type(message) is not dict:
+            return None
+        raw_calls = message.get("tool_calls")
+        calls = _whole_tool_calls(raw_calls) if type(raw_calls) is list else []
+        if calls is None:
+            return None
+        text = message.get("content")
+        refusal = message.get("refusal")
+        finish = choice.get("finish_reason")
+        choices.append(
+            {
+                "index": index,
+                "text": text if type(text) is str else "",
+                "tool_calls": calls,
+                "finish_reason": finish if type(finish) is str else None,
+                "refusal": refusal if type(refusal) is str else None,
+            }
+        )
+    return choices
+
+
+def _whole_tool_calls(raw_calls: list[Any]) -> list[ToolCallData] | None:
+    calls: list[ToolCallData] = []
+    for position, call in enumerate(raw_calls):
+        if type(call) is not dict:
+            return None
+        index = call.get("index")
+        if type(index) is int and index != position:
+            return None
+        call_id = call.get("id")
+        function = call.get("function")
+        if type(function) is not dict:
+            function = {}
+        name = function.get("name")
+        arguments = function.get("arguments")
+        calls.append(
+            {
+                "id": call_id if type(call_id) is str and call_id else None,
+                "name": name if type(name) is str else "",
+                "arguments": arguments if type(arguments) is str else "",
+            }
+        )
+    return calls

@@ -2,7 +2,8 @@
 
 This runs in the pair's background task, after the client has been served: decoding,
 stream assembly, redaction and truncation all happen here, once, so that readers of the
-pairs stream never need raw bytes and nothing unredacted is ever enqueued.
+pairs stream never need raw bytes and nothing unredacted is ever enqueued. The record is
+built as plain data (:mod:`proxy.record_data`) because this runs for every mirrored request.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from typing import Any
 
 import orjson
 
-from proxy.assemble import assemble_output
+from proxy.assemble import assemble
 from proxy.config import Config
 from proxy.exchange import UpstreamResult, decode_body
 from proxy.mirror import CandidateTarget, PendingPair
-from proxy.record import PairRecord, RequestInfo, Role, Side
+from proxy.record import SCHEMA_VERSION, Role
+from proxy.record_data import OutputData, PairData, RequestData, SideData
 from proxy.recorder import Recorder
 from proxy.redact import Redactor
 
@@ -55,27 +57,29 @@ class PairBuilder:
         pending: PendingPair,
         incumbent: UpstreamResult,
         mirrors: list[tuple[CandidateTarget, UpstreamResult]],
-    ) -> PairRecord:
+    ) -> PairData:
         body = pending.body
         requested_model = body.get("model") if isinstance(body.get("model"), str) else None
-        return PairRecord(
-            pair_id=pending.pair_id,
-            campaign=self.campaign,
-            timestamp=pending.timestamp,
-            route=pending.route,
-            method=pending.method,
-            request=self._request_info(pending, requested_model),
-            incumbent=self._side(
-                pending.route,
+        route = pending.route
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "pair_id": pending.pair_id,
+            "campaign": self.campaign,
+            "timestamp": pending.timestamp,
+            "route": route,
+            "method": pending.method,
+            "request": self._request_info(pending, requested_model),
+            "incumbent": self._side(
+                route,
                 Role.INCUMBENT,
                 "incumbent",
                 requested_model,
                 self.incumbent_version,
                 incumbent,
             ),
-            mirrors=[
+            "mirrors": [
                 self._side(
-                    pending.route,
+                    route,
                     target.role,
                     target.name,
                     target.config.model or requested_model,
@@ -84,28 +88,28 @@ class PairBuilder:
                 )
                 for target, result in mirrors
             ],
-        )
-
-    def _request_info(self, pending: PendingPair, model: str | None) -> RequestInfo:
-        redactor = self.redactor
-        headers = {
-            name: redactor.text(pending.client_headers[name])
-            for name in RECORDED_HEADERS
-            if name in pending.client_headers
         }
+
+    def _request_info(self, pending: PendingPair, model: str | None) -> RequestData:
+        redactor = self.redactor
+        headers: dict[str, str] = {}
+        for name in RECORDED_HEADERS:
+            value = pending.client_headers.get(name)
+            if value is not None:
+                headers[name] = redactor.text(value)
         body: Any = redactor.request_body(pending.body)
         truncated = False
         encoded = orjson.dumps(body)
         if len(encoded) > self.max_body_bytes:
             body = encoded[: self.max_body_bytes].decode("utf-8", errors="ignore")
             truncated = True
-        return RequestInfo(
-            headers=headers,
-            body=body,
-            body_truncated=truncated,
-            stream=pending.body.get("stream") is True,
-            model=model,
-        )
+        return {
+            "headers": headers,
+            "body": body,
+            "body_truncated": truncated,
+            "stream": pending.body.get("stream") is True,
+            "model": model,
+        }
 
     def _side(
         self,
@@ -115,12 +119,12 @@ class PairBuilder:
         model: str | None,
         version: str | None,
         result: UpstreamResult,
-    ) -> Side:
-        output = None
+    ) -> SideData:
+        output: OutputData | None = None
         if result.status is not None:
             raw = decode_body(result.body, result.content_encoding, self.max_output_bytes)
             output = self.redactor.output(
-                assemble_output(
+                assemble(
                     route,
                     result.content_type,
                     raw,
@@ -128,14 +132,14 @@ class PairBuilder:
                     truncated=result.truncated,
                 )
             )
-        return Side(
-            role=role,
-            name=name,
-            model=model,
-            version=version,
-            status=result.status,
-            error=self.redactor.error(result.error),
-            latency_ms=result.latency_ms,
-            ttft_ms=result.ttft_ms,
-            output=output,
-        )
+        return {
+            "role": role,
+            "name": name,
+            "model": model,
+            "version": version,
+            "status": result.status,
+            "error": self.redactor.error(result.error),
+            "latency_ms": result.latency_ms,
+            "ttft_ms": result.ttft_ms,
+            "output": output,
+        }

@@ -13,11 +13,13 @@ the request body entirely (``recording.redact.drop_paths``, e.g. ``metadata.user
 from __future__ import annotations
 
 import logging
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from proxy.record import Choice, ErrorInfo, Output, ToolCall
+from proxy.record import ErrorInfo
+from proxy.record_data import ChoiceData, ErrorData, OutputData, ToolCallData
 
 __all__ = ["BUILTIN_PATTERNS", "RedactingFilter", "Redactor"]
 
@@ -56,7 +58,8 @@ def _parse_path(path: str) -> list[str]:
 # Every built-in pattern's match contains one of these markers, ``bearer`` in any case, or a
 # run of eight or more digits and separators (phone and card numbers). Substring tests run at
 # memchr speed, so text with none of them skips the full regex, which costs about a tenth of
-# a microsecond per character; most LLM text has none.
+# a microsecond per character; most LLM text has none. A one-character test is several times
+# cheaper than a longer one, so each marker is first looked for by a character it needs.
 _GITHUB_MARKERS = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")
 _ASCII_DIGITS = "0123456789"
 _DIGIT_RUN = re.compile(r"\d[\d ().+\-]{7,}")
@@ -64,7 +67,11 @@ _DIGIT_RUN = re.compile(r"\d[\d ().+\-]{7,}")
 
 def _might_match(value: str) -> bool:
     """False only when no built-in pattern can match: a superset test, never a miss."""
-    if "@" in value or "sk-" in value or "AKIA" in value or "eyJ" in value or "xox" in value:
+    if "@" in value:
+        return True
+    if "-" in value and ("sk-" in value or "xox" in value):  # the xox pattern needs a "-" too
+        return True
+    if ("K" in value and "AKIA" in value) or ("J" in value and "eyJ" in value):
         return True
     if "_" in value and any(marker in value for marker in _GITHUB_MARKERS):
         return True
@@ -123,12 +130,14 @@ class Redactor:
         return f"[REDACTED:{name}]"
 
     def text(self, value: str) -> str:
-        if not self.enabled or self._regex is None or len(value) < self._min_length:
+        if not self.enabled or self._regex is None:
             return value
         if len(value) <= _CACHED_LENGTH:
             if value in self._clean:  # keys, ids, roles and models repeat endlessly
                 return value
-            masked = self._mask(value)
+            # Even strings too short to match are remembered: a tree walk then tells a clean
+            # dict by its keys alone (see _walk_dict).
+            masked = value if len(value) < self._min_length else self._mask(value)
             if masked is value:
                 self._remember_clean(value)
             return masked
@@ -174,10 +183,14 @@ class Redactor:
 
     def _walk_dict(self, node: dict[Any, Any]) -> dict[Any, Any]:
         # The common case first, without building anything: every key and string is clean.
+        # Keys repeat from one answer to the next, so usually all of them are known clean,
+        # which one subset test (a loop in C) confirms.
         clean = self._clean
-        for key, value in node.items():
-            if type(key) is str and key not in clean and self.text(key) is not key:
-                return self._copy_dict(node)
+        if not node.keys() <= clean:
+            for key in node:
+                if type(key) is str and key not in clean and self.text(key) is not key:
+                    return self._copy_dict(node)
+        for value in node.values():
             kind = type(value)
             if kind is str:
                 if value not in clean and self.text(value) is not value:
@@ -212,44 +225,53 @@ class Redactor:
             body = _drop(body, path)
         return self.tree(body)
 
-    def output(self, output: Output) -> Output:
+    def output(self, output: OutputData) -> OutputData:
         """The output with its body and choices masked; the same object when nothing was."""
         if not self.enabled:
             return output
         self._long_memo = {}
         try:
-            body = self.tree(output.body)
-            choices = [self._choice(choice) for choice in output.choices]
+            body = self.tree(output["body"])
+            choices = [self._choice(choice) for choice in output["choices"]]
         finally:
             self._long_memo = None
-        if body is output.body and all(
-            new is old for new, old in zip(choices, output.choices, strict=True)
-        ):
+        if body is output["body"] and _same_items(choices, output["choices"]):
             return output
-        return output.model_copy(update={"body": body, "choices": choices})
+        return {**output, "body": body, "choices": choices}
 
-    def _choice(self, choice: Choice) -> Choice:
-        text = self.text(choice.text)
-        refusal = self.text(choice.refusal) if choice.refusal else choice.refusal
-        calls = [self._tool_call(call) for call in choice.tool_calls]
+    def _choice(self, choice: ChoiceData) -> ChoiceData:
+        text = self.text(choice["text"])
+        refusal = choice["refusal"]
+        if refusal:
+            refusal = self.text(refusal)
+        calls = choice["tool_calls"]
+        if calls:
+            calls = [self._tool_call(call) for call in calls]
         if (
-            text is choice.text
-            and refusal is choice.refusal
-            and all(new is old for new, old in zip(calls, choice.tool_calls, strict=True))
+            text is choice["text"]
+            and refusal is choice["refusal"]
+            and _same_items(calls, choice["tool_calls"])
         ):
             return choice
-        return choice.model_copy(update={"text": text, "refusal": refusal, "tool_calls": calls})
+        return {**choice, "text": text, "refusal": refusal, "tool_calls": calls}
 
-    def _tool_call(self, call: ToolCall) -> ToolCall:
-        arguments = self.text(call.arguments)
-        if arguments is call.arguments:
+    def _tool_call(self, call: ToolCallData) -> ToolCallData:
+        arguments = self.text(call["arguments"])
+        if arguments is call["arguments"]:
             return call
-        return call.model_copy(update={"arguments": arguments})
+        return {**call, "arguments": arguments}
 
-    def error(self, error: ErrorInfo | None) -> ErrorInfo | None:
-        if error is None or not self.enabled:
-            return error
-        return ErrorInfo(kind=error.kind, message=self.text(error.message))
+    def error(self, error: ErrorInfo | None) -> ErrorData | None:
+        """The error as the record's plain data, its message masked."""
+        if error is None:
+            return None
+        message = self.text(error.message) if self.enabled else error.message
+        return {"kind": error.kind, "message": message}
+
+
+def _same_items(new: list[Any], old: list[Any]) -> bool:
+    """Whether masking returned every item of ``old`` as it was (``map`` spares a generator)."""
+    return new is old or all(map(operator.is_, new, old))
 
 
 def _drop(node: Any, path: list[str]) -> Any:

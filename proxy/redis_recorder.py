@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
 from proxy.metrics import RecorderMetrics
-from proxy.record import PairRecord
+from proxy.record_data import PairData, encode_record
 from proxy.spool import Spool
 from proxy.tasks import TaskSet
 
@@ -100,14 +100,14 @@ class RedisRecorder:
             for reason in ("queue_full", "spool_full", "shutdown", "encode_error")
         }
 
-    def submit(self, record: PairRecord) -> None:
+    def submit(self, record: PairData) -> None:
         if self._stopping.is_set() and not self._tasks:
             self._dropped["shutdown"].inc()
             return
         try:
-            payload = record.model_dump_json().encode()
+            payload = encode_record(record)
         except ValueError:
-            logger.exception("cannot encode pair %s", record.pair_id)
+            logger.exception("cannot encode pair %s", record["pair_id"])
             self._dropped["encode_error"].inc()
             return
         try:

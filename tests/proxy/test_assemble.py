@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.assemble import TEXT_BODY_CAP, assemble_output
+from proxy.assemble import TEXT_BODY_CAP, _ChoicesAcc, _whole_chat_choices, assemble_output
 from proxy.record import Choice, Output, ToolCall
 
 CHAT = "/v1/chat/completions"
@@ -785,3 +785,79 @@ def test_assemble_never_raises_on_hostile_but_well_framed_streams(
         json_out = assemble_output(route, JSON, orjson.dumps(payloads[0] if payloads else None))
     out.model_dump_json()
     json_out.model_dump_json()
+
+
+# --- the whole-answer fast path ----------------------------------------------------------
+
+ODD_SCALARS = st.none() | st.booleans() | st.integers(-1, 3) | st.sampled_from(["", "0", "x@y.io"])
+
+
+def _often(draw: st.DrawFn, tenths: int) -> bool:
+    return draw(st.integers(0, 9)) < tenths
+
+
+@st.composite
+def odd_tool_calls(draw: st.DrawFn) -> list[Any]:
+    """Tool calls mostly in the usual shape, so that both paths get their share."""
+    calls: list[Any] = []
+    for position in range(draw(st.integers(0, 3))):
+        if not _often(draw, 9):
+            calls.append(draw(ODD_SCALARS))
+            continue
+        call: dict[str, Any] = {}
+        if _often(draw, 5):
+            call["index"] = position if _often(draw, 8) else draw(ODD_SCALARS)
+        if _often(draw, 8):
+            call["id"] = draw(st.sampled_from(["call_1", "call_2"]) | ODD_SCALARS)
+        if _often(draw, 9):
+            function = {key: draw(ODD_SCALARS) for key in ("name", "arguments") if _often(draw, 8)}
+            call["function"] = function if _often(draw, 9) else draw(ODD_SCALARS)
+        calls.append(call)
+    return calls
+
+
+@st.composite
+def odd_choices(draw: st.DrawFn) -> list[Any]:
+    choices: list[Any] = []
+    for position in range(draw(st.integers(0, 3))):
+        if not _often(draw, 9):
+            choices.append(draw(ODD_SCALARS))
+            continue
+        message: dict[str, Any] = {
+            key: draw(ODD_SCALARS) for key in ("content", "refusal") if _often(draw, 7)
+        }
+        if _often(draw, 5):
+            message["tool_calls"] = draw(odd_tool_calls()) if _often(draw, 9) else draw(ODD_SCALARS)
+        choice: dict[str, Any] = {}
+        if _often(draw, 9):
+            choice["index"] = position if _often(draw, 8) else draw(ODD_SCALARS)
+        if _often(draw, 9):
+            choice["message"] = message if _often(draw, 9) else draw(ODD_SCALARS)
+        if not _often(draw, 9):
+            choice["delta"] = message
+        if not _often(draw, 9):
+            choice["text"] = draw(ODD_SCALARS)
+        if _often(draw, 7):
+            choice["finish_reason"] = draw(ODD_SCALARS | st.just("stop"))
+        choices.append(choice)
+    return choices
+
+
+def _accumulated(answer: dict[str, Any]) -> Any:
+    acc = _ChoicesAcc()
+    acc.add_chunk(answer, whole=True)
+    return acc.output(body=answer, partial=False)
+
+
+def test_the_usual_chat_answers_take_the_fast_path() -> None:
+    assert _whole_chat_choices(CHAT_JSON) == _accumulated(CHAT_JSON)["choices"]
+
+
+@settings(max_examples=500)
+@given(odd_choices() | ODD_SCALARS)
+def test_whole_chat_fast_path_agrees_with_the_accumulators(choices: Any) -> None:
+    answer = {"model": "m", "choices": choices}
+    fast = _whole_chat_choices(answer)
+    if fast is not None:  # None hands the answer to the accumulators
+        slow = _accumulated(answer)
+        assert (fast, False) == (slow["choices"], slow["partial"])

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import logging
+from typing import cast
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.record import Choice, ErrorInfo, Output, ToolCall
+from proxy.record_data import OutputData
 from proxy.redact import RedactingFilter, Redactor
 
 
@@ -63,12 +66,18 @@ def test_output_and_error_are_redacted() -> None:
             )
         ],
         body={"echo": "jane@example.com"},
-    )
-    cleaned = Redactor().output(output)
-    assert "example.com" not in cleaned.model_dump_json()
+    ).model_dump()
+    cleaned = Redactor().output(cast("OutputData", output))
+    assert b"example.com" not in orjson.dumps(cleaned)
+    assert b"sk-" not in orjson.dumps(cleaned)
+    assert "example.com" in str(output)  # the input is untouched
     error = Redactor().error(ErrorInfo(kind="protocol", message="bad key sk-abcdefghijklmnopqrst"))
-    assert error is not None
-    assert "sk-" not in error.message
+    assert error == {"kind": "protocol", "message": "bad key [REDACTED:api_key]"}
+
+
+def test_output_with_nothing_to_mask_is_returned_as_it_is() -> None:
+    output = cast("OutputData", Output(choices=[Choice(text="hi")], body={"a": "b"}).model_dump())
+    assert Redactor().output(output) is output
 
 
 def test_logging_filter_masks_messages(caplog: pytest.LogCaptureFixture) -> None:

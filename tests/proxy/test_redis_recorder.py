@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import openai
@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from proxy.embedded_redis import EmbeddedRedis
 from proxy.metrics import RecorderMetrics
 from proxy.record import SCHEMA_VERSION, PairRecord, RequestInfo, Role, Side
+from proxy.record_data import PairData
 from proxy.redis_recorder import RedisRecorder
 from proxy.server import running_proxy
 from proxy.simulate import SimProfile, running_simulator
@@ -281,12 +282,12 @@ async def test_stream_usage_modes(
     assert not inject.incumbent.output.partial
 
 
-def _record(i: int) -> PairRecord:
+def _record(i: int) -> PairData:
     side = Side(role=Role.INCUMBENT, name="incumbent", status=200)
-    return PairRecord(
+    return cast("PairData", PairRecord(
         pair_id=f"p{i}", campaign="c", timestamp=0.0, route="/r", method="POST",
         request=RequestInfo(body={"i": i}), incumbent=side,
-    )  # fmt: skip
+    ).model_dump())  # fmt: skip
 
 
 async def test_losses_are_counted_by_reason(tmp_path: Path) -> None:
@@ -316,6 +317,27 @@ async def test_losses_are_counted_by_reason(tmp_path: Path) -> None:
     assert dropped > 0
     assert spooled > 0
     assert recorder.healthy is False
+
+
+async def test_a_record_that_cannot_be_encoded_is_counted_not_queued(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    recorder = RedisRecorder(
+        f"unix://{tmp_path}/nobody-home.sock",
+        "c",
+        RecorderMetrics(registry),
+        spool_dir=tmp_path / "spool",
+    )
+    bad = _record(0)
+    bad["request"]["headers"] = {"user-agent": "caf\udce9"}  # undecodable header bytes
+    recorder.submit(bad)
+    recorder.submit(_record(1))
+    assert (
+        registry.get_sample_value("darklaunch_records_dropped_total", {"reason": "encode_error"})
+        == 1
+    )
+    assert recorder.queue.qsize() == 1
+    assert PairRecord.model_validate_json(recorder.queue.get_nowait()).pair_id == "p1"
+    await recorder.client.aclose()
 
 
 async def test_serve_without_redis_url_uses_an_embedded_redis(
