@@ -3,84 +3,86 @@
     python -m loadtests.floor --port 8080 --incumbent http://127.0.0.1:8001 \
         [--candidate http://127.0.0.1:8002]
 
-It does what darklaunch's relay must do and nothing else, on the same layer (aiohttp's server,
-:class:`proxy.http_client.UpstreamPool` for the upstreams): read the body, call the incumbent
-over a keep-alive pool, stream the answer back; with ``--candidate`` it also sends the body to
-the candidate in a background task and throws the answer away (no sampling, no bounds, no
-record, no metrics). Measured next to darklaunch, it shows how much of darklaunch's cost is
-the HTTP layer and CPython themselves, which no change inside darklaunch's logic can remove.
+It does what darklaunch's relay must do and nothing else, on the same layer
+(:class:`proxy.http_server.HttpServer` for the client, :class:`proxy.http_client.UpstreamPool`
+for the upstreams): take the body, call the incumbent over a keep-alive pool, stream the
+answer back; with ``--candidate`` it also sends the body to the candidate in a background
+task and throws the answer away (no sampling, no bounds, no record, no metrics). Measured
+next to darklaunch, it shows how much of darklaunch's cost is the HTTP layer and CPython
+themselves, which no change inside darklaunch's logic can remove.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 from typing import Any
 
 import uvloop
-from aiohttp import web
 
 from proxy.http_client import UpstreamError, UpstreamPool
+from proxy.http_server import HttpServer, Request, ResponseWriter
 
-__all__ = ["create_app", "main"]
+__all__ = ["main", "serve"]
 
 _DROP = frozenset({"host", "content-length", "connection", "keep-alive", "transfer-encoding"})
+_KEEP = ("content-type", "content-encoding")
 
 
-def create_app(incumbent: str, candidate: str | None) -> web.Application:
-    pools: dict[str, UpstreamPool] = {}
+async def serve(port: int, incumbent: str, candidate: str | None) -> None:
+    """Relay on 127.0.0.1:``port`` until SIGTERM or SIGINT."""
+
+    def pool(url: str) -> UpstreamPool:
+        return UpstreamPool(url, max_connections=256, keepalive_timeout_s=30, connect_timeout_s=10)
+
+    incumbent_pool = pool(incumbent)
+    candidate_pool = pool(candidate) if candidate is not None else None
     background: set[asyncio.Task[Any]] = set()
+    loop = asyncio.get_running_loop()
 
-    async def mirror(
-        pool: UpstreamPool, path: str, headers: list[tuple[str, str]], body: bytes
-    ) -> None:
+    async def mirror(path: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        assert candidate_pool is not None
         try:
-            async with await pool.request("POST", path, headers, body) as response:
+            async with await candidate_pool.request("POST", path, headers, body) as response:
                 await response.read()
         except (UpstreamError, TimeoutError):
             pass
 
-    async def relay(request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        path = request.rel_url.raw_path_qs
+    async def relay(request: Request, response: ResponseWriter) -> None:
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROP]
-        if "candidate" in pools:
-            task = asyncio.get_running_loop().create_task(
-                mirror(pools["candidate"], path, headers, body)
-            )
+        if candidate_pool is not None:
+            task = loop.create_task(mirror(request.path_qs, headers, request.body))
             background.add(task)
             task.add_done_callback(background.discard)
-        async with await pools["incumbent"].request(
-            request.method, path, headers, body
+        async with await incumbent_pool.request(
+            request.method, request.path_qs, headers, request.body
         ) as upstream:
-            response = web.StreamResponse(status=upstream.status)
-            for name in ("Content-Type", "Content-Encoding"):
-                if name in upstream.headers:
-                    response.headers[name] = upstream.headers[name]
-            length = upstream.headers.get("Content-Length")
-            if length is not None:
-                response.content_length = int(length)
-            await response.prepare(request)
+            kept = [(k, v) for k, v in upstream.headers.items() if k.lower() in _KEEP]
+            length = upstream.headers.get("content-length")
+            response.start(upstream.status, kept, content_length=int(length) if length else None)
             async for chunk in upstream:
                 await response.write(chunk)
-            await response.write_eof()
-            return response
+            await response.finish()
 
-    async def open_pools(app: web.Application) -> Any:
-        urls = {"incumbent": incumbent, "candidate": candidate}
-        for name, url in urls.items():
-            if url is not None:
-                pools[name] = UpstreamPool(
-                    url, max_connections=256, keepalive_timeout_s=30, connect_timeout_s=10
-                )
-        yield
-        for pool in pools.values():
-            await pool.close()
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", relay)
-    app.cleanup_ctx.append(open_pools)
-    return app
+    server = HttpServer(
+        relay,
+        max_body_bytes=1 << 20,
+        header_timeout_s=30,
+        body_timeout_s=30,
+        keepalive_timeout_s=75,
+    )
+    await server.start("127.0.0.1", port)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.close(1.0)
+        await incumbent_pool.close()
+        if candidate_pool is not None:
+            await candidate_pool.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,14 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--incumbent", required=True)
     parser.add_argument("--candidate", default=None)
     args = parser.parse_args(argv)
-    web.run_app(
-        create_app(args.incumbent, args.candidate),
-        host="127.0.0.1",
-        port=args.port,
-        access_log=None,
-        print=None,
-        loop=uvloop.new_event_loop(),
-    )
+    uvloop.run(serve(args.port, args.incumbent, args.candidate))
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ SYSTEMS = (
     ("darklaunch_off", "darklaunch, mirroring off"),
     ("darklaunch_mirror", "darklaunch, 100% mirror + recording"),
     ("nginx_mirror", "nginx `mirror`"),
-    ("aiohttp_relay", "bare relay (floor)"),
-    ("aiohttp_mirror", "bare relay + mirror (floor)"),
+    ("bare_relay", "bare relay (floor)"),
+    ("bare_mirror", "bare relay + mirror (floor)"),
 )
 
 

@@ -92,7 +92,7 @@ def _note_rps(data: dict[str, Any], workers: str) -> str:
             "of nginx-with-mirror" + (f", {us_off:.0f} µs per request" if us_off else "") + "): "
             "no work on the mirror path can take the mirrored figure above that."
         )
-    for key, what in (("aiohttp_relay", "relay"), ("aiohttp_mirror", "relay that also mirrors")):
+    for key, what in (("bare_relay", "relay"), ("bare_mirror", "relay that also mirrors")):
         bare = phase.get(key)
         if isinstance(bare, dict) and isinstance(ng, dict) and ng["closed"]["rps"]:
             us = _per_request_us(bare)
@@ -104,12 +104,13 @@ def _note_rps(data: dict[str, Any], workers: str) -> str:
                 + (f", {us:.0f} µs per request" if us else "")
                 + ")."
             )
-    bare = phase.get("aiohttp_mirror")
+    bare = phase.get("bare_mirror")
     if isinstance(bare, dict) and isinstance(ng, dict) and ng["closed"]["rps"]:
         ratio = bare["closed"]["rps"] / ng["closed"]["rps"]
         parts.append(
             f"So {ratio:.0%} of nginx is the ceiling for a mirroring proxy on this HTTP layer "
-            "(aiohttp's server, `proxy.http_client` for the upstreams) in CPython on this machine"
+            "(`proxy.http_server` for clients, `proxy.http_client` for the upstreams) in CPython "
+            "on this machine"
             + (
                 ": 40% needs a cheaper HTTP layer, not only a cheaper mirror path."
                 if ratio < 0.40
@@ -300,7 +301,8 @@ def method(data: dict[str, Any]) -> list[str]:
         "*wrk CPU* is the load generator's own CPU time, *machine busy* the share of all "
         "CPUs not idle (`/proc/stat`) during the same run. *Bare relay* "
         "(`loadtests/floor.py`, one process, pinned like darklaunch) relays on darklaunch's "
-        "HTTP layer (aiohttp's server, `proxy.http_client` for the upstreams) and does "
+        "HTTP layer (`proxy.http_server` for clients, `proxy.http_client` for the upstreams) "
+        "and does "
         "nothing else, optionally firing a mirror and discarding its answer: the ceiling "
         "for any proxy on that layer.",
         f"- **Closed loop** (maximum rps): wrk, {s['connections']} keep-alive connections, "

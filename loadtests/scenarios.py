@@ -212,7 +212,7 @@ def run_phase(b: Bench, workers: int) -> dict[str, CaseResult]:
                 campaign=f"w{workers}-{name}",
             )  # fmt: skip
         results["nginx_mirror"] = _nginx_case(b, stack, incumbent, candidate.base_url, workers)
-        if workers == 1:  # the floor of any aiohttp proxy, per core
+        if workers == 1:  # the floor of darklaunch's HTTP layer, per core
             for mirror in (None, candidate.base_url):
                 bare = stack.floor(incumbent.base_url, mirror)
                 try:

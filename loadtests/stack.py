@@ -195,7 +195,7 @@ class Stack:
         ]
         if candidate is not None:
             argv += ["--candidate", candidate]
-        name = "aiohttp_mirror" if candidate else "aiohttp_relay"
+        name = "bare_mirror" if candidate else "bare_relay"
         child = self.kids.start(name, argv, cpus=self.layout.proxy_cpus)
         wait_port(port, child)
         return Running(name, f"http://127.0.0.1:{port}", child, [child.pid])

@@ -1,8 +1,5 @@
-"""Wiring: build the proxy's and the admin listener's aiohttp apps from a validated config.
-
-Resources (upstream pools, mirror tasks, the recorder) live in the proxy app's
-``cleanup_ctx``, so they are released only if they were acquired, and in the right order at
-shutdown: mirrors drain first, then the recorder flushes, then the pools close.
+"""Wiring: build one proxy process's state from a validated config, and its admin listener's
+aiohttp app. (The public listener is :mod:`proxy.http_server`, started by :mod:`proxy.server`.)
 """
 
 from __future__ import annotations
@@ -10,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -27,9 +23,7 @@ from proxy.recorder import MemoryRecorder, Recorder
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["STATE_KEY", "ProxyState", "build_state", "create_admin_app", "create_proxy_app"]
-
-MIRROR_DRAIN_TIMEOUT_S = 30.0
+__all__ = ["STATE_KEY", "ProxyState", "build_state", "create_admin_app"]
 
 
 @dataclass
@@ -59,30 +53,6 @@ def build_state(
     mirror = Mirror(config, metrics, PairBuilder(config, recorder))
     forwarder = Forwarder(config, metrics, mirror)
     return ProxyState(config, registry, metrics, recorder, mirror, forwarder)
-
-
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    state = app[STATE_KEY]
-    await state.recorder.start()
-    await state.forwarder.start()
-    await state.mirror.start()
-    yield
-    cancelled = await state.mirror.stop(MIRROR_DRAIN_TIMEOUT_S)
-    if cancelled:
-        logger.warning(
-            "%d mirrored pairs were still running at shutdown and were cancelled", cancelled
-        )
-    await state.recorder.stop()
-    await state.forwarder.stop()
-
-
-def create_proxy_app(state: ProxyState) -> web.Application:
-    """The public listener: every method and path goes to the incumbent."""
-    app = web.Application(client_max_size=state.config.listen.max_body_bytes)
-    app[STATE_KEY] = state
-    app.router.add_route("*", "/{tail:.*}", state.forwarder.handle)
-    app.cleanup_ctx.append(_lifecycle)
-    return app
 
 
 async def _metrics(request: web.Request) -> web.Response:

@@ -7,10 +7,15 @@ or the request broke a limit). The ``code`` is stable and documented; clients ca
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import orjson
 from aiohttp import web
 
-__all__ = ["error_response"]
+if TYPE_CHECKING:
+    from proxy.http_server import ResponseWriter
+
+__all__ = ["error_body", "error_headers", "error_response", "send_error"]
 
 _TYPES = {
     400: "invalid_request_error",
@@ -26,12 +31,9 @@ _TYPES = {
 }
 
 
-def error_response(
-    status: int, message: str, code: str, *, headers: dict[str, str] | None = None
-) -> web.Response:
-    """``{"error": {"message", "type", "param", "code"}}`` with ``x-darklaunch-error`` set,
-    so operators can tell our errors from the incumbent's at a glance."""
-    body = orjson.dumps(
+def error_body(status: int, message: str, code: str) -> bytes:
+    """``{"error": {"message", "type", "param", "code"}}``, the type following the status."""
+    return orjson.dumps(
         {
             "error": {
                 "message": message,
@@ -41,6 +43,32 @@ def error_response(
             }
         }
     )
+
+
+def error_headers(code: str) -> list[tuple[str, str]]:
+    """``x-darklaunch-error`` lets operators tell our errors from the incumbent's at a glance."""
+    return [("Content-Type", "application/json"), ("x-darklaunch-error", code)]
+
+
+def send_error(
+    response: ResponseWriter,
+    status: int,
+    message: str,
+    code: str,
+    *,
+    headers: list[tuple[str, str]] | None = None,
+) -> None:
+    """Answer on the public listener with one of our errors."""
+    body = error_body(status, message, code)
+    response.send(status, [*error_headers(code), *(headers or [])], body)
+
+
+def error_response(
+    status: int, message: str, code: str, *, headers: dict[str, str] | None = None
+) -> web.Response:
+    """An error for the admin listener (aiohttp), in the same shape and with the same header
+    as the public listener's."""
+    body = error_body(status, message, code)
     response = web.Response(status=status, body=body, content_type="application/json")
     response.headers["x-darklaunch-error"] = code
     if headers:

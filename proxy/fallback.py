@@ -13,14 +13,20 @@ import asyncio
 import logging
 
 import orjson
-from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.config import FallbackConfig
-from proxy.errors import error_response
+from proxy.errors import send_error
 from proxy.http_client import UpstreamError, UpstreamPool
+from proxy.http_server import Request, ResponseWriter
 from proxy.metrics import ProxyMetrics
-from proxy.upstream import classify_failure, cut_short, make_pool, start_response
+from proxy.upstream import (
+    classify_failure,
+    cut_short,
+    end_to_end_headers,
+    make_pool,
+    relayed_length,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +55,13 @@ class Fallback:
 
     async def serve(
         self,
-        request: web.Request,
+        request: Request,
+        response: ResponseWriter,
         path_qs: str,
         body: bytes,
         headers: CIMultiDict[str],
         reason: str,
-    ) -> web.StreamResponse:
+    ) -> None:
         if self.upstream is not None:
             for name, value in self.config.headers.items():
                 headers[name] = value
@@ -68,15 +75,19 @@ class Fallback:
                 )
                 async with upstream:
                     self.counter.labels(reason, "upstream").inc()
-                    response = start_response(upstream, keep_length=True)
-                    await response.prepare(request)
+                    response.start(
+                        upstream.status,
+                        end_to_end_headers(upstream),
+                        content_length=relayed_length(upstream),
+                        reason=upstream.reason,
+                    )
                     try:
                         async for chunk in upstream:
                             await response.write(chunk)
-                        await response.write_eof()
+                        await response.finish()
                     except (TimeoutError, UpstreamError):
-                        cut_short(request, response)
-                    return response
+                        await cut_short(response)
+                    return
             except (TimeoutError, UpstreamError) as exc:
                 failure = classify_failure(exc)
                 logger.warning(
@@ -84,17 +95,17 @@ class Fallback:
                 )
                 if self.config.static is None:
                     self.counter.labels(reason, "none").inc()
-                    return error_response(
+                    send_error(
+                        response,
                         failure.status,
                         f"incumbent and fallback failed: {failure.message}",
                         failure.code,
                     )
+                    return
         static = self.config.static
         assert static is not None  # the config guarantees a url or a static answer
         self.counter.labels(reason, "static").inc()
-        response = web.Response(
-            status=static.status, body=self._static_body, content_type="application/json"
-        )
-        response.headers.update(static.headers)
-        response.headers["x-darklaunch-fallback"] = reason
-        return response
+        answer_headers = CIMultiDict({"Content-Type": "application/json"})
+        answer_headers.update(static.headers)
+        answer_headers["x-darklaunch-fallback"] = reason
+        response.send(static.status, answer_headers.items(), self._static_body)

@@ -16,15 +16,15 @@ import asyncio
 import logging
 import time
 
-from aiohttp import web
 from multidict import CIMultiDict
 from prometheus_client import Counter
 
 from proxy.config import Config
-from proxy.errors import error_response
+from proxy.errors import send_error
 from proxy.exchange import Capture, UpstreamResult
 from proxy.fallback import Fallback
 from proxy.http_client import UpstreamError, UpstreamPool, UpstreamResponse
+from proxy.http_server import Request, ResponseWriter
 from proxy.metrics import ProxyMetrics, status_class
 from proxy.mirror import Mirror, PendingPair, with_stream_usage
 from proxy.record import ErrorInfo
@@ -34,11 +34,11 @@ from proxy.upstream import (
     UpstreamFailure,
     classify_failure,
     cut_short,
+    end_to_end_headers,
     forwardable_headers,
     make_pool,
+    relayed_length,
     sendable_whole,
-    start_response,
-    whole_response,
 )
 
 logger = logging.getLogger(__name__)
@@ -106,9 +106,9 @@ class Forwarder:
         if self.fallback is not None:
             await self.fallback.stop()
 
-    def _upstream_headers(self, request: web.Request) -> CIMultiDict[str]:
+    def _upstream_headers(self, request: Request) -> CIMultiDict[str]:
         headers = forwardable_headers(request.headers, REQUEST_DROP)
-        peer = request.remote or ""
+        peer = request.remote
         prior = headers.get("x-forwarded-for")
         headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
         if "x-forwarded-proto" not in headers:
@@ -117,35 +117,22 @@ class Forwarder:
             headers[name] = value
         return headers
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: Request, response: ResponseWriter) -> None:
         started = time.perf_counter()
         self.metrics.in_flight.inc()
         try:
-            return await self._handle(request, started)
+            await self._handle(request, response, started)
         finally:
             self.metrics.in_flight.dec()
 
-    async def _handle(self, request: web.Request, started: float) -> web.StreamResponse:
+    async def _handle(self, request: Request, response: ResponseWriter, started: float) -> None:
         # The target is always base URL + the request's own path: the host comes from the
-        # config only, so an absolute-URI request line cannot make this an open proxy.
-        path = request.rel_url.path
-        path_qs = request.rel_url.raw_path_qs
+        # config only, so an absolute-URI request line cannot make this an open proxy. The
+        # server has already read the body, within its size limit and deadline.
+        path = request.path
+        path_qs = request.path_qs
         route = self._route_labels.get(path, OTHER_ROUTE)
-        try:
-            if request.content.is_eof():  # the whole body came with the head: no wait
-                body = await request.read()
-            else:
-                async with asyncio.timeout(self.body_timeout_s):
-                    body = await request.read()
-        except web.HTTPRequestEntityTooLarge as exc:
-            return error_response(413, exc.text or "request body too large", "request_too_large")
-        except TimeoutError:
-            response = error_response(
-                408, "the request body was not received in time", "request_timeout"
-            )
-            response.force_close()
-            return response
-
+        body = request.body
         pending: PendingPair | None = None
         usage_filter: UsageEventFilter | None = None
         if self.mirror is not None:
@@ -158,8 +145,8 @@ class Forwarder:
                     body, usage_filter = injected, UsageEventFilter()
         result = UpstreamResult()
         try:
-            return await self._relay(
-                request, route, path_qs, body, started, result, pending, usage_filter
+            await self._relay(
+                request, response, route, path_qs, body, started, result, pending, usage_filter
             )
         finally:
             if result.latency_ms is None:
@@ -169,7 +156,8 @@ class Forwarder:
 
     async def _relay(
         self,
-        request: web.Request,
+        request: Request,
+        response: ResponseWriter,
         route: str,
         path_qs: str,
         body: bytes,
@@ -177,7 +165,7 @@ class Forwarder:
         result: UpstreamResult,
         pending: PendingPair | None,
         usage_filter: UsageEventFilter | None,
-    ) -> web.StreamResponse:
+    ) -> None:
         assert self.upstream is not None
         capture = Capture(self.capture_limit) if pending is not None else None
         duration, first_byte = self._timing[route]
@@ -197,14 +185,15 @@ class Forwarder:
                 result.content_encoding = upstream.headers.get("content-encoding")
                 fallback = self.fallback
                 if fallback is None or upstream.status not in fallback.on_status:
-                    return await self._send(
-                        request, upstream, result, started, capture, usage_filter
-                    )
+                    await self._send(request, response, upstream, result, started, capture,
+                                     usage_filter)  # fmt: skip
+                    return
                 failure = UpstreamFailure(
                     "status", 502, "upstream_error", f"the incumbent answered {upstream.status}"
                 )
-        except ConnectionResetError as exc:  # the client's socket, while sending headers
-            return self._client_gone(result, exc)
+        except ConnectionError as exc:  # the client's socket, while sending the answer
+            self._client_gone(result, exc)
+            return
         except (TimeoutError, UpstreamError) as exc:
             failure = classify_failure(exc)
             result.status = None
@@ -222,18 +211,20 @@ class Forwarder:
         result.error = ErrorInfo(kind=failure.kind, message=failure.message)
         logger.warning("incumbent %s on %s: %s", failure.kind, request.path, failure.message)
         if self.fallback is not None:
-            return await self.fallback.serve(request, path_qs, body, headers, failure.kind)
-        return error_response(failure.status, failure.message, failure.code)
+            await self.fallback.serve(request, response, path_qs, body, headers, failure.kind)
+        else:
+            send_error(response, failure.status, failure.message, failure.code)
 
     async def _send(
         self,
-        request: web.Request,
+        request: Request,
+        response: ResponseWriter,
         upstream: UpstreamResponse,
         result: UpstreamResult,
         started: float,
         capture: Capture | None,
         usage_filter: UsageEventFilter | None,
-    ) -> web.StreamResponse:
+    ) -> None:
         """Relay an answer whose headers have arrived. Failures from here on can only cut the
         answer short: the client already has the status line."""
         if usage_filter is None and request.method != "HEAD" and sendable_whole(upstream):
@@ -242,25 +233,25 @@ class Forwarder:
             if capture is not None:
                 capture.add(body)
             result.complete = True
-            return whole_response(upstream, body)
-        response = start_response(upstream, keep_length=usage_filter is None)
-        await response.prepare(request)
+            response.send(upstream.status, end_to_end_headers(upstream), body, upstream.reason)
+            return
+        response.start(
+            upstream.status,
+            end_to_end_headers(upstream),
+            content_length=relayed_length(upstream) if usage_filter is None else None,
+            reason=upstream.reason,
+        )
         try:
             async for chunk in upstream:
                 if result.ttft_ms is None:
                     result.ttft_ms = (time.perf_counter() - started) * 1000.0
                 if capture is not None:
                     capture.add(chunk)
-                try:
-                    await response.write(
-                        chunk if usage_filter is None else usage_filter.feed(chunk)
-                    )
-                except ConnectionError as exc:
-                    return self._client_gone(result, exc, response)
+                await response.write(chunk if usage_filter is None else usage_filter.feed(chunk))
             result.complete = True
             if usage_filter is not None:
                 await response.write(usage_filter.flush())
-            await response.write_eof()
+            await response.finish()
         except (TimeoutError, UpstreamError) as exc:
             failure = classify_failure(exc)
             self._upstream_errors[failure.kind].inc()
@@ -268,10 +259,7 @@ class Forwarder:
             logger.warning(
                 "incumbent %s mid-answer on %s: %s", failure.kind, request.path, failure.message
             )
-            cut_short(request, response)
-        except ConnectionError as exc:
-            return self._client_gone(result, exc, response)
-        return response
+            await cut_short(response)
 
     def _count(self, route: str, status: int | None) -> None:
         """``darklaunch_requests_total`` for the incumbent, with the labelled child cached:
@@ -283,10 +271,7 @@ class Forwarder:
             self._request_counters[key] = child
         child.inc()
 
-    def _client_gone(
-        self, result: UpstreamResult, exc: BaseException, response: web.StreamResponse | None = None
-    ) -> web.StreamResponse:
+    def _client_gone(self, result: UpstreamResult, exc: BaseException) -> None:
         """The client left mid-answer: stop relaying, keep what was seen for the record."""
         self._upstream_errors["client_disconnected"].inc()
         result.error = ErrorInfo(kind="client_disconnected", message=type(exc).__name__)
-        return response if response is not None else web.Response(status=499)

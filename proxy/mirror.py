@@ -138,11 +138,16 @@ class CandidateTarget:
         if self.pool is not None:
             await self.pool.close()
 
-    def build_body(self, body: dict[str, Any], route: str) -> bytes:
+    def build_body(self, body: dict[str, Any], route: str, raw: bytes) -> bytes:
         """The client's body with this candidate's model rewrite and overrides. Chat and
         completion streams ask for usage, since nobody sees a candidate's stream and cost
-        accounting needs it (Responses streams always end with usage)."""
+        accounting needs it (Responses streams always end with usage). With nothing to
+        change, the candidate gets the client's bytes as they came."""
         config = self.config
+        if config.model is None and not config.body_overrides:
+            if config.stream_usage:
+                return with_stream_usage(body, route) or raw
+            return raw
         if config.model is not None:
             body = {**body, "model": config.model}
         if config.body_overrides:
@@ -375,7 +380,7 @@ class Mirror:
             calls.append(
                 _Call(
                     target,
-                    target.build_body(parsed, path),
+                    target.build_body(parsed, path, body),
                     target.build_headers(headers, pending.pair_id),
                 )
             )

@@ -48,6 +48,11 @@ return -1
 # How long a batch marker lives: replays happen within this window or not at all.
 BATCH_MARKER_TTL_S = 7 * 24 * 3600
 RETRY_BACKOFF_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+# How long the writer lets a batch fill after its first record. Each write costs about as much
+# CPU on the serving loop as building several records, whatever its size; under load, writing
+# as soon as one record is queued meant batches of a few records and one write each. A few
+# milliseconds more before a record reaches the stream is nothing to its readers.
+BATCH_LINGER_S = 0.005
 
 
 def pairs_key(campaign: str) -> str:
@@ -150,6 +155,8 @@ class RedisRecorder:
             batch = [getter.result()]
         else:
             batch = []
+        if self.queue.qsize() + len(batch) < self.batch_size and not self._stopping.is_set():
+            await asyncio.sleep(BATCH_LINGER_S)
         while len(batch) < self.batch_size and not self.queue.empty():
             batch.append(self.queue.get_nowait())
         return batch

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from proxy.app import ProxyState, build_state, create_admin_app, create_proxy_app
+from proxy.app import ProxyState, build_state, create_admin_app
 from proxy.config import Config
-from proxy.protocol import GuardedAppRunner
+from proxy.http_server import HttpServer
 from proxy.recorder import Recorder
 from proxy.recording import open_redis_recorder
 
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["RunningProxy", "running_proxy", "serve_forever"]
 
 SHUTDOWN_TIMEOUT_S = 60.0
+MIRROR_DRAIN_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -62,37 +63,52 @@ async def running_proxy(
             yield running
 
 
+async def _drain_mirrors(state: ProxyState) -> None:
+    cancelled = await state.mirror.stop(MIRROR_DRAIN_TIMEOUT_S)
+    if cancelled:
+        logger.warning(
+            "%d mirrored pairs were still running at shutdown and were cancelled", cancelled
+        )
+
+
 @asynccontextmanager
 async def _serve(
     config: Config, recorder: Recorder, registry: CollectorRegistry, reuse_port: bool
 ) -> AsyncIterator[RunningProxy]:
+    """Start resources, then listeners; stop in reverse. Only what started is stopped, and
+    the order at shutdown matters: the public listener finishes its answers (whose pairs
+    need the mirror), mirrors drain (their records need the recorder), the recorder flushes."""
     state = build_state(config, recorder=recorder, registry=registry)
-    proxy_runner = GuardedAppRunner(
-        create_proxy_app(state),
-        header_timeout_s=config.listen.header_read_timeout_s,
-        access_log=None,
-        handler_cancellation=False,
-        keepalive_timeout=config.listen.keepalive_timeout_s,
-        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-    )
-    admin_runner = web.AppRunner(create_admin_app(state), access_log=None)
-    await proxy_runner.setup()
-    try:
+    listen = config.listen
+    async with AsyncExitStack() as stack:
+        await state.recorder.start()
+        stack.push_async_callback(state.recorder.stop)
+        await state.forwarder.start()
+        stack.push_async_callback(state.forwarder.stop)
+        await state.mirror.start()
+        stack.push_async_callback(_drain_mirrors, state)
+
+        public = HttpServer(
+            state.forwarder.handle,
+            max_body_bytes=listen.max_body_bytes,
+            header_timeout_s=listen.header_read_timeout_s,
+            body_timeout_s=listen.body_read_timeout_s,
+            keepalive_timeout_s=listen.keepalive_timeout_s,
+        )
+        await public.start(listen.host, listen.port, reuse_port=reuse_port)
+        stack.push_async_callback(public.close, SHUTDOWN_TIMEOUT_S)
+
+        admin_runner = web.AppRunner(create_admin_app(state), access_log=None)
         await admin_runner.setup()
-        try:
-            await web.TCPSite(
-                proxy_runner, config.listen.host, config.listen.port, reuse_port=reuse_port or None
-            ).start()
-            await web.TCPSite(
-                admin_runner, config.admin.host, config.admin.port, reuse_port=reuse_port or None
-            ).start()
-            running = RunningProxy(_bound_url(proxy_runner), _bound_url(admin_runner), state)
-            logger.info("darklaunch proxy on %s, admin on %s", running.url, running.admin_url)
-            yield running
-        finally:
-            await proxy_runner.cleanup()
-    finally:
-        await admin_runner.cleanup()
+        stack.push_async_callback(admin_runner.cleanup)
+        await web.TCPSite(
+            admin_runner, config.admin.host, config.admin.port, reuse_port=reuse_port or None
+        ).start()
+
+        host, port = public.address
+        running = RunningProxy(f"http://{host}:{port}", _bound_url(admin_runner), state)
+        logger.info("darklaunch proxy on %s, admin on %s", running.url, running.admin_url)
+        yield running
 
 
 async def serve_forever(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.config import PoolConfig
@@ -22,6 +21,7 @@ from proxy.http_client import (
     UpstreamResponse,
     client_ssl_context,
 )
+from proxy.http_server import ResponseWriter
 
 __all__ = [
     "HOP_BY_HOP",
@@ -29,11 +29,11 @@ __all__ = [
     "UpstreamFailure",
     "classify_failure",
     "cut_short",
+    "end_to_end_headers",
     "forwardable_headers",
     "make_pool",
+    "relayed_length",
     "sendable_whole",
-    "start_response",
-    "whole_response",
 ]
 
 HOP_BY_HOP = frozenset(
@@ -86,55 +86,47 @@ def make_pool(
     )
 
 
-# Response headers that are hop-by-hop, or that aiohttp's server sets itself for the client hop.
+# Response headers that are hop-by-hop, or that the server writes itself for the client hop.
 _RESPONSE_DROP = HOP_BY_HOP | {"content-length"}
 
 
-def start_response(upstream: UpstreamResponse, *, keep_length: bool) -> web.StreamResponse:
-    """A client response with the upstream's status and end-to-end headers. The upstream's
-    Content-Length is kept when the body will be relayed unchanged, so the client sees the
-    same framing; otherwise aiohttp chunks it."""
-    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-    _copy_end_to_end(upstream, response)
+def end_to_end_headers(upstream: UpstreamResponse) -> list[tuple[str, str]]:
+    """The upstream's headers the client gets, repeated ones and their order kept."""
+    return [
+        (name, value)
+        for name, value in upstream.headers.items()
+        if name.lower() not in _RESPONSE_DROP
+    ]
+
+
+def relayed_length(upstream: UpstreamResponse) -> int | None:
+    """The upstream's Content-Length, for a body relayed unchanged, so the client sees the
+    same framing; ``None`` (the server then chunks) when the upstream did not give one."""
     length = upstream.headers.get("content-length")
-    if keep_length and length is not None and upstream.headers.get("transfer-encoding") is None:
-        response.content_length = int(length)
-    return response
+    if length is None or not length.isdigit() or "transfer-encoding" in upstream.headers:
+        return None
+    return int(length)
+
+
+async def cut_short(response: ResponseWriter) -> None:
+    """End an answer whose upstream failed after the headers were sent. A chunked stream still
+    ends cleanly; a body with a Content-Length must not look complete, so the connection is
+    closed instead of leaving the client waiting for bytes that will never come."""
+    if response.framed_by_length:
+        response.abort()
+    else:
+        await response.finish(close=True)
 
 
 def sendable_whole(upstream: UpstreamResponse) -> bool:
     """The upstream's whole body came with its head and was framed by a Content-Length, as a
-    non-streamed completion's almost always is: :func:`whole_response` can answer at once."""
+    non-streamed completion's almost always is: it can be answered in one write."""
     headers = upstream.headers
     return (
         upstream.finished
         and "content-length" in headers
         and headers.get("transfer-encoding") is None
     )
-
-
-def whole_response(upstream: UpstreamResponse, body: bytes) -> web.Response:
-    """The client's answer in one write (status line, headers and body together): the same
-    bytes and framing a chunk-by-chunk relay gives, one system call sooner."""
-    response = web.Response(status=upstream.status, reason=upstream.reason, body=body)
-    _copy_end_to_end(upstream, response)
-    return response
-
-
-def _copy_end_to_end(upstream: UpstreamResponse, response: web.StreamResponse) -> None:
-    for name, value in upstream.headers.items():
-        if name.lower() not in _RESPONSE_DROP:
-            response.headers.add(name, value)
-
-
-def cut_short(request: web.Request, response: web.StreamResponse) -> None:
-    """End an answer whose upstream failed after the headers were sent. A chunked stream still
-    ends cleanly; a body with a Content-Length must not look complete, so the connection is
-    closed instead of leaving the client waiting for bytes that will never come."""
-    if response.content_length is not None and request.transport is not None:
-        request.transport.close()
-    else:
-        response.force_close()
 
 
 @dataclass(frozen=True, slots=True)
