@@ -48,9 +48,9 @@ return -1
 # How long a batch marker lives: replays happen within this window or not at all.
 BATCH_MARKER_TTL_S = 7 * 24 * 3600
 RETRY_BACKOFF_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
-# How long the writer lets a batch fill after its first record. Each write costs about as much
-# CPU on the serving loop as building several records, whatever its size; under load, writing
-# as soon as one record is queued meant batches of a few records and one write each. A few
+# How long the writer lets a batch fill after its first record. Each write has a fixed cost on
+# the serving loop (a script call, its reply, two wake-ups) whatever its size; under load,
+# writing as soon as one record was queued meant many writes of a few records each. A few
 # milliseconds more before a record reaches the stream is nothing to its readers.
 BATCH_LINGER_S = 0.005
 
