@@ -5,11 +5,12 @@
 
 It does what darklaunch's relay must do and nothing else, on the same layer
 (:class:`proxy.http_server.HttpServer` for the client, :class:`proxy.http_client.UpstreamPool`
-for the upstreams): take the body, call the incumbent over a keep-alive pool, stream the
-answer back; with ``--candidate`` it also sends the body to the candidate in a background
-task and throws the answer away (no sampling, no bounds, no record, no metrics). Measured
-next to darklaunch, it shows how much of darklaunch's cost is the HTTP layer and CPython
-themselves, which no change inside darklaunch's logic can remove.
+for the upstreams): take the body, call the incumbent over a keep-alive pool, relay the answer
+(in one write when it came whole, as darklaunch does); with ``--candidate`` it also sends the
+body to the candidate in a background task and throws the answer away (no sampling, no
+bounds, no record, no metrics). Measured next to darklaunch, it shows how much of
+darklaunch's cost is the HTTP layer and CPython themselves, which no change inside
+darklaunch's logic can remove.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ async def serve(port: int, incumbent: str, candidate: str | None) -> None:
         ) as upstream:
             kept = [(k, v) for k, v in upstream.headers.items() if k.lower() in _KEEP]
             length = upstream.headers.get("content-length")
+            if upstream.finished and length is not None:  # as darklaunch: one write
+                response.send(upstream.status, kept, await upstream.read())
+                return
             response.start(upstream.status, kept, content_length=int(length) if length else None)
             async for chunk in upstream:
                 await response.write(chunk)
