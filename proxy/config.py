@@ -92,6 +92,10 @@ class ListenConfig(_Section):
     body_read_timeout_s: float = Field(default=60.0, gt=0)
     """A request's body must arrive within this time, or 408."""
     keepalive_timeout_s: float = Field(default=75.0, gt=0)
+    """An idle client connection is closed after this long."""
+    send_timeout_s: float = Field(default=60.0, gt=0)
+    """A client that reads nothing of its answer for this long, while darklaunch has bytes
+    waiting for it, is disconnected: it would otherwise hold its answer's buffers forever."""
 
 
 class AdminConfig(_Section):

@@ -18,7 +18,8 @@ What the server enforces, so no handler has to:
 - deadlines: a request's headers must be complete within ``header_timeout_s`` of its first
   byte (slowloris), its body within ``body_timeout_s`` of its headers (408 either way), and
   an idle keep-alive connection is closed after ``keepalive_timeout_s``. One sweep per server
-  checks them, so a request costs no timer;
+  checks them, so a request costs no timer. A client that reads nothing of its answer for
+  ``send_timeout_s`` while bytes wait for it is disconnected;
 - errors in OpenAI's shape for requests that fail to parse (400), with the connection closed.
 
 Shutdown stops accepting, closes idle connections, lets requests in progress finish (their
@@ -488,11 +489,23 @@ class _Connection(asyncio.Protocol):
         transport.write(data)
 
     async def drained(self) -> None:
+        """Wait until the client has read enough for writing to go on, within the server's
+        send timeout; a client that reads nothing for that long is disconnected."""
         if self.transport is None:
             raise ConnectionResetError("the client closed the connection")
         if self._drain is None:
             self._drain = self.loop.create_future()
-        await self._drain
+        try:
+            async with asyncio.timeout(self.server.send_timeout_s):
+                await asyncio.shield(self._drain)
+        except TimeoutError:
+            logger.info(
+                "disconnecting a client that read nothing for %ss", self.server.send_timeout_s
+            )
+            self.keep_alive = False
+            if self.transport is not None:
+                self.transport.abort()
+            raise ConnectionResetError("the client stopped reading its answer") from None
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -573,12 +586,14 @@ class HttpServer:
         header_timeout_s: float,
         body_timeout_s: float,
         keepalive_timeout_s: float,
+        send_timeout_s: float = 60.0,
     ) -> None:
         self.handler = handler
         self.max_body_bytes = max_body_bytes
         self.header_timeout_s = header_timeout_s
         self.body_timeout_s = body_timeout_s
         self.keepalive_timeout_s = keepalive_timeout_s
+        self.send_timeout_s = send_timeout_s
         self.connections: set[_Connection] = set()
         self.stopping = False
         self.loop = asyncio.get_running_loop()

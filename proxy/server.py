@@ -94,6 +94,7 @@ async def _serve(
             header_timeout_s=listen.header_read_timeout_s,
             body_timeout_s=listen.body_read_timeout_s,
             keepalive_timeout_s=listen.keepalive_timeout_s,
+            send_timeout_s=listen.send_timeout_s,
         )
         await public.start(listen.host, listen.port, reuse_port=reuse_port)
         stack.push_async_callback(public.close, SHUTDOWN_TIMEOUT_S)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ def make_server(
     header_timeout_s: float = 5.0,
     body_timeout_s: float = 5.0,
     keepalive_timeout_s: float = 5.0,
+    send_timeout_s: float = 5.0,
 ) -> HttpServer:
     return HttpServer(
         handler,
@@ -48,6 +50,7 @@ def make_server(
         header_timeout_s=header_timeout_s,
         body_timeout_s=body_timeout_s,
         keepalive_timeout_s=keepalive_timeout_s,
+        send_timeout_s=send_timeout_s,
     )
 
 
@@ -59,6 +62,7 @@ async def serving(
     header_timeout_s: float = 5.0,
     body_timeout_s: float = 5.0,
     keepalive_timeout_s: float = 5.0,
+    send_timeout_s: float = 5.0,
 ) -> AsyncIterator[HttpServer]:
     server = make_server(
         handler,
@@ -66,6 +70,7 @@ async def serving(
         header_timeout_s=header_timeout_s,
         body_timeout_s=body_timeout_s,
         keepalive_timeout_s=keepalive_timeout_s,
+        send_timeout_s=send_timeout_s,
     )
     await server.start("127.0.0.1", 0)
     try:
@@ -914,6 +919,39 @@ async def test_write_blocks_while_the_client_does_not_read() -> None:
         async with asyncio.timeout(2):
             await done.wait()
     assert len(written) == total
+
+
+async def test_a_client_that_stops_reading_is_disconnected_after_the_send_timeout() -> None:
+    megabyte = b"m" * (1 << 20)
+    outcome: list[BaseException | None] = []
+    ended = asyncio.Event()
+
+    async def handler(request: Request, response: ResponseWriter) -> None:
+        response.start(200, [], content_length=16 * len(megabyte))
+        try:
+            for _ in range(16):
+                await response.write(megabyte)
+            outcome.append(None)
+        except ConnectionError as exc:
+            outcome.append(exc)
+            raise
+        finally:
+            ended.set()
+
+    async with (
+        serving(handler, send_timeout_s=0.3) as server,
+        connect(server, rcvbuf=65536) as client,
+    ):
+        client.send(get("/"))
+        started = time.monotonic()
+        async with asyncio.timeout(5):
+            await ended.wait()
+        waited = time.monotonic() - started
+        assert isinstance(outcome[0], ConnectionResetError)
+        assert 0.3 <= waited < 3.0
+        async with asyncio.timeout(2):
+            while server.connections:  # noqa: ASYNC110 - dropped, not kept open
+                await asyncio.sleep(0.01)
 
 
 # -- shutdown and listening --------------------------------------------------------------------
