@@ -69,7 +69,7 @@ FULL = Settings(
     connections=64, threads=2, timeout_s=5.0, memory_requests=50_000,
     memory_first_byte_timeout_s=5.0, memory_connections=50, stream_s=10.0,
     stream_concurrency=16, stream_events=40,
-    stream_interval_ms=20.0, stream_first_ms=50.0, comparator_pairs=5000, isolation_rounds=5,
+    stream_interval_ms=20.0, stream_first_ms=50.0, comparator_pairs=5000, isolation_rounds=9,
 )  # fmt: skip
 QUICK = Settings(
     quick=True, warmup_s=1.0, closed_s=2.0, open_s=2.0, open_warmup_s=0.5, open_rate=1000.0,
