@@ -5,9 +5,10 @@ arrive (no buffering, no decompression, no re-serialisation), so a stream stays 
 a client gets exactly what the incumbent sent. The only work added for mirrored requests is a
 capped copy of the answer, handed to the pair's background task when the answer ends.
 
-Our own errors, in OpenAI's shape, are limited to failures that are ours to report:
-``upstream_unreachable`` (502), ``upstream_disconnected`` (502), ``upstream_error`` (502),
-``upstream_timeout`` (504) and ``request_too_large`` (413).
+Our own errors here, in OpenAI's shape, are limited to the upstream's failures:
+``upstream_unreachable`` (502), ``upstream_disconnected`` (502), ``upstream_error`` (502) and
+``upstream_timeout`` (504). Requests that break a limit (413, 414, 431, 408) or do not parse
+(400) never get this far: :mod:`proxy.http_server` answers them.
 """
 
 from __future__ import annotations
@@ -185,8 +186,9 @@ class Forwarder:
                 result.content_encoding = upstream.headers.get("content-encoding")
                 fallback = self.fallback
                 if fallback is None or upstream.status not in fallback.on_status:
-                    await self._send(request, response, upstream, result, started, capture,
-                                     usage_filter)  # fmt: skip
+                    await self._send(
+                        request, response, upstream, result, started, capture, usage_filter
+                    )
                     return
                 failure = UpstreamFailure(
                     "status", 502, "upstream_error", f"the incumbent answered {upstream.status}"
