@@ -392,7 +392,10 @@ class _Connection(asyncio.Protocol):
             target = path_only + ("?" + query.decode("latin-1") if query else "")
         raw_path, _, _ = target.partition("?")
         version = parser.get_http_version()
-        keep_alive = parser.should_keep_alive() and not self._last_request
+        # An upgrade asked for is answered as plain HTTP/1.1, and then the connection ends.
+        keep_alive = (
+            parser.should_keep_alive() and not parser.should_upgrade() and not self._last_request
+        )
         body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
         request = Request(
             parser.get_method().decode("ascii"),
@@ -599,6 +602,7 @@ class HttpServer:
         self.loop = asyncio.get_running_loop()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._address: tuple[str, int] | None = None
         self._all_closed = asyncio.Event()
         shortest = min(header_timeout_s, body_timeout_s, keepalive_timeout_s, 1.0)
         self._sweep_every_s = max(0.02, shortest / 5)
@@ -607,13 +611,16 @@ class HttpServer:
         self._server = await self.loop.create_server(
             lambda: _Connection(self), host, port, reuse_port=reuse_port or None, backlog=1024
         )
+        host, port = self._server.sockets[0].getsockname()[:2]
+        self._address = (str(host), int(port))
         self._sweeper = self.loop.create_task(self._sweep())
 
     @property
     def address(self) -> tuple[str, int]:
-        assert self._server is not None
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return str(host), int(port)
+        """Where the server listens (or listened, once closed)."""
+        if self._address is None:
+            raise RuntimeError("the server has not started")
+        return self._address
 
     def forget(self, conn: _Connection) -> None:
         self.connections.discard(conn)

@@ -567,9 +567,11 @@ async def test_head_and_204_answers_carry_no_body() -> None:
 
 async def test_h2c_upgrade_is_answered_as_http11_then_closed() -> None:
     seen: list[str] = []
+    kept: list[bool] = []
 
     async def handler(request: Request, response: ResponseWriter) -> None:
         seen.append(request.path)
+        kept.append(request.keep_alive)
         await answer_path(request, response)
 
     async with serving(handler) as server, connect(server) as client:
@@ -586,6 +588,7 @@ async def test_h2c_upgrade_is_answered_as_http11_then_closed() -> None:
         assert response.headers["Connection"] == "close"
         await client.closed_by_server()
     assert seen == ["/u"]
+    assert kept == [False]  # the handler is told the connection ends with this answer
 
 
 async def test_connect_gets_405_in_openai_shape() -> None:
