@@ -86,6 +86,16 @@ async def answer_path(request: Request, response: ResponseWriter) -> None:
     response.send(200, [("Content-Type", "text/plain")], request.path_qs.encode())
 
 
+def path_recorder(seen: list[str]) -> Handler:
+    """A handler that notes each request's path, then answers it like :func:`answer_path`."""
+
+    async def handler(request: Request, response: ResponseWriter) -> None:
+        seen.append(request.path)
+        await answer_path(request, response)
+
+    return handler
+
+
 # -- the client ------------------------------------------------------------------------------
 
 
@@ -637,10 +647,7 @@ def many_small_headers(total: int) -> bytes:
 
 async def test_head_over_64k_in_many_small_headers_gets_431() -> None:
     seen: list[str] = []
-
-    async def handler(request: Request, response: ResponseWriter) -> None:
-        seen.append(request.path)
-        await answer_path(request, response)
+    handler = path_recorder(seen)
 
     async with serving(handler) as server:
         payload = many_small_headers(120_000) + b"\r\n"
@@ -654,10 +661,7 @@ async def test_head_over_64k_in_many_small_headers_gets_431() -> None:
 
 async def test_head_over_64k_arriving_in_one_read_gets_431() -> None:
     seen: list[str] = []
-
-    async def handler(request: Request, response: ResponseWriter) -> None:
-        seen.append(request.path)
-        await answer_path(request, response)
+    handler = path_recorder(seen)
 
     async with serving(handler) as server, connect(server) as client:
         client.send(many_small_headers(66_000) + b"Connection: close\r\n")
