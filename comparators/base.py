@@ -19,10 +19,10 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from comparators.budgets import Budgets, ResolvedBudget
-from comparators.prices import PriceTable
+from comparators.pricing.budgets import Budgets, ResolvedBudget
+from comparators.pricing.prices import PriceTable
 from comparators.scores import Score, Value
-from proxy.record import PairRecord, Side
+from proxy.recording.schema import PairRecord, Side
 
 __all__ = [
     "Comparator",

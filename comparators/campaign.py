@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from comparators.scores import ScoreRecord, scores_key
-from proxy.record import PairRecord
+from proxy.recording.schema import PairRecord
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",

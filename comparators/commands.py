@@ -15,14 +15,14 @@ import redis.asyncio as aioredis
 
 from comparators.campaign import LoadStats, load_pairs, load_scores
 from comparators.export import Manifest, export_golden_set, selected_pair_ids
-from comparators.gate import GatePolicy, GateResult, evaluate
-from comparators.report import build_report, render_json
-from comparators.report_html import render_html
-from comparators.report_model import CampaignReport
+from comparators.gate.verdict import GatePolicy, GateResult, evaluate
+from comparators.report.build import build_report, render_json
+from comparators.report.html import render_html
+from comparators.report.model import CampaignReport
+from comparators.report.worst import build_worst_pairs, worst_pair_ids
 from comparators.scores import ScoreRecord
-from comparators.worst import build_worst_pairs, worst_pair_ids
 from proxy.config import Config
-from proxy.recording import resolve_redis
+from proxy.recording.setup import resolve_redis
 
 __all__ = ["ReportOutput", "export_campaign", "gate_campaign", "report_campaign"]
 

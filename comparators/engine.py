@@ -26,12 +26,12 @@ from comparators.base import (
     Pairing,
     side_failed,
 )
-from comparators.budgets import Budgets
-from comparators.prices import PriceTable
+from comparators.pricing.budgets import Budgets
+from comparators.pricing.prices import PriceTable
 from comparators.registry import Registration, load_comparators
 from comparators.scores import Score, ScoreRecord, Value
 from proxy.config import Config
-from proxy.record import PairRecord, Side
+from proxy.recording.schema import PairRecord, Side
 
 __all__ = ["ErrorCallback", "ScoringEngine", "headline_divergence"]
 

@@ -40,7 +40,7 @@ from comparators.frame import dedupe
 from comparators.pair_view import side_output
 from comparators.scores import ScoreRecord
 from comparators.where import FilterError, compile_filter
-from proxy.record import PairRecord
+from proxy.recording.schema import PairRecord
 
 __all__ = [
     "MANIFEST_FORMAT",

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from comparators.gate.stats import FloatArray
 from comparators.scores import ScoreRecord
-from comparators.stats import FloatArray
-from proxy.record import Role
+from proxy.recording.schema import Role
 
 __all__ = [
     "FLAG_KEYS",

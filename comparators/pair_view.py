@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.record import Side
+from proxy.recording.schema import Side
 
 __all__ = ["last_user_message", "side_output", "side_text"]
 

@@ -18,13 +18,13 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 from comparators.base import Comparator, ComparatorContext, ComparatorError, validate_options
-from comparators.cost import CostComparator
-from comparators.embedding import EmbeddingComparator
-from comparators.json_diff import JsonComparator
-from comparators.latency import LatencyComparator
-from comparators.outcome import OutcomeComparator
-from comparators.text import TextComparator
-from comparators.tool_calls import ToolCallsComparator
+from comparators.builtin.cost import CostComparator
+from comparators.builtin.embedding import EmbeddingComparator
+from comparators.builtin.json_diff import JsonComparator
+from comparators.builtin.latency import LatencyComparator
+from comparators.builtin.outcome import OutcomeComparator
+from comparators.builtin.text import TextComparator
+from comparators.builtin.tool_calls import ToolCallsComparator
 
 __all__ = [
     "BUILTINS",

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from proxy.record import Role
+from proxy.recording.schema import Role
 
 __all__ = ["HEADLINE_KEYS", "SCORES_SCHEMA_VERSION", "Score", "ScoreRecord", "Value", "scores_key"]
 

@@ -17,7 +17,7 @@ from comparators.engine import ScoringEngine
 from comparators.metrics import WorkerMetrics
 from comparators.worker import CompareWorker, WorkerStats
 from proxy.config import Config
-from proxy.recording import resolve_redis
+from proxy.recording.setup import resolve_redis
 
 logger = logging.getLogger(__name__)
 

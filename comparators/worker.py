@@ -29,7 +29,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from comparators.engine import ScoringEngine
 from comparators.metrics import WorkerMetrics
 from comparators.scores import ScoreRecord, scores_key
-from proxy.record import PairRecord, Role
+from proxy.recording.schema import PairRecord, Role
 
 logger = logging.getLogger(__name__)
 

@@ -51,7 +51,7 @@ from loadtests.scenarios import (
     run_streaming,
 )
 from loadtests.targets import evaluate
-from proxy.embedded_redis import EmbeddedRedis, redis_server_binary
+from proxy.recording.embedded_redis import EmbeddedRedis, redis_server_binary
 
 __all__ = ["main"]
 

@@ -26,8 +26,8 @@ from comparators.engine import ScoringEngine
 from comparators.metrics import WorkerMetrics
 from comparators.worker import CompareWorker
 from proxy.config import Config, parse_config
-from proxy.embedded_redis import EmbeddedRedis
-from proxy.record import Choice, Output, PairRecord, RequestInfo, Role, Side
+from proxy.recording.embedded_redis import EmbeddedRedis
+from proxy.recording.schema import Choice, Output, PairRecord, RequestInfo, Role, Side
 
 WORDS = tuple(
     "latency cache request model token stream budget answer service replica index shard "

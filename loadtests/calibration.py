@@ -4,7 +4,7 @@ should not, over many synthetic campaigns.
 For each setting, ``--seeds`` campaigns are generated from the simulated model servers
 (:mod:`loadtests.synthetic`: nondeterministic wording on every side, an incumbent replica on
 half the pairs), scored with the real :class:`~comparators.engine.ScoringEngine` and judged by
-:func:`comparators.gate.evaluate` with the shipped ``config/gate.yaml``. Targets (issue 5):
+:func:`comparators.gate.verdict.evaluate` with the shipped ``config/gate.yaml``. Targets (issue 5):
 
 * A/A, a candidate with the incumbent's own distribution: FAIL in at most 5% of seeds;
 * a candidate with 10 points more divergence: FAIL in at least 95%;
@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 
 from comparators.engine import ScoringEngine
-from comparators.gate import GatePolicy, GateResult, Verdict, evaluate, load_policy
-from comparators.stats import wilson_interval
+from comparators.gate.stats import wilson_interval
+from comparators.gate.verdict import GatePolicy, GateResult, Verdict, evaluate, load_policy
 from loadtests.calibration_doc import write_doc
 from loadtests.synthetic import PROMPTS, Behaviour, CampaignSpec, generate_pairs
 from proxy.config import Config, parse_config
-from proxy.simulate import SimProfile
-from proxy.simulate_text import stable_fraction
+from proxy.sim.server import SimProfile
+from proxy.sim.text import stable_fraction
 
 __all__ = ["SeedOutcome", "Setting", "SettingResult", "main", "run_setting", "settings"]
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from comparators.gate import GatePolicy, Verdict
+from comparators.gate.verdict import GatePolicy, Verdict
 
 if TYPE_CHECKING:
     from loadtests.calibration import SettingResult
@@ -76,7 +76,7 @@ def write_doc(
         "chance of a substantively different answer on every side (the incumbent's own "
         "nondeterminism, about a 9.5% noise floor). Every pair has an incumbent and a candidate; "
         "half of them also have a replica (`noise_rate=0.5`). Pairs are scored by the real "
-        "`ScoringEngine` and judged by `comparators.gate.evaluate` with the policy below.",
+        "`ScoringEngine` and judged by `comparators.gate.verdict.evaluate` with the policy below.",
         "",
         "| setting | seeds | pairs per seed | FAIL | PASS | INCONCLUSIVE | FAIL rate [95% CI] "
         "| target | met | mean measured effect | runtime |",

@@ -4,7 +4,7 @@
         [--candidate http://127.0.0.1:8002]
 
 It does what darklaunch's relay must do and nothing else, on the same layer
-(:class:`proxy.http_server.HttpServer` for the client, :class:`proxy.http_client.UpstreamPool`
+(:class:`proxy.http.server.HttpServer` for the client, :class:`proxy.http.client.UpstreamPool`
 for the upstreams): take the body, call the incumbent over a keep-alive pool, relay the answer
 (in one write when it came whole, as darklaunch does); with ``--candidate`` it also sends the
 body to the candidate in a background task and throws the answer away (no sampling, no
@@ -22,8 +22,8 @@ from typing import Any
 
 import uvloop
 
-from proxy.http_client import UpstreamError, UpstreamPool
-from proxy.http_server import HttpServer, Request, ResponseWriter
+from proxy.http.client import UpstreamError, UpstreamPool
+from proxy.http.server import HttpServer, Request, ResponseWriter
 
 __all__ = ["main", "serve"]
 

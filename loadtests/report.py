@@ -168,7 +168,7 @@ def _isolation(data: dict[str, Any]) -> list[str]:
         "Debian's `libnginx-mod-http-echo`) that answer after 200 ms (slow), never answer "
         "(hang) or answer HTTP 500 (error), so they cost the shared machine no CPU and the "
         "figures show the proxy's isolation rather than a candidate server's load on the load "
-        "generator's core (without the module the simulator, `proxy.simulate`, stands in). "
+        "generator's core (without the module the simulator, `proxy.sim.server`, stands in). "
         "*fast* is the static nginx candidate. One darklaunch per candidate is started up "
         "front and the open-loop runs are repeated in interleaved rounds (fast, slow, hang, "
         "error, fast, ...), so drift over the run hits every candidate alike; a candidate's "

@@ -55,9 +55,10 @@ def header(data: dict[str, Any]) -> list[str]:
         f"prometheus-client {t['prometheus_client']}; darklaunch {t['darklaunch']}.",
         f"- nginx {t['nginx']}, wrk {t['wrk']} and hey {t.get('hey', '?')} (Debian); "
         f"Redis {t['redis']} "
-        "(`proxy.embedded_redis`, unix socket, append-only file with `appendfsync everysec` "
-        "and automatic AOF rewrites off, so that a rewrite's fork never lands mid-run on the "
-        "load generator's core; each case's stream is deleted after it is counted).",
+        "(`proxy.recording.embedded_redis`, unix socket, append-only file with "
+        "`appendfsync everysec` and automatic AOF rewrites off, so that a rewrite's fork "
+        "never lands mid-run on the load generator's core; each case's stream is deleted "
+        "after it is counted).",
         "",
     ]
     return lines
@@ -108,7 +109,7 @@ def _note_rps(data: dict[str, Any], workers: str) -> str:
         ratio = bare["closed"]["rps"] / ng["closed"]["rps"]
         parts.append(
             f"So {ratio:.0%} of nginx is the ceiling for a mirroring proxy on this HTTP layer "
-            "(`proxy.http_server` for clients, `proxy.http_client` for the upstreams) in CPython "
+            "(`proxy.http.server` for clients, `proxy.http.client` for the upstreams) in CPython "
             "on this machine"
             + (
                 ": 40% needs a cheaper HTTP layer, not only a cheaper mirror path."
@@ -303,7 +304,7 @@ def method(data: dict[str, Any]) -> list[str]:
         "*wrk CPU* is the load generator's own CPU time, *machine busy* the share of all "
         "CPUs not idle (`/proc/stat`) during the same run. *Bare relay* "
         "(`loadtests/floor.py`, one process, pinned like darklaunch) relays on darklaunch's "
-        "HTTP layer (`proxy.http_server` for clients, `proxy.http_client` for the upstreams) "
+        "HTTP layer (`proxy.http.server` for clients, `proxy.http.client` for the upstreams) "
         "and does "
         "nothing else, optionally firing a mirror and discarding its answer: the ceiling "
         "for any proxy on that layer.",

@@ -203,7 +203,7 @@ class Stack:
     def simulator(self, name: str, profile: dict[str, Any]) -> Running:
         (port,) = free_ports(1)
         argv = [
-            sys.executable, "-m", "proxy.simulate", "--port", str(port),
+            sys.executable, "-m", "proxy.sim.server", "--port", str(port),
             "--profile", json.dumps({"name": name, **profile}),
         ]  # fmt: skip
         child = self.kids.start(f"sim-{name}", argv, cpus=self.layout.load_cpus)

@@ -1,8 +1,8 @@
 """Synthetic campaigns from the simulated model servers, without sockets or Redis.
 
-Each side of a pair is what :mod:`proxy.simulate` would have answered: the request goes through
-the simulator's own wire builder (:func:`proxy.simulate_wire.chat`) with a
-:class:`~proxy.simulate.SimProfile`, so wording, refusals, usage and the number of paced
+Each side of a pair is what :mod:`proxy.sim.server` would have answered: the request goes through
+the simulator's own wire builder (:func:`proxy.sim.wire.chat`) with a
+:class:`~proxy.sim.server.SimProfile`, so wording, refusals, usage and the number of paced
 stream events are exactly the server's, and the timing follows the server's pacing rule
 (headers after ``latency_ms`` plus an exponential jitter, then one ``token_interval_ms`` per
 token-bearing event). Skipping HTTP makes a 3,000-pair campaign take about a second, which is
@@ -27,10 +27,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.record import Choice, Output, PairRecord, RequestInfo, Role, Side
-from proxy.simulate import SimProfile
-from proxy.simulate_text import stable_fraction
-from proxy.simulate_wire import Call, chat
+from proxy.recording.schema import Choice, Output, PairRecord, RequestInfo, Role, Side
+from proxy.sim.server import SimProfile
+from proxy.sim.text import stable_fraction
+from proxy.sim.wire import Call, chat
 
 __all__ = ["PROMPTS", "Behaviour", "CampaignSpec", "generate_pairs", "prompt_tokens_mean"]
 

@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 from pydantic import SecretStr
 
-from proxy.errors import error_response
+from proxy.http.errors import error_response
 from proxy.mirror import Mirror
 
 logger = logging.getLogger(__name__)

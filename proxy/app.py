@@ -1,5 +1,5 @@
 """Wiring: build one proxy process's state from a validated config, and its admin listener's
-aiohttp app. (The public listener is :mod:`proxy.http_server`, started by :mod:`proxy.server`.)
+aiohttp app. (The public listener is :mod:`proxy.http.server`, started by :mod:`proxy.server`.)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from proxy.forward import Forwarder
 from proxy.metrics import ProxyMetrics
 from proxy.mirror import Mirror
 from proxy.pairing import PairBuilder
-from proxy.recorder import MemoryRecorder, Recorder
+from proxy.recording.sink import MemoryRecorder, Recorder
 
 logger = logging.getLogger(__name__)
 

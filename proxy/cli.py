@@ -19,7 +19,7 @@ from rich.console import Console
 from proxy.config import Config, ConfigError, load_config, masked_dump
 
 if TYPE_CHECKING:
-    from comparators.gate import GatePolicy
+    from comparators.gate.verdict import GatePolicy
 from proxy.logs import configure_logging
 
 __all__ = ["app", "main"]
@@ -135,8 +135,8 @@ def report(
 ) -> None:
     """The campaign report: divergence over the noise floor, failures, latency, cost."""
     from comparators.commands import report_campaign
-    from comparators.gate import render_gate
-    from comparators.report import render_table
+    from comparators.gate.verdict import render_gate
+    from comparators.report.build import render_table
 
     if fmt not in ("table", "json", "html"):
         err.print(f"error: --format {fmt!r}; expected table, json or html")
@@ -168,7 +168,7 @@ def report(
 
 
 def _policy(path: Path) -> GatePolicy:
-    from comparators.gate import GatePolicyError, load_policy
+    from comparators.gate.verdict import GatePolicyError, load_policy
 
     try:
         return load_policy(path)
@@ -189,7 +189,7 @@ def gate(
 ) -> None:
     """The release gate. Exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE."""
     from comparators.commands import gate_campaign
-    from comparators.gate import gate_json, render_gate
+    from comparators.gate.verdict import gate_json, render_gate
 
     cfg = _load(config)
     gate_policy = _policy(policy)
@@ -261,7 +261,7 @@ def demo(
     ] = Path(".darklaunch/demo"),
 ) -> None:
     """Run a complete campaign on embedded defaults and print the report and gate verdict."""
-    from proxy.demo import CANDIDATE_PROFILES, run_demo
+    from proxy.sim.demo import CANDIDATE_PROFILES, run_demo
 
     if candidate_profile not in CANDIDATE_PROFILES:
         err.print(

@@ -16,17 +16,17 @@ import orjson
 from multidict import CIMultiDict
 
 from proxy.config import FallbackConfig
-from proxy.errors import send_error
-from proxy.http_client import UpstreamError, UpstreamPool
-from proxy.http_server import Request, ResponseWriter
-from proxy.metrics import ProxyMetrics
-from proxy.upstream import (
+from proxy.http.client import UpstreamError, UpstreamPool
+from proxy.http.errors import send_error
+from proxy.http.headers import (
     classify_failure,
     cut_short,
     end_to_end_headers,
     make_pool,
     relayed_length,
 )
+from proxy.http.server import Request, ResponseWriter
+from proxy.metrics import ProxyMetrics
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ capped copy of the answer, handed to the pair's background task when the answer 
 Our own errors here, in OpenAI's shape, are limited to the upstream's failures:
 ``upstream_unreachable`` (502), ``upstream_disconnected`` (502), ``upstream_error`` (502) and
 ``upstream_timeout`` (504). Requests that break a limit (413, 414, 431, 408) or do not parse
-(400) never get this far: :mod:`proxy.http_server` answers them.
+(400) never get this far: :mod:`proxy.http.server` answers them.
 """
 
 from __future__ import annotations
@@ -21,16 +21,10 @@ from multidict import CIMultiDict
 from prometheus_client import Counter
 
 from proxy.config import Config
-from proxy.errors import send_error
-from proxy.exchange import Capture, UpstreamResult
 from proxy.fallback import Fallback
-from proxy.http_client import UpstreamError, UpstreamPool, UpstreamResponse
-from proxy.http_server import Request, ResponseWriter
-from proxy.metrics import ProxyMetrics, status_class
-from proxy.mirror import Mirror, PendingPair, with_stream_usage
-from proxy.record import ErrorInfo
-from proxy.sse import UsageEventFilter
-from proxy.upstream import (
+from proxy.http.client import UpstreamError, UpstreamPool, UpstreamResponse
+from proxy.http.errors import send_error
+from proxy.http.headers import (
     REQUEST_DROP,
     UpstreamFailure,
     classify_failure,
@@ -41,6 +35,12 @@ from proxy.upstream import (
     relayed_length,
     sendable_whole,
 )
+from proxy.http.server import Request, ResponseWriter
+from proxy.metrics import ProxyMetrics, status_class
+from proxy.mirror import Mirror, PendingPair, with_stream_usage
+from proxy.recording.exchange import Capture, UpstreamResult
+from proxy.recording.schema import ErrorInfo
+from proxy.recording.sse import UsageEventFilter
 
 logger = logging.getLogger(__name__)
 

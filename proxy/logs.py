@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from proxy.redact import RedactingFilter
+from proxy.recording.redact import RedactingFilter
 
 __all__ = ["JsonFormatter", "configure_logging", "logging_config"]
 

@@ -2,9 +2,9 @@
 
 Names carry the ``darklaunch_`` prefix, values are in base units and counters end in
 ``_total``. Labels are low-cardinality by construction: ``route`` is one of the configured
-routes or ``other``, ``role`` is a :class:`proxy.record.Role`, ``candidate`` is a configured
-name and ``reason``/``kind`` come from small closed vocabularies. A pair id, a user or a prompt
-is never a label.
+routes or ``other``, ``role`` is a :class:`proxy.recording.schema.Role`, ``candidate`` is a
+configured name and ``reason``/``kind`` come from small closed vocabularies. A pair id, a user
+or a prompt is never a label.
 """
 
 from __future__ import annotations

@@ -29,14 +29,14 @@ from prometheus_client import Counter, Histogram
 
 from proxy.breaker import Breaker
 from proxy.config import CandidateConfig, Config
-from proxy.exchange import Capture, UpstreamResult
-from proxy.http_client import UpstreamError, UpstreamPool
+from proxy.http.client import UpstreamError, UpstreamPool
+from proxy.http.headers import REQUEST_DROP, classify_failure, forwardable_headers, make_pool
 from proxy.metrics import ProxyMetrics, status_class
-from proxy.pacing import PacedSink
-from proxy.record import ErrorInfo, Role
+from proxy.recording.exchange import Capture, UpstreamResult
+from proxy.recording.pacing import PacedSink
+from proxy.recording.schema import ErrorInfo, Role
 from proxy.sampling import Sampler
 from proxy.tasks import TaskSet
-from proxy.upstream import REQUEST_DROP, classify_failure, forwardable_headers, make_pool
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ _CREDENTIAL_HEADERS = ("authorization", "cookie", "api-key", "x-api-key", "opena
 
 
 # Record building per event-loop iteration before finished pairs wait for the next one (see
-# proxy.pacing), and the backlog beyond which they are built without pausing.
+# proxy.recording.pacing), and the backlog beyond which they are built without pausing.
 BUILD_BUDGET_S = 0.0005
 BUILD_BACKLOG = 64
 

@@ -1,9 +1,9 @@
-"""Turn a finished mirrored exchange into one :class:`~proxy.record.PairRecord`.
+"""Turn a finished mirrored exchange into one :class:`~proxy.recording.schema.PairRecord`.
 
 This runs in the pair's background task, after the client has been served: decoding,
 stream assembly, redaction and truncation all happen here, once, so that readers of the
 pairs stream never need raw bytes and nothing unredacted is ever enqueued. The record is
-built as plain data (:mod:`proxy.record_data`) because this runs for every mirrored request.
+built as plain data (:mod:`proxy.recording.encode`) because this runs for every mirrored request.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from typing import Any
 
 import orjson
 
-from proxy.assemble import assemble
 from proxy.config import Config
-from proxy.exchange import UpstreamResult, decode_body
 from proxy.mirror import CandidateTarget, PendingPair
-from proxy.record import SCHEMA_VERSION, Role
-from proxy.record_data import OutputData, PairData, RequestData, SideData
-from proxy.recorder import Recorder
-from proxy.redact import Redactor
+from proxy.recording.assemble import assemble
+from proxy.recording.encode import OutputData, PairData, RequestData, SideData
+from proxy.recording.exchange import UpstreamResult, decode_body
+from proxy.recording.redact import Redactor
+from proxy.recording.schema import SCHEMA_VERSION, Role
+from proxy.recording.sink import Recorder
 
 __all__ = ["RECORDED_HEADERS", "PairBuilder"]
 

@@ -16,9 +16,9 @@ from prometheus_client import CollectorRegistry
 
 from proxy.app import ProxyState, build_state, create_admin_app
 from proxy.config import Config
-from proxy.http_server import HttpServer
-from proxy.recorder import Recorder
-from proxy.recording import open_redis_recorder
+from proxy.http.server import HttpServer
+from proxy.recording.setup import open_redis_recorder
+from proxy.recording.sink import Recorder
 
 logger = logging.getLogger(__name__)
 

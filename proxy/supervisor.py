@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 from proxy.config import Config
-from proxy.embedded_redis import EmbeddedRedis
+from proxy.recording.embedded_redis import EmbeddedRedis
 
 logger = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import yaml
 from aiohttp import web
 
 from proxy.config import Config, parse_config
-from proxy.embedded_redis import EmbeddedRedis
-from proxy.record import PairRecord
-from proxy.recorder import MemoryRecorder
+from proxy.recording.embedded_redis import EmbeddedRedis
+from proxy.recording.schema import PairRecord
+from proxy.recording.sink import MemoryRecorder
 from proxy.server import RunningProxy, running_proxy
 
 ProxyFactory = Callable[..., AbstractAsyncContextManager[RunningProxy]]
@@ -170,5 +170,5 @@ def pytest_asyncio_loop_factories(
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     """Async tests run on uvloop, the loop ``darklaunch serve`` runs on, so a difference
     between loops (uvloop's transports are not ``asyncio.Transport`` subclasses, say) shows
-    up here rather than in production. ``tests/proxy/test_http_client.py`` covers both."""
+    up here rather than in production. ``tests/proxy/http/test_client.py`` covers both."""
     return {"uvloop": uvloop.new_event_loop}

@@ -9,7 +9,7 @@ import sys
 
 import proxy
 
-COMPOSITION_ROOTS = {"proxy.cli", "proxy.demo", "proxy.__main__"}
+COMPOSITION_ROOTS = {"proxy.cli", "proxy.sim.demo", "proxy.__main__"}
 
 
 def test_proxy_modules_do_not_import_comparators() -> None:
@@ -31,6 +31,6 @@ def test_proxy_modules_do_not_import_comparators() -> None:
 
 
 def test_composition_roots_import_comparators_only_lazily() -> None:
-    code = "import sys, proxy.cli, proxy.demo; assert 'comparators' not in sys.modules"
+    code = "import sys, proxy.cli, proxy.sim.demo; assert 'comparators' not in sys.modules"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

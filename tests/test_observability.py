@@ -31,7 +31,7 @@ from comparators.service import metrics_listener
 from comparators.worker import CompareWorker
 from proxy.config import Config
 from proxy.server import running_proxy
-from proxy.simulate import SimProfile, running_simulator
+from proxy.sim.server import SimProfile, running_simulator
 from tests.conftest import make_config
 from tests.monitoring import (
     ALERTS,

@@ -70,7 +70,12 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
-    assert {"proxy/py.typed", "comparators/py.typed", "comparators/default_prices.json"} <= names
+    shipped = {"proxy/py.typed", "comparators/py.typed", "comparators/pricing/default_prices.json"}
+    assert shipped <= names
+    # Every subpackage ships, not just the top-level folders.
+    for top in ("proxy", "comparators"):
+        for init in (ROOT / top).glob("**/__init__.py"):
+            assert init.relative_to(ROOT).as_posix() in names
     assert "Version: 0.1.0" in metadata
     assert "License-Expression: Apache-2.0" in metadata or "License: Apache-2.0" in metadata
     assert "Classifier: Programming Language :: Python :: 3.11" in metadata

@@ -6,7 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from comparators.base import ComparatorContext, Pairing
-from proxy.record import Choice, ErrorInfo, Output, PairRecord, RequestInfo, Role, Side, ToolCall
+from proxy.recording.schema import (
+    Choice,
+    ErrorInfo,
+    Output,
+    PairRecord,
+    RequestInfo,
+    Role,
+    Side,
+    ToolCall,
+)
 
 _UNSET: Any = object()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from comparators.scores import ScoreRecord, Value
-from proxy.record import Role
+from proxy.recording.schema import Role
 
 _UNSET: Any = object()
 

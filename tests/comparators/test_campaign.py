@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 
 from comparators.campaign import LoadStats, load_pairs, load_scores, pairs_key
 from comparators.scores import scores_key
-from proxy.record import PairRecord, RequestInfo, Role, Side
+from proxy.recording.schema import PairRecord, RequestInfo, Role, Side
 from tests.comparators.score_factories import score
 
 

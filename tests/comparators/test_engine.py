@@ -13,7 +13,7 @@ from comparators.engine import ScoringEngine, headline_divergence
 from comparators.registry import ENTRY_POINT_GROUP, discover_comparators
 from comparators.scores import HEADLINE_KEYS, Score, ScoreRecord, Value
 from proxy.config import Config, parse_config
-from proxy.record import Role, Side
+from proxy.recording.schema import Role, Side
 from tests.comparators.factories import call, mirror, record, side, usage
 
 PRICES = Path(__file__).resolve().parents[2] / "config" / "prices.json"

@@ -12,7 +12,16 @@ from comparators import export as export_module
 from comparators.export import ExportError, export_golden_set, next_version, selected_pair_ids
 from comparators.scores import ScoreRecord
 from comparators.where import FilterError, compile_filter
-from proxy.record import Choice, ErrorInfo, Output, PairRecord, RequestInfo, Role, Side, ToolCall
+from proxy.recording.schema import (
+    Choice,
+    ErrorInfo,
+    Output,
+    PairRecord,
+    RequestInfo,
+    Role,
+    Side,
+    ToolCall,
+)
 from tests.comparators.score_factories import replica, score
 
 CHAT = "/v1/chat/completions"

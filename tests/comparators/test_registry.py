@@ -7,6 +7,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from comparators.base import Comparator, ComparatorContext, ComparatorError, Pairing, make_score
+from comparators.builtin.text import TextComparator
 from comparators.registry import (
     BUILTINS,
     ENTRY_POINT_GROUP,
@@ -14,7 +15,6 @@ from comparators.registry import (
     load_comparators,
 )
 from comparators.scores import Score
-from comparators.text import TextComparator
 
 
 class EchoOptions(BaseModel):
@@ -130,7 +130,7 @@ def test_entry_point_clashing_with_a_builtin_names_both_sources() -> None:
     with pytest.raises(
         ComparatorError,
         match=(
-            r"'text': registered twice, by built-in comparators\.text:TextComparator and by "
+            r"'text': registered twice, by built-in comparators\.builtin\.text:TextComparator and by "
             r"entry point text = tests\.comparators\.test_registry:Echo"
         ),
     ):

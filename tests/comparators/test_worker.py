@@ -19,7 +19,7 @@ from comparators.scores import ScoreRecord, scores_key
 from comparators.service import run_worker
 from comparators.worker import GROUP, dead_key
 from proxy.config import Config, parse_config
-from proxy.record import Choice, ErrorInfo, Output, PairRecord, RequestInfo, Role, Side
+from proxy.recording.schema import Choice, ErrorInfo, Output, PairRecord, RequestInfo, Role, Side
 from tests.conftest import stream_entries
 
 WORDS = (

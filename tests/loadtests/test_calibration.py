@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from comparators.gate import GatePolicy, Verdict
+from comparators.gate.verdict import GatePolicy, Verdict
 from loadtests.calibration import (
     INCUMBENT,
     divergent_prompt_rate,
@@ -16,7 +16,7 @@ from loadtests.calibration import (
     settings,
 )
 from loadtests.synthetic import CampaignSpec, generate_pairs
-from proxy.record import Role
+from proxy.recording.schema import Role
 
 
 def test_campaigns_are_reproducible_and_carry_replicas() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import orjson
 
-from proxy.simulate import SimProfile, running_simulator
+from proxy.sim.server import SimProfile, running_simulator
 from tests.conftest import ProxyFactory
 
 TOKEN = "adm-7f3c9a1b2d"
@@ -92,8 +92,8 @@ async def test_health_and_readiness(proxy_factory: ProxyFactory, unused_tcp_port
 async def test_noise_replica_calls_the_incumbent_again_with_client_credentials(
     proxy_factory: ProxyFactory,
 ) -> None:
-    from proxy.record import Role
-    from proxy.recorder import MemoryRecorder
+    from proxy.recording.schema import Role
+    from proxy.recording.sink import MemoryRecorder
 
     recorder = MemoryRecorder()
     async with (

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from proxy.server import RunningProxy
-from proxy.simulate import SimProfile, running_simulator
+from proxy.sim.server import SimProfile, running_simulator
 from tests.conftest import ProxyFactory, serve_handler
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
@@ -125,7 +125,7 @@ async def test_fallback_upstream_failing_too_uses_static_then_error(
 async def test_mirrored_pair_records_the_incumbent_failure(
     proxy_factory: ProxyFactory, backup: str
 ) -> None:
-    from proxy.recorder import MemoryRecorder
+    from proxy.recording.sink import MemoryRecorder
 
     recorder = MemoryRecorder()
 

@@ -13,9 +13,9 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from proxy.embedded_redis import EmbeddedRedis
-from proxy.recorder import MemoryRecorder
-from proxy.simulate import SimProfile, running_simulator
+from proxy.recording.embedded_redis import EmbeddedRedis
+from proxy.recording.sink import MemoryRecorder
+from proxy.sim.server import SimProfile, running_simulator
 from tests.conftest import ProxyFactory, serve_handler, start_serve
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "describe the sea"}], "stream": True}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from proxy.config import ConfigError, parse_config
-from proxy.record import PairRecord
+from proxy.recording.schema import PairRecord
 
 json_scalars = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)

@@ -11,9 +11,9 @@ import aiohttp
 import orjson
 import pytest
 
-from proxy.record import Role
-from proxy.recorder import MemoryRecorder
-from proxy.simulate import SimProfile, running_simulator
+from proxy.recording.schema import Role
+from proxy.recording.sink import MemoryRecorder
+from proxy.sim.server import SimProfile, running_simulator
 from tests.conftest import ProxyFactory
 
 CHAT = {"model": "gpt-x", "messages": [{"role": "user", "content": "Explain caching in two lines"}]}

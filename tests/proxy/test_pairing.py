@@ -1,7 +1,7 @@
 """Building pair records as plain data changed nothing a reader of the pairs stream can see.
 
 ``pair_corpus.jsonl`` holds what the model-based builder made of a varied corpus (see
-:mod:`tests.proxy.pair_corpus`); the plain-data builder must make the same of it.
+:mod:`tests.proxy.recording.pair_corpus`); the plain-data builder must make the same of it.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.record import PairRecord
-from proxy.record_data import PairData, encode_record
-from proxy.recorder import MemoryRecorder
-from tests.proxy import pair_corpus
+from proxy.recording.encode import PairData, encode_record
+from proxy.recording.schema import PairRecord
+from proxy.recording.sink import MemoryRecorder
+from tests.proxy.recording import pair_corpus
 
 
 def _canonical(value: Any) -> bytes:

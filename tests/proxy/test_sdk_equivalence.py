@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from proxy.server import RunningProxy
-from proxy.simulate import SimProfile, SimServer, running_simulator
+from proxy.sim.server import SimProfile, SimServer, running_simulator
 from tests.conftest import ProxyFactory
 
 TOOLS: list[Any] = [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 
-from proxy.simulate import SimProfile, running_simulator
+from proxy.sim.server import SimProfile, running_simulator
 from tests.conftest import read_records, start_serve
 
 

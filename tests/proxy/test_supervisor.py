@@ -12,7 +12,7 @@ import aiohttp
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.simulate import SimProfile, running_simulator
+from proxy.sim.server import SimProfile, running_simulator
 
 
 async def _wait_healthy(url: str) -> None:

@@ -1,0 +1,306 @@
+"""Build the campaign report from score records: per candidate, for all pairs and split by
+route and by requested model, every number with its interval.
+
+The noise floor of a slice is the same statistic computed on the replica scores of the same
+slice (the incumbent against itself); the *excess* divergence is the candidate's divergence
+rate minus the noise floor's, with Newcombe's interval for a difference of proportions. This is
+Diffy's noise cancellation: a candidate is only charged for disagreeing more than the
+incumbent disagrees with itself.
+
+Latency and cost are compared on pairs where both sides answered; failures are counted in the
+error rates instead, so a candidate that fails fast cannot look fast.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from comparators.frame import BoolArray, ScoreFrame, dedupe, split_roles
+from comparators.gate import stats
+from comparators.gate.stats import Estimate, FloatArray
+from comparators.report.model import (
+    CampaignReport,
+    CandidateReport,
+    CostComparison,
+    CostSide,
+    Distributions,
+    LatencyComparison,
+    Quantiles,
+    RateComparison,
+    SliceReport,
+)
+from comparators.report.table import render_table
+from comparators.scores import ScoreRecord
+
+__all__ = [
+    "DEFAULT_DIVERGENCE_THRESHOLD",
+    "SECONDS_PER_MONTH",
+    "build_report",
+    "render_json",
+    "render_table",
+]
+
+DEFAULT_DIVERGENCE_THRESHOLD = 0.2
+SECONDS_PER_MONTH = 30 * 86_400
+_PERCENTILES = np.linspace(0.0, 1.0, 101)
+_HISTOGRAM_BINS = 20
+
+
+def build_report(
+    scores: Sequence[ScoreRecord],
+    *,
+    campaign: str | None = None,
+    divergence_threshold: float = DEFAULT_DIVERGENCE_THRESHOLD,
+    confidence: float = 0.95,
+    traffic_rps: float | None = None,
+    sample_rate: float | None = None,
+    n_resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = 0,
+    skipped_records: int = 0,
+    generated_at: float | None = None,
+) -> CampaignReport:
+    """The report for one campaign's scores.
+
+    ``traffic_rps`` (the full traffic the candidate would serve) or ``sample_rate`` (the
+    ``mirror.sample_rate`` the campaign ran with) turn the per-query cost delta into a monthly
+    projection; without either, the observed mirrored pair rate is used and a note says so.
+    """
+    if not 0.0 <= divergence_threshold < 1.0:
+        raise ValueError(
+            f"divergence_threshold: got {divergence_threshold!r}; expected a number in [0, 1)"
+        )
+    if sample_rate is not None and not 0.0 < sample_rate <= 1.0:
+        raise ValueError(f"sample_rate: got {sample_rate!r}; expected a number in (0, 1]")
+    if traffic_rps is not None and traffic_rps < 0:
+        raise ValueError(f"traffic_rps: got {traffic_rps!r}; expected a number >= 0")
+    records = dedupe(scores)
+    candidates, replicas = split_roles(records)
+    timestamps = [r.timestamp for r in records]
+    notes: list[str] = []
+    rps, basis = _projection_rps(records, traffic_rps, sample_rate, notes)
+    if not replicas:
+        notes.append(
+            "no replica scores: the noise floor is unmeasured (set mirror.noise_rate), so the "
+            "excess divergence is reported against a floor of zero"
+        )
+    ctx = _Context(
+        confidence=confidence,
+        threshold=divergence_threshold,
+        n_resamples=n_resamples,
+        seed=seed,
+        rps=rps,
+        basis=basis,
+    )
+    noise = ScoreFrame.of(replicas)
+    reports = [_candidate_report(name, group, noise, ctx) for name, group in candidates.items()]
+    return CampaignReport(
+        campaign=campaign or (records[0].campaign if records else ""),
+        generated_at=time.time() if generated_at is None else generated_at,
+        confidence=confidence,
+        divergence_threshold=divergence_threshold,
+        first_timestamp=min(timestamps) if timestamps else None,
+        last_timestamp=max(timestamps) if timestamps else None,
+        records=len(records),
+        replica_records=len(replicas),
+        skipped_records=skipped_records,
+        candidates=reports,
+        notes=notes,
+    )
+
+
+def render_json(report: CampaignReport) -> str:
+    return report.model_dump_json(indent=2)
+
+
+class _Context:
+    """The knobs every slice is computed with, passed as one object."""
+
+    def __init__(
+        self,
+        *,
+        confidence: float,
+        threshold: float,
+        n_resamples: int,
+        seed: int,
+        rps: float | None,
+        basis: str,
+    ) -> None:
+        self.confidence = confidence
+        self.threshold = threshold
+        self.n_resamples = n_resamples
+        self.seed = seed
+        self.rps = rps
+        self.basis = basis
+
+
+def _projection_rps(
+    records: Sequence[ScoreRecord],
+    traffic_rps: float | None,
+    sample_rate: float | None,
+    notes: list[str],
+) -> tuple[float | None, str]:
+    """The request rate a monthly cost projection scales by, and a sentence saying where it
+    came from, because a projection from the mirrored share alone understates by 1/sample_rate.
+    """
+    if traffic_rps is not None:
+        return traffic_rps, f"traffic_rps={traffic_rps:g} as given"
+    pairs = len({r.pair_id for r in records})
+    span = max(r.timestamp for r in records) - min(r.timestamp for r in records) if records else 0
+    observed = pairs / span if span > 0 else None
+    if observed is None:
+        notes.append("monthly cost not projected: the campaign spans no measurable time")
+        return None, "no time span to measure a rate over"
+    if sample_rate is not None:
+        return observed / sample_rate, (
+            f"observed {observed:.4g} pairs/s / sample_rate {sample_rate:g}"
+        )
+    notes.append(
+        "monthly cost projected from the observed mirrored pair rate only; pass sample_rate or "
+        "traffic_rps to project over all traffic"
+    )
+    return observed, f"observed mirrored pair rate {observed:.4g} pairs/s (sample_rate unknown)"
+
+
+def _candidate_report(
+    name: str, records: list[ScoreRecord], noise: ScoreFrame, ctx: _Context
+) -> CandidateReport:
+    frame = ScoreFrame.of(records)
+    rows = [_slice("all", "all", frame, noise, len(frame), ctx)]
+    for route in sorted(set(frame.routes.tolist())):
+        part = frame.where_route(route)
+        rows.append(_slice("route", route, part, noise.where_route(route), len(frame), ctx))
+    for model in sorted(set(frame.models.tolist())):
+        part = frame.where_model(model)
+        rows.append(_slice("model", model, part, noise.where_model(model), len(frame), ctx))
+    models = sorted({r.mirror_model for r in records if r.mirror_model})
+    return CandidateReport(
+        name=name, models=models, rows=rows, distributions=_distributions(frame, noise, ctx)
+    )
+
+
+def _slice(
+    scope: str, key: str, frame: ScoreFrame, noise: ScoreFrame, total: int, ctx: _Context
+) -> SliceReport:
+    conf = ctx.confidence
+    k, n = frame.divergent(ctx.threshold)
+    noise_k, noise_n = noise.divergent(ctx.threshold)
+    if noise_n:
+        excess = stats.newcombe_difference(k, n, noise_k, noise_n, conf)
+    else:  # unmeasured floor: the raw rate bounds the excess from above
+        excess = stats.proportion(k, n, conf)
+    json_applicable = frame.flag("json.applicable")
+    tools_applicable = frame.flag("tool_calls.applicable")
+    return SliceReport.model_validate(
+        {
+            "scope": scope,
+            "key": key,
+            "pairs": len(frame),
+            "divergence_rate": stats.proportion(k, n, conf),
+            "mean_similarity": stats.mean_ci(frame.column("text.similarity"), conf),
+            "noise_divergence_rate": stats.proportion(noise_k, noise_n, conf),
+            "noise_mean_similarity": stats.mean_ci(noise.column("text.similarity"), conf),
+            "noise_pairs": len(noise),
+            "excess_divergence": excess,
+            "exact_match_rate": _rate(frame, "text.exact_match", conf),
+            "json_valid_incumbent": _rate(frame, "json.incumbent_valid", conf, json_applicable),
+            "json_valid_candidate": _rate(frame, "json.mirror_valid", conf, json_applicable),
+            "tool_call_agreement": _rate(frame, "tool_calls.agree", conf, tools_applicable),
+            "errors": _rates(frame, "outcome.mirror_error", "outcome.incumbent_error", conf),
+            "refusals": _rates(frame, "outcome.mirror_refusal", "outcome.incumbent_refusal", conf),
+            "latency": _latency(frame, "latency.incumbent_ms", "latency.mirror_ms", ctx),
+            "ttft": _latency(frame, "latency.incumbent_ttft_ms", "latency.mirror_ttft_ms", ctx),
+            "cost": _cost(frame, len(frame) / total if total else 0.0, ctx),
+            "breach_rates": {
+                kind: stats.proportion(frame.breach_count(kind), len(frame), conf)
+                for kind in frame.breach_kinds()
+            },
+        }
+    )
+
+
+def _rate(
+    frame: ScoreFrame, key: str, confidence: float, within: BoolArray | None = None
+) -> Estimate:
+    k, n = frame.count(key, within)
+    return stats.proportion(k, n, confidence)
+
+
+def _rates(frame: ScoreFrame, candidate: str, incumbent: str, confidence: float) -> RateComparison:
+    k1, n1 = frame.count(candidate)
+    k2, n2 = frame.count(incumbent)
+    return RateComparison(
+        candidate=stats.proportion(k1, n1, confidence),
+        incumbent=stats.proportion(k2, n2, confidence),
+        delta=stats.newcombe_difference(k1, n1, k2, n2, confidence),
+        fisher_p_higher=stats.fisher_greater_p(k1, n1, k2, n2),
+    )
+
+
+def _quantiles(values: FloatArray) -> Quantiles:
+    if values.size == 0:
+        return Quantiles()
+    p50, p95, p99 = (float(v) for v in np.quantile(values, [0.5, 0.95, 0.99]))
+    return Quantiles(n=int(values.size), p50=p50, p95=p95, p99=p99)
+
+
+def _latency(frame: ScoreFrame, incumbent: str, candidate: str, ctx: _Context) -> LatencyComparison:
+    ok = frame.both_ok
+    a, b = frame.column(incumbent, ok), frame.column(candidate, ok)
+    conf, resamples, seed = ctx.confidence, ctx.n_resamples, ctx.seed
+    deltas = {
+        f"p{round(q * 100)}_delta_ms": stats.bootstrap_quantile_delta(
+            a, b, q, conf, n_resamples=resamples, seed=seed
+        )
+        for q in (0.5, 0.95, 0.99)
+    }
+    return LatencyComparison(
+        incumbent=_quantiles(a),
+        candidate=_quantiles(b),
+        mann_whitney_p=stats.mann_whitney_p(a, b),
+        hodges_lehmann_ms=stats.hodges_lehmann_shift(a, b, conf, seed=seed),
+        **deltas,
+    )
+
+
+def _cost(frame: ScoreFrame, share: float, ctx: _Context) -> CostComparison:
+    ok = frame.both_ok
+    conf = ctx.confidence
+    a, b = frame.column("cost.incumbent_usd", ok), frame.column("cost.mirror_usd", ok)
+    delta = stats.mean_ci(frame.column("cost.delta_usd", ok), conf)
+    monthly = Estimate(None, None, None, delta.n)
+    if ctx.rps is not None:
+        scale = ctx.rps * share * SECONDS_PER_MONTH
+        monthly = delta.map(lambda value: value * scale)
+    return CostComparison(
+        incumbent=CostSide(mean=stats.mean_ci(a, conf), p95=stats.quantile(a, 0.95)),
+        candidate=CostSide(mean=stats.mean_ci(b, conf), p95=stats.quantile(b, 0.95)),
+        mean_delta_usd=delta,
+        monthly_delta_usd=monthly,
+        projection_rps=None if ctx.rps is None else ctx.rps * share,
+        projection_basis=ctx.basis,
+    )
+
+
+def _percentiles(values: FloatArray) -> list[float]:
+    return [float(v) for v in np.quantile(values, _PERCENTILES)] if values.size else []
+
+
+def _distributions(frame: ScoreFrame, noise: ScoreFrame, ctx: _Context) -> Distributions:
+    ok = frame.both_ok
+    edges = np.linspace(0.0, 1.0, _HISTOGRAM_BINS + 1)
+    cand_div = frame.divergence[np.isfinite(frame.divergence)]
+    noise_div = noise.divergence[np.isfinite(noise.divergence)]
+    return Distributions(
+        latency_incumbent=_percentiles(frame.column("latency.incumbent_ms", ok)),
+        latency_candidate=_percentiles(frame.column("latency.mirror_ms", ok)),
+        ttft_incumbent=_percentiles(frame.column("latency.incumbent_ttft_ms", ok)),
+        ttft_candidate=_percentiles(frame.column("latency.mirror_ttft_ms", ok)),
+        cost_incumbent=_percentiles(frame.column("cost.incumbent_usd", ok)),
+        cost_candidate=_percentiles(frame.column("cost.mirror_usd", ok)),
+        divergence_edges=[float(e) for e in edges],
+        divergence_candidate=[int(c) for c in np.histogram(cand_div, bins=edges)[0]],
+        divergence_noise=[int(c) for c in np.histogram(noise_div, bins=edges)[0]],
+    )

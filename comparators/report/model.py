@@ -1,0 +1,149 @@
+"""The campaign report as data: what ``darklaunch report --format json`` prints and what the
+table and HTML renderers draw from.
+
+Every rate and delta is an :class:`~comparators.gate.stats.Estimate` (value, lower, upper, n) at the
+report's confidence, and ``None`` means "no data", never zero. Field meanings are documented in
+``docs/report.md``; add fields, never rename them, since CI jobs parse this JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from comparators.gate.estimate import Estimate
+
+__all__ = [
+    "REPORT_SCHEMA_VERSION",
+    "CampaignReport",
+    "CandidateReport",
+    "CostComparison",
+    "CostSide",
+    "Distributions",
+    "LatencyComparison",
+    "Quantiles",
+    "RateComparison",
+    "SliceReport",
+]
+
+REPORT_SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Quantiles(_Model):
+    """One side's latency (or TTFT) quantiles in ms over pairs where both sides answered."""
+
+    n: int = 0
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+class LatencyComparison(_Model):
+    """Incumbent against candidate; deltas are candidate minus incumbent, with bootstrap
+    intervals. The rank test and Hodges–Lehmann shift describe the bulk of the distribution,
+    the p95/p99 deltas its tail; a regression can hide in either."""
+
+    incumbent: Quantiles
+    candidate: Quantiles
+    p50_delta_ms: Estimate
+    p95_delta_ms: Estimate
+    p99_delta_ms: Estimate
+    mann_whitney_p: float | None = None
+    hodges_lehmann_ms: Estimate
+
+
+class CostSide(_Model):
+    """Cost per query in USD over priced pairs where both sides answered."""
+
+    mean: Estimate
+    p95: float | None = None
+
+
+class CostComparison(_Model):
+    incumbent: CostSide
+    candidate: CostSide
+    mean_delta_usd: Estimate
+    # Projected cost difference per 30 days if the candidate served this slice's traffic.
+    monthly_delta_usd: Estimate
+    projection_rps: float | None = None
+    projection_basis: str = ""
+
+
+class RateComparison(_Model):
+    """A rate on both sides (e.g. errors): candidate minus incumbent with Newcombe's interval
+    and a one-sided Fisher exact p-value for "the candidate's rate is higher"."""
+
+    candidate: Estimate
+    incumbent: Estimate
+    delta: Estimate
+    fisher_p_higher: float | None = None
+
+
+class SliceReport(_Model):
+    """One candidate on one slice of traffic: all pairs, one route, or one requested model."""
+
+    scope: Literal["all", "route", "model"]
+    key: str
+    pairs: int
+    divergence_rate: Estimate
+    mean_similarity: Estimate
+    noise_divergence_rate: Estimate
+    noise_mean_similarity: Estimate
+    noise_pairs: int
+    excess_divergence: Estimate
+    exact_match_rate: Estimate
+    json_valid_incumbent: Estimate
+    json_valid_candidate: Estimate
+    tool_call_agreement: Estimate
+    errors: RateComparison
+    refusals: RateComparison
+    latency: LatencyComparison
+    ttft: LatencyComparison
+    cost: CostComparison
+    breach_rates: dict[str, Estimate] = Field(default_factory=dict)
+
+
+class Distributions(_Model):
+    """Compact shapes for charts: percentiles 0..100 of each sample (101 numbers, whatever
+    the campaign size) and a histogram of headline divergence for candidate and noise."""
+
+    latency_incumbent: list[float] = Field(default_factory=list)
+    latency_candidate: list[float] = Field(default_factory=list)
+    ttft_incumbent: list[float] = Field(default_factory=list)
+    ttft_candidate: list[float] = Field(default_factory=list)
+    cost_incumbent: list[float] = Field(default_factory=list)
+    cost_candidate: list[float] = Field(default_factory=list)
+    divergence_edges: list[float] = Field(default_factory=list)
+    divergence_candidate: list[int] = Field(default_factory=list)
+    divergence_noise: list[int] = Field(default_factory=list)
+
+
+class CandidateReport(_Model):
+    name: str
+    models: list[str] = Field(default_factory=list)
+    rows: list[SliceReport]
+    distributions: Distributions
+
+    @property
+    def overall(self) -> SliceReport:
+        return self.rows[0]
+
+
+class CampaignReport(_Model):
+    schema_version: int = REPORT_SCHEMA_VERSION
+    campaign: str
+    generated_at: float
+    confidence: float
+    divergence_threshold: float
+    first_timestamp: float | None = None
+    last_timestamp: float | None = None
+    records: int
+    replica_records: int
+    skipped_records: int = 0
+    candidates: list[CandidateReport]
+    notes: list[str] = Field(default_factory=list)

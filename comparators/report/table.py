@@ -1,0 +1,182 @@
+"""The report as rich tables: the numbers a person scans in a terminal, intervals in brackets.
+
+One summary table per candidate (all pairs: candidate, incumbent or noise floor, and the
+difference) and one compact table of the per-route and per-model slices, so a regression
+confined to one route is visible without opening the HTML report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from comparators.gate.stats import Estimate
+from comparators.report.model import (
+    CampaignReport,
+    CandidateReport,
+    LatencyComparison,
+    RateComparison,
+    SliceReport,
+)
+
+__all__ = ["fmt_estimate", "fmt_ms", "fmt_pct", "fmt_usd", "render_table"]
+
+_DASH = "—"
+Formatter = Callable[[float], str]
+
+
+def fmt_pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def fmt_pts(value: float) -> str:
+    return f"{value * 100:+.1f} pts"
+
+
+def fmt_ms(value: float) -> str:
+    return f"{value:,.0f} ms"
+
+
+def fmt_delta_ms(value: float) -> str:
+    return f"{value:+,.0f} ms"
+
+
+def fmt_usd(value: float) -> str:
+    return f"${value:.3g}" if abs(value) < 1 else f"${value:,.2f}"
+
+
+def fmt_delta_usd(value: float) -> str:
+    return ("+" if value >= 0 else "-") + fmt_usd(abs(value))
+
+
+def fmt_plain(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def fmt_estimate(estimate: Estimate, fmt: Formatter = fmt_pct) -> str:
+    """``12.3% [10.1%, 14.6%]``; the brackets are dropped when there is no interval, and
+    ``—`` stands for no data."""
+    if estimate.value is None:
+        return _DASH
+    text = fmt(estimate.value)
+    if estimate.lower is not None and estimate.upper is not None:
+        text += f" [{fmt(estimate.lower)}, {fmt(estimate.upper)}]"
+    return text
+
+
+def _opt(value: float | None, fmt: Formatter) -> str:
+    return _DASH if value is None else fmt(value)
+
+
+def _rate_rows(table: Table, label: str, rates: RateComparison) -> None:
+    delta = fmt_estimate(rates.delta, fmt_pts)
+    if rates.fisher_p_higher is not None:
+        delta += f" (Fisher p={rates.fisher_p_higher:.3g})"
+    table.add_row(label, fmt_estimate(rates.candidate), fmt_estimate(rates.incumbent), delta)
+
+
+def _latency_rows(table: Table, label: str, latency: LatencyComparison) -> None:
+    for q in ("p50", "p95", "p99"):
+        table.add_row(
+            f"{label} {q}",
+            _opt(getattr(latency.candidate, q), fmt_ms),
+            _opt(getattr(latency.incumbent, q), fmt_ms),
+            fmt_estimate(getattr(latency, f"{q}_delta_ms"), fmt_delta_ms),
+        )
+    p_value = _opt(latency.mann_whitney_p, lambda p: f"Mann–Whitney p={p:.3g}")
+    shift = fmt_estimate(latency.hodges_lehmann_ms, fmt_delta_ms)
+    table.add_row(f"{label} shift", p_value, "", f"HL {shift}")
+
+
+def _summary(candidate: CandidateReport, report: CampaignReport) -> Table:
+    row = candidate.overall
+    models = f" ({', '.join(candidate.models)})" if candidate.models else ""
+    table = Table(
+        title=f"{candidate.name}{models}: {row.pairs} pairs, {report.confidence:.0%} intervals",
+        title_justify="left",
+    )
+    table.add_column("metric", style="bold")
+    table.add_column("candidate")
+    table.add_column("incumbent / noise")
+    table.add_column("difference")
+    table.add_row(
+        f"divergence > {report.divergence_threshold:g}",
+        fmt_estimate(row.divergence_rate),
+        f"{fmt_estimate(row.noise_divergence_rate)} (n={row.noise_pairs})",
+        f"excess {fmt_estimate(row.excess_divergence, fmt_pts)}",
+    )
+    table.add_row(
+        "mean similarity",
+        fmt_estimate(row.mean_similarity, fmt_plain),
+        fmt_estimate(row.noise_mean_similarity, fmt_plain),
+        "",
+    )
+    table.add_row("exact match", fmt_estimate(row.exact_match_rate), "", "")
+    table.add_row(
+        "JSON valid",
+        fmt_estimate(row.json_valid_candidate),
+        fmt_estimate(row.json_valid_incumbent),
+        "",
+    )
+    table.add_row("tool-call agreement", fmt_estimate(row.tool_call_agreement), "", "")
+    _rate_rows(table, "error rate", row.errors)
+    _rate_rows(table, "refusal rate", row.refusals)
+    _latency_rows(table, "latency", row.latency)
+    _latency_rows(table, "TTFT", row.ttft)
+    cost = row.cost
+    table.add_row(
+        "cost/query mean",
+        fmt_estimate(cost.candidate.mean, fmt_usd),
+        fmt_estimate(cost.incumbent.mean, fmt_usd),
+        fmt_estimate(cost.mean_delta_usd, fmt_delta_usd),
+    )
+    table.add_row(
+        "cost/query p95", _opt(cost.candidate.p95, fmt_usd), _opt(cost.incumbent.p95, fmt_usd), ""
+    )
+    table.add_row("monthly cost Δ", "", "", fmt_estimate(cost.monthly_delta_usd, fmt_delta_usd))
+    for kind, rate in row.breach_rates.items():
+        table.add_row(f"budget breach {kind}", fmt_estimate(rate), "", "")
+    return table
+
+
+def _slices(candidate: CandidateReport) -> Table:
+    table = Table(title=f"{candidate.name} by route and model", title_justify="left")
+    for column in ("slice", "pairs", "divergence", "excess", "errors Δ", "p95 Δ", "cost Δ/query"):
+        table.add_column(column, justify="left" if column == "slice" else "right")
+    rows: list[SliceReport] = candidate.rows[1:]
+    for row in rows:
+        table.add_row(
+            f"{row.scope}: {row.key}",
+            str(row.pairs),
+            fmt_estimate(row.divergence_rate),
+            fmt_estimate(row.excess_divergence, fmt_pts),
+            fmt_estimate(row.errors.delta, fmt_pts),
+            fmt_estimate(row.latency.p95_delta_ms, fmt_delta_ms),
+            fmt_estimate(row.cost.mean_delta_usd, fmt_delta_usd),
+        )
+    return table
+
+
+def render_table(report: CampaignReport) -> RenderableType:
+    """Everything for ``darklaunch report --format table``, printable with
+    ``rich.console.Console().print(...)``."""
+    parts: list[RenderableType] = [
+        Text(
+            f"campaign {report.campaign}: {report.records} score records, "
+            f"{report.replica_records} replica (noise) records",
+            style="bold",
+        )
+    ]
+    if report.skipped_records:
+        parts.append(Text(f"{report.skipped_records} unreadable score records skipped"))
+    for candidate in report.candidates:
+        parts.append(_summary(candidate, report))
+        if len(candidate.rows) > 1:
+            parts.append(_slices(candidate))
+    if not report.candidates:
+        parts.append(Text("no candidate scores in this campaign"))
+    parts.extend(Text(f"note: {note}", style="yellow") for note in report.notes)
+    return Group(*parts)

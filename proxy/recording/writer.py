@@ -1,0 +1,278 @@
+"""Write pair records to the campaign's Redis stream, losing none and duplicating none.
+
+The request path only enqueues (:meth:`RedisRecorder.submit` never waits). One writer task
+takes records off a bounded queue in batches and writes each batch with one ``EVALSHA`` of a
+small Lua script that ``XADD``s every record. The script first sets a marker key for the
+batch id with ``SET NX``; a batch that is replayed (because Redis died before we learned its
+fate) finds its marker and is not written again. Lua scripts run atomically, so a batch is
+either all in or all out.
+
+When Redis is down or refuses writes, batches go to the :class:`~proxy.recording.spool.Spool`
+and are replayed in order when it answers again. New batches queue behind the spool, so order holds.
+
+Losses are counted in ``darklaunch_records_dropped_total`` by reason: ``queue_full`` (the
+writer could not keep up), ``spool_full`` (Redis was away longer than the spool could hold)
+and ``shutdown`` (records still queued when the flush deadline passed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, RedisError
+
+from proxy.metrics import RecorderMetrics
+from proxy.recording.encode import PairData, encode_record
+from proxy.recording.spool import Spool
+from proxy.tasks import TaskSet
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RedisRecorder", "batch_marker_key", "pairs_key"]
+
+_WRITE_BATCH = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+  for i = 3, #ARGV do
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'record', ARGV[i])
+  end
+  return #ARGV - 2
+end
+return -1
+"""
+# How long a batch marker lives: replays happen within this window or not at all.
+BATCH_MARKER_TTL_S = 7 * 24 * 3600
+RETRY_BACKOFF_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+# How long the writer lets a batch fill after its first record. Each write has a fixed cost on
+# the serving loop (a script call, its reply, two wake-ups) whatever its size; under load,
+# writing as soon as one record was queued meant many writes of a few records each. A few
+# milliseconds more before a record reaches the stream is nothing to its readers.
+BATCH_LINGER_S = 0.005
+
+
+def pairs_key(campaign: str) -> str:
+    return f"darklaunch:{{{campaign}}}:pairs"
+
+
+def batch_marker_key(campaign: str, batch_id: str) -> str:
+    return f"darklaunch:{{{campaign}}}:batch:{batch_id}"
+
+
+class RedisRecorder:
+    """The production :class:`~proxy.recording.sink.Recorder`."""
+
+    def __init__(
+        self,
+        url: str,
+        campaign: str,
+        metrics: RecorderMetrics,
+        *,
+        spool_dir: Path,
+        spool_name: str | None = None,
+        spool_max_bytes: int = 1 << 30,
+        max_len: int = 1_000_000,
+        retention_h: float | None = None,
+        queue_size: int = 10_000,
+        batch_size: int = 256,
+        flush_timeout_s: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.campaign = campaign
+        self.stream = pairs_key(campaign)
+        self.metrics = metrics
+        self.max_len = max_len
+        self.retention_h = retention_h
+        self.batch_size = batch_size
+        self.flush_timeout_s = flush_timeout_s
+        self.spool = Spool(spool_dir, spool_name or campaign, spool_max_bytes)
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            url, socket_timeout=5.0, socket_connect_timeout=2.0, retry_on_timeout=False
+        )
+        self._sha: str | None = None
+        self._tasks = TaskSet("recorder")
+        self._stopping = asyncio.Event()
+        self._failures = 0
+        self._last_trim = 0.0
+        self.healthy = True
+        self._dropped = {
+            reason: metrics.dropped.labels(reason)
+            for reason in ("queue_full", "spool_full", "shutdown", "encode_error")
+        }
+
+    def submit(self, record: PairData) -> None:
+        if self._stopping.is_set() and not self._tasks:
+            self._dropped["shutdown"].inc()
+            return
+        try:
+            payload = encode_record(record)
+        except ValueError:
+            logger.exception("cannot encode pair %s", record["pair_id"])
+            self._dropped["encode_error"].inc()
+            return
+        try:
+            self.queue.put_nowait(payload)
+        except asyncio.QueueFull:
+            self._dropped["queue_full"].inc()
+
+    async def start(self) -> None:
+        self._tasks.spawn(self._run(), name="recorder-writer")
+
+    async def stop(self) -> None:
+        """Flush the queue and the spool to Redis within ``flush_timeout_s``; whatever is
+        left stays in the spool for the next start (it is not lost)."""
+        self._stopping.set()
+        cancelled = await self._tasks.drain(self.flush_timeout_s)
+        left = self.queue.qsize()
+        if left:
+            # The writer was cancelled with records in memory; the spool keeps them.
+            batch: list[bytes] = []
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            if not self.spool.append(uuid.uuid4().hex, batch):
+                self._dropped["shutdown"].inc(len(batch))
+        if cancelled:
+            logger.warning("recorder flush timed out; %d records kept in %s", left, self.spool.path)
+        await self.client.aclose()
+
+    async def _take_batch(self) -> list[bytes]:
+        """Wait for one record (or shutdown), then take whatever else is already queued."""
+        if self.queue.empty():
+            getter = asyncio.ensure_future(self.queue.get())  # noqa: TID251 - awaited below
+            stopper = asyncio.ensure_future(self._stopping.wait())  # noqa: TID251
+            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not getter.done():
+                getter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await getter
+                return []
+            batch = [getter.result()]
+        else:
+            batch = []
+        if self.queue.qsize() + len(batch) < self.batch_size and not self._stopping.is_set():
+            await asyncio.sleep(BATCH_LINGER_S)
+        while len(batch) < self.batch_size and not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        return batch
+
+    def _update_gauges(self) -> None:
+        # Set, not set_function: callbacks do not work across processes (``--workers``).
+        self.metrics.queue_depth.set(self.queue.qsize())
+        self.metrics.spool_bytes.set(self.spool.pending_bytes)
+
+    async def _run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            self._update_gauges()
+
+    async def _loop(self) -> None:
+        while True:
+            self._update_gauges()
+            if self.spool:
+                if await self._replay_one():
+                    continue  # new records wait in the queue, behind the spool: order holds
+                # Redis still refuses: everything waiting goes to disk, in order, so memory
+                # stays free; at shutdown the spool keeps it for the next start.
+                self._spool_queued()
+                if self._stopping.is_set():
+                    return
+                await self._backoff()
+                continue
+            if self._stopping.is_set() and self.queue.empty():
+                return
+            batch = await self._take_batch()
+            if not batch:
+                continue
+            batch_id = uuid.uuid4().hex
+            if not await self._write(batch_id, batch):
+                self._spool_batch(batch_id, batch)
+            await self._maybe_trim()
+
+    def _spool_queued(self) -> None:
+        while not self.queue.empty():
+            size = min(self.batch_size, self.queue.qsize())
+            self._spool_batch(uuid.uuid4().hex, [self.queue.get_nowait() for _ in range(size)])
+
+    def _spool_batch(self, batch_id: str, batch: list[bytes]) -> None:
+        if not batch:
+            return
+        if self.spool.append(batch_id, batch):
+            self.metrics.spooled.inc(len(batch))
+        else:
+            self._dropped["spool_full"].inc(len(batch))
+
+    async def _replay_one(self) -> bool:
+        batch = await asyncio.to_thread(self.spool.peek)
+        if batch is None:
+            return True
+        if not await self._write(batch.batch_id, batch.records):
+            return False
+        await asyncio.to_thread(self.spool.commit, batch)
+        self.metrics.replayed.inc(len(batch.records))
+        return True
+
+    async def _write(self, batch_id: str, records: list[bytes]) -> bool:
+        """One atomic, idempotent batch write. ``False`` means "not known to be written"."""
+        keys = [self.stream, batch_marker_key(self.campaign, batch_id)]
+        args: list[bytes | str | int] = [self.max_len, BATCH_MARKER_TTL_S, *records]
+        try:
+            if self._sha is None:
+                self._sha = await self.client.script_load(_WRITE_BATCH)
+            try:
+                written = await self.client.evalsha(self._sha, 2, *keys, *args)
+            except NoScriptError:
+                self._sha = await self.client.script_load(_WRITE_BATCH)
+                written = await self.client.evalsha(self._sha, 2, *keys, *args)
+        except (RedisError, OSError) as exc:
+            self._failures += 1
+            if self.healthy:
+                logger.warning("redis write failed (%s); spooling to %s", exc, self.spool.path)
+            self.healthy = False
+            self.metrics.write_errors.labels(_error_kind(exc)).inc()
+            return False
+        if not self.healthy:
+            logger.info("redis is back; replaying the spool")
+        self.healthy = True
+        self._failures = 0
+        if int(written) >= 0:
+            self.metrics.written.inc(len(records))
+        else:
+            self.metrics.duplicates.inc(len(records))
+        return True
+
+    async def _backoff(self) -> None:
+        delay = RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S) - 1)]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._stopping.wait()), delay)
+
+    async def _maybe_trim(self) -> None:
+        """Apply the age limit: ``XTRIM MINID`` at most once a minute."""
+        if self.retention_h is None:
+            return
+        now = time.time()
+        if now - self._last_trim < 60.0:
+            return
+        self._last_trim = now
+        min_id = f"{int((now - self.retention_h * 3600) * 1000)}-0"
+        try:
+            await self.client.xtrim(self.stream, minid=min_id, approximate=True)
+        except RedisError as exc:
+            logger.warning("retention trim of %s failed: %s", self.stream, exc)
+
+
+def _error_kind(exc: BaseException) -> str:
+    text = str(exc)
+    if "OOM command not allowed" in text:
+        return "oom"
+    if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
+        return "timeout"
+    if isinstance(exc, ConnectionError | OSError) or "Connection" in type(exc).__name__:
+        return "connection"
+    return "other"

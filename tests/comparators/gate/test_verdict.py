@@ -1,0 +1,210 @@
+"""The release gate: verdicts, conservative semantics and the policy file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from comparators.gate.verdict import (
+    EXIT_FAIL,
+    EXIT_INCONCLUSIVE,
+    EXIT_PASS,
+    GatePolicy,
+    GatePolicyError,
+    GateResult,
+    Verdict,
+    evaluate,
+    gate_json,
+    load_policy,
+    parse_policy,
+    render_gate,
+)
+from comparators.scores import ScoreRecord
+from tests.comparators.score_factories import replica, score
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def campaign(
+    n: int,
+    *,
+    seed: int = 0,
+    slow: float = 1.0,
+    tail_share: float = 0.0,
+    tail_factor: float = 1.0,
+    error_every: int = 0,
+    divergent_share: float = 0.0,
+    noise_share: float = 0.0,
+    replicas: bool = True,
+    mirror: str = "cand-a",
+    **kwargs: Any,
+) -> list[ScoreRecord]:
+    """``n`` candidate pairs (and as many replicas) with independent log-normal latencies."""
+    rng = np.random.default_rng(seed)
+    records: list[ScoreRecord] = []
+    for i in range(n):
+        incumbent_ms = float(rng.lognormal(7.0, 0.4))
+        mirror_ms = float(rng.lognormal(7.0, 0.4)) * slow
+        if rng.random() < tail_share:
+            mirror_ms *= tail_factor
+        similarity = 0.5 if rng.random() < divergent_share else 0.95
+        ts = 1_700_000_000.0 + i
+        records.append(
+            score(
+                f"p{i}",
+                mirror=mirror,
+                timestamp=ts,
+                incumbent_ms=incumbent_ms,
+                mirror_ms=mirror_ms,
+                similarity=similarity,
+                mirror_error=bool(error_every and i % error_every == 0),
+                **kwargs,
+            )
+        )
+        if replicas:
+            noise = 0.5 if rng.random() < noise_share else 0.95
+            records.append(replica(f"p{i}", timestamp=ts, similarity=noise, mirror_ms=incumbent_ms))
+    return records
+
+
+def statuses(result: GateResult) -> dict[str, Verdict]:
+    return {check.name: check.status for check in result.checks}
+
+
+def test_too_few_pairs_is_inconclusive() -> None:
+    result = evaluate(campaign(50), GatePolicy())
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert result.exit_code == EXIT_INCONCLUSIVE == 3
+    assert statuses(result)["min_pairs"] is Verdict.INCONCLUSIVE
+    assert Verdict.FAIL not in statuses(result).values()
+
+
+def test_equal_candidate_with_enough_pairs_passes() -> None:
+    result = evaluate(campaign(2000, divergent_share=0.1, noise_share=0.1), GatePolicy())
+    assert result.verdict is Verdict.PASS, statuses(result)
+    assert result.exit_code == EXIT_PASS == 0
+    assert result.candidates == {"cand-a": Verdict.PASS}
+
+
+def test_clear_error_regression_fails() -> None:
+    result = evaluate(campaign(1000, error_every=5), GatePolicy())
+    assert result.verdict is Verdict.FAIL
+    assert result.exit_code == EXIT_FAIL == 1
+    assert statuses(result)["error_rate"] is Verdict.FAIL
+    assert statuses(result)["error_rate_increase"] is Verdict.FAIL
+    check = next(c for c in result.checks if c.name == "error_rate")
+    assert check.value == pytest.approx(0.2)
+    assert check.lower is not None
+    assert check.lower > 0.05
+
+
+def test_excess_divergence_over_the_noise_floor_fails() -> None:
+    result = evaluate(campaign(2000, divergent_share=0.3, noise_share=0.1), GatePolicy())
+    assert statuses(result)["excess_divergence"] is Verdict.FAIL
+
+
+def test_noise_floor_cancels_the_incumbents_own_divergence() -> None:
+    """20% raw divergence would breach a 5-point limit; it is all noise, so it passes."""
+    result = evaluate(campaign(2000, divergent_share=0.2, noise_share=0.2), GatePolicy())
+    assert statuses(result)["excess_divergence"] is Verdict.PASS
+
+
+def test_without_replicas_divergence_can_pass_but_never_fail() -> None:
+    high = evaluate(campaign(2000, divergent_share=0.3, replicas=False), GatePolicy())
+    check = next(c for c in high.checks if c.name == "excess_divergence")
+    assert check.status is Verdict.INCONCLUSIVE
+    assert "no noise floor" in check.method
+    low = evaluate(campaign(2000, replicas=False), GatePolicy())
+    assert statuses(low)["excess_divergence"] is Verdict.PASS
+
+
+def test_uniform_slowdown_fails_both_latency_checks() -> None:
+    result = evaluate(campaign(2000, slow=1.5), GatePolicy())
+    assert statuses(result)["p95_latency_ratio"] is Verdict.FAIL
+    assert statuses(result)["median_latency_ratio"] is Verdict.FAIL
+
+
+def test_p95_only_regression_fails_although_the_median_does_not_move() -> None:
+    """Kayenta's blind spot: a rank test passes a fatter tail, the p95 check does not."""
+    result = evaluate(campaign(3000, tail_share=0.08, tail_factor=3.0), GatePolicy())
+    assert statuses(result)["median_latency_ratio"] is Verdict.PASS
+    assert statuses(result)["p95_latency_ratio"] is Verdict.FAIL
+    assert result.verdict is Verdict.FAIL
+
+
+def test_absolute_p95_and_cost_budgets() -> None:
+    policy = GatePolicy(max_p95_latency_ms=500.0, max_mean_cost_usd=0.0005)
+    result = evaluate(campaign(1000, mirror_usd=0.002), policy)
+    assert statuses(result)["p95_latency_ms"] is Verdict.FAIL
+    assert statuses(result)["mean_cost_usd"] is Verdict.FAIL
+    relaxed = GatePolicy(max_p95_latency_ms=60_000.0, max_mean_cost_usd=0.01)
+    assert statuses(evaluate(campaign(1000), relaxed))["p95_latency_ms"] is Verdict.PASS
+
+
+def test_checks_switched_off_are_not_listed() -> None:
+    policy = GatePolicy(max_excess_divergence=None, max_median_latency_ratio=None)
+    names = set(statuses(evaluate(campaign(100), policy)))
+    assert "excess_divergence" not in names
+    assert "median_latency_ratio" not in names
+
+
+def test_any_failing_candidate_fails_the_campaign() -> None:
+    records = campaign(1000) + campaign(1000, mirror="cand-b", error_every=4, replicas=False)
+    result = evaluate(records, GatePolicy())
+    assert result.candidates["cand-b"] is Verdict.FAIL
+    assert result.verdict is Verdict.FAIL
+    only_a = evaluate(records, GatePolicy(), candidate="cand-a")
+    assert set(only_a.candidates) == {"cand-a"}
+    with pytest.raises(
+        ValueError, match="candidate: got 'cand-z'; expected one of: cand-a, cand-b"
+    ):
+        evaluate(records, GatePolicy(), candidate="cand-z")
+
+
+def test_no_candidates_is_inconclusive() -> None:
+    result = evaluate([replica("p1")], GatePolicy())
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert result.notes
+
+
+def test_verdicts_are_reproducible() -> None:
+    records = campaign(800, slow=1.1)
+    assert evaluate(records, GatePolicy()) == evaluate(records, GatePolicy())
+
+
+def test_renderings_list_every_check() -> None:
+    result = evaluate(campaign(600), GatePolicy())
+    console = Console(record=True, width=220)
+    console.print(render_gate(result))
+    text = console.export_text()
+    for check in result.checks:
+        assert check.name in text
+    assert f"verdict: {result.verdict.value}" in text
+    data = json.loads(gate_json(result))
+    assert data["verdict"] == result.verdict.value
+    assert {"name", "value", "lower", "upper", "threshold", "status"} <= set(data["checks"][0])
+
+
+def test_shipped_policy_file_holds_the_documented_defaults() -> None:
+    assert load_policy(ROOT / "config" / "gate.yaml") == GatePolicy()
+
+
+def test_policy_errors_name_the_key_and_value(tmp_path: Path) -> None:
+    with pytest.raises(
+        GatePolicyError, match="max_p95_latency_ratoi: unknown key; expected one of"
+    ):
+        parse_policy({"max_p95_latency_ratoi": 1.2})
+    with pytest.raises(GatePolicyError, match=r"confidence: got 1\.5; expected less than 1"):
+        parse_policy({"confidence": 1.5})
+    bad = tmp_path / "gate.yaml"
+    bad.write_text("min_pairs: [", encoding="utf-8")
+    with pytest.raises(GatePolicyError, match="not valid YAML"):
+        load_policy(bad)
+    with pytest.raises(GatePolicyError, match="cannot read"):
+        load_policy(tmp_path / "missing.yaml")
+    assert parse_policy(None) == GatePolicy()
