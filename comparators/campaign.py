@@ -22,7 +22,8 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from comparators.scores import ScoreRecord, scores_key
+from comparators.scores import ScoreRecord
+from proxy.recording.keys import RECORD_FIELD, RECORD_FIELD_BYTES, pairs_key, scores_key
 from proxy.recording.schema import PairRecord
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
     "LoadStats",
     "load_pairs",
     "load_scores",
-    "pairs_key",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,10 +59,6 @@ class LoadStats:
     skipped: int = 0
 
 
-def pairs_key(campaign: str) -> str:
-    return f"darklaunch:{{{campaign}}}:pairs"
-
-
 async def _pages(
     client: aioredis.Redis, key: str, page_size: int
 ) -> AsyncIterator[list[tuple[Any, dict[Any, Any]]]]:
@@ -84,7 +80,7 @@ async def _pages(
 
 
 def _payload(fields: dict[Any, Any]) -> bytes | str | None:
-    value = fields.get(b"record", fields.get("record"))
+    value = fields.get(RECORD_FIELD_BYTES, fields.get(RECORD_FIELD))
     return value if isinstance(value, bytes | str) else None
 
 
@@ -105,7 +101,7 @@ async def load_scores(
             payload = _payload(fields)
             try:
                 if payload is None:
-                    raise ValueError("no 'record' field")
+                    raise ValueError(f"no {RECORD_FIELD!r} field")
                 records.append(ScoreRecord.model_validate_json(payload))
             except (ValidationError, ValueError) as exc:
                 stats.skipped += 1

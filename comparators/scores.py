@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from proxy.recording.schema import Role
 
-__all__ = ["HEADLINE_KEYS", "SCORES_SCHEMA_VERSION", "Score", "ScoreRecord", "Value", "scores_key"]
+__all__ = ["HEADLINE_KEYS", "SCORES_SCHEMA_VERSION", "Score", "ScoreRecord", "Value"]
 
 SCORES_SCHEMA_VERSION = 1
 Value = float | int | bool | str | None
@@ -57,10 +57,6 @@ HEADLINE_KEYS = (
     "cost.incumbent_tokens",  # int: total tokens
     "cost.mirror_tokens",  # int
 )
-
-
-def scores_key(campaign: str) -> str:
-    return f"darklaunch:{{{campaign}}}:scores"
 
 
 class Score(BaseModel):

@@ -28,19 +28,26 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from comparators.engine import ScoringEngine
 from comparators.metrics import WorkerMetrics
-from comparators.scores import ScoreRecord, scores_key
+from comparators.scores import ScoreRecord
+from proxy.recording.keys import (
+    CONSUMER_GROUP,
+    RECORD_FIELD,
+    RECORD_FIELD_BYTES,
+    dead_key,
+    pairs_key,
+    scores_key,
+)
 from proxy.recording.schema import PairRecord, Role
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GROUP", "CompareWorker", "WorkerStats", "dead_key", "default_consumer_name"]
+__all__ = ["CompareWorker", "WorkerStats", "default_consumer_name"]
 
-GROUP = "comparators"
 SCORES_MAX_LEN = 1_000_000
 BACKLOG_CAP = 10_000
 
-_WRITE_SCORES = """
-local written = {}
+_WRITE_SCORES = f"""
+local written = {{}}
 local i = 4
 while i <= #ARGV do
   local id = ARGV[i]
@@ -48,7 +55,7 @@ while i <= #ARGV do
   local mine = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
   if #mine > 0 then
     for j = 1, n do
-      redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'record', ARGV[i + 1 + j])
+      redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', '{RECORD_FIELD}', ARGV[i + 1 + j])
     end
     redis.call('XACK', KEYS[1], ARGV[1], id)
     table.insert(written, 1)
@@ -59,10 +66,6 @@ while i <= #ARGV do
 end
 return written
 """
-
-
-def dead_key(campaign: str) -> str:
-    return f"darklaunch:{{{campaign}}}:dead"
 
 
 def default_consumer_name() -> str:
@@ -98,7 +101,7 @@ class CompareWorker:
     ) -> None:
         self.client = client
         self.campaign = campaign
-        self.pairs = f"darklaunch:{{{campaign}}}:pairs"
+        self.pairs = pairs_key(campaign)
         self.scores = scores_key(campaign)
         self.engine = engine
         self.metrics = metrics
@@ -115,7 +118,7 @@ class CompareWorker:
         """Create the group at the start of the stream, so pairs recorded before the first
         worker ran are scored too."""
         try:
-            await self.client.xgroup_create(self.pairs, GROUP, id="0", mkstream=True)
+            await self.client.xgroup_create(self.pairs, CONSUMER_GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -138,7 +141,7 @@ class CompareWorker:
 
     async def _read(self, start: str, *, block: bool = False) -> list[Entry]:
         response: Any = await self.client.xreadgroup(
-            GROUP,
+            CONSUMER_GROUP,
             self.consumer,
             {self.pairs: start},
             count=self.batch_size,
@@ -154,7 +157,7 @@ class CompareWorker:
         """Take over entries another consumer left pending for longer than the idle time."""
         response: Any = await self.client.xautoclaim(
             self.pairs,
-            GROUP,
+            CONSUMER_GROUP,
             self.consumer,
             self.claim_idle_ms,
             start_id=self._claim_cursor,
@@ -177,7 +180,7 @@ class CompareWorker:
         for entry_id, fields in entries:
             self.stats.entries += 1
             try:
-                record = PairRecord.model_validate_json(fields[b"record"])
+                record = PairRecord.model_validate_json(fields[RECORD_FIELD_BYTES])
             except (KeyError, ValidationError, ValueError) as exc:
                 await self._dead_letter(entry_id, fields, exc)
                 continue
@@ -198,7 +201,7 @@ class CompareWorker:
         per entry, whether it was."""
         if not batch:
             return []
-        args: list[bytes | str | int] = [GROUP, self.consumer, SCORES_MAX_LEN]
+        args: list[bytes | str | int] = [CONSUMER_GROUP, self.consumer, SCORES_MAX_LEN]
         for entry_id, payloads in batch:
             args.extend([entry_id, len(payloads), *payloads])
         if self._sha is None:
@@ -218,7 +221,7 @@ class CompareWorker:
         self.metrics.bad_records.inc()
         pipe: Any = self.client.pipeline(transaction=True)
         pipe.xadd(dead_key(self.campaign), {**fields, b"source_id": entry_id}, maxlen=100_000)
-        pipe.xack(self.pairs, GROUP, entry_id)
+        pipe.xack(self.pairs, CONSUMER_GROUP, entry_id)
         await pipe.execute()
 
     def _observe(self, results: list[ScoreRecord]) -> None:
@@ -257,11 +260,16 @@ class CompareWorker:
 
     async def update_lag(self) -> None:
         """Refresh the pending and backlog gauges from Redis."""
-        summary: Any = await self.client.xpending(self.pairs, GROUP)
+        summary: Any = await self.client.xpending(self.pairs, CONSUMER_GROUP)
         self.metrics.pending.set(int(summary["pending"]))
         groups: Any = await self.client.xinfo_groups(self.pairs)
         last = next(
-            (g["last-delivered-id"] for g in groups if g["name"] in (GROUP, GROUP.encode())), None
+            (
+                g["last-delivered-id"]
+                for g in groups
+                if g["name"] in (CONSUMER_GROUP, CONSUMER_GROUP.encode())
+            ),
+            None,
         )
         if last is None:
             return

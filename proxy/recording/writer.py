@@ -29,17 +29,18 @@ from redis.exceptions import NoScriptError, RedisError
 
 from proxy.metrics import RecorderMetrics
 from proxy.recording.encode import PairData, encode_record
+from proxy.recording.keys import RECORD_FIELD, batch_marker_key, pairs_key
 from proxy.recording.spool import Spool
 from proxy.tasks import TaskSet
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RedisRecorder", "batch_marker_key", "pairs_key"]
+__all__ = ["RedisRecorder"]
 
-_WRITE_BATCH = """
+_WRITE_BATCH = f"""
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
   for i = 3, #ARGV do
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'record', ARGV[i])
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', '{RECORD_FIELD}', ARGV[i])
   end
   return #ARGV - 2
 end
@@ -53,14 +54,6 @@ RETRY_BACKOFF_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 # writing as soon as one record was queued meant many writes of a few records each. A few
 # milliseconds more before a record reaches the stream is nothing to its readers.
 BATCH_LINGER_S = 0.005
-
-
-def pairs_key(campaign: str) -> str:
-    return f"darklaunch:{{{campaign}}}:pairs"
-
-
-def batch_marker_key(campaign: str, batch_id: str) -> str:
-    return f"darklaunch:{{{campaign}}}:batch:{batch_id}"
 
 
 class RedisRecorder:

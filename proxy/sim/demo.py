@@ -29,7 +29,7 @@ from rich.table import Table
 
 from proxy.config import Config, parse_config
 from proxy.recording.embedded_redis import EmbeddedRedis
-from proxy.recording.writer import pairs_key
+from proxy.recording.keys import pairs_key, scores_key
 from proxy.server import running_proxy
 from proxy.sim.prompts import PROMPTS, WEATHER_TOOL
 from proxy.sim.server import SimProfile, running_simulator
@@ -214,7 +214,6 @@ async def run_demo(
     from comparators.commands import report_campaign
     from comparators.gate.verdict import parse_policy, render_gate
     from comparators.report.build import render_table
-    from comparators.scores import scores_key
     from comparators.service import run_worker
 
     if console is None:

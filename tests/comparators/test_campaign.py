@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from comparators.campaign import LoadStats, load_pairs, load_scores, pairs_key
-from comparators.scores import scores_key
+from comparators.campaign import LoadStats, load_pairs, load_scores
+from proxy.recording.keys import pairs_key, scores_key
 from proxy.recording.schema import PairRecord, RequestInfo, Role, Side
 from tests.comparators.score_factories import score
 

@@ -130,8 +130,8 @@ def test_entry_point_clashing_with_a_builtin_names_both_sources() -> None:
     with pytest.raises(
         ComparatorError,
         match=(
-            r"'text': registered twice, by built-in comparators\.builtin\.text:TextComparator and by "
-            r"entry point text = tests\.comparators\.test_registry:Echo"
+            r"'text': registered twice, by built-in comparators\.builtin\.text:TextComparator "
+            r"and by entry point text = tests\.comparators\.test_registry:Echo"
         ),
     ):
         discover_comparators([ep("text", "Echo")])

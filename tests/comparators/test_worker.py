@@ -15,10 +15,10 @@ import redis.asyncio as aioredis
 import yaml
 from prometheus_client import CollectorRegistry
 
-from comparators.scores import ScoreRecord, scores_key
+from comparators.scores import ScoreRecord
 from comparators.service import run_worker
-from comparators.worker import GROUP, dead_key
 from proxy.config import Config, parse_config
+from proxy.recording.keys import CONSUMER_GROUP, dead_key, pairs_key, scores_key
 from proxy.recording.schema import Choice, ErrorInfo, Output, PairRecord, RequestInfo, Role, Side
 from tests.conftest import stream_entries
 
@@ -78,7 +78,7 @@ async def write_pairs(url: str, campaign: str, count: int) -> int:
         for i in range(count):
             pair = make_pair(i, campaign)
             mirrors += len(pair.mirrors)
-            pipe.xadd(f"darklaunch:{{{campaign}}}:pairs", {"record": pair.model_dump_json()})
+            pipe.xadd(pairs_key(campaign), {"record": pair.model_dump_json()})
         await pipe.execute()
     finally:
         await client.aclose()
@@ -146,7 +146,7 @@ async def test_bad_entry_goes_to_dead_stream_and_does_not_wedge(
     redis_url: str, campaign: str
 ) -> None:
     client = aioredis.Redis.from_url(redis_url)
-    await client.xadd(f"darklaunch:{{{campaign}}}:pairs", {"record": b"{not json"})
+    await client.xadd(pairs_key(campaign), {"record": b"{not json"})
     await client.aclose()
     await write_pairs(redis_url, campaign, 3)
     stats = await run_worker(worker_config(redis_url, campaign), once=True, serve_metrics=False)
@@ -181,8 +181,8 @@ async def test_killed_worker_is_reclaimed_and_nothing_scored_twice(
             while True:  # wait until the victim holds a batch it has not acknowledged
                 try:
                     held: Any = await client.xpending_range(
-                        f"darklaunch:{{{campaign}}}:pairs",
-                        GROUP,
+                        pairs_key(campaign),
+                        CONSUMER_GROUP,
                         "-",
                         "+",
                         10,
@@ -195,7 +195,7 @@ async def test_killed_worker_is_reclaimed_and_nothing_scored_twice(
                 await asyncio.sleep(0.001)
         victim.send_signal(signal.SIGKILL)
         await victim.wait()
-        stranded: Any = await client.xpending(f"darklaunch:{{{campaign}}}:pairs", GROUP)
+        stranded: Any = await client.xpending(pairs_key(campaign), CONSUMER_GROUP)
     finally:
         await client.aclose()
     assert stranded["pending"] > 0  # the kill really happened mid-batch
