@@ -5,8 +5,9 @@ A record is built for every mirrored request, on the event loop. Constructing th
 models (eight per pair) and serialising them with ``model_dump_json`` was a large share of
 the cost of building one, so the writer fills these typed dicts and encodes them with orjson
 instead. Readers still parse with :class:`~proxy.recording.schema.PairRecord`, which stays the
-schema: every key here is a field there, in the same order, and
-``tests/proxy/recording/test_encode.py`` fails when the two drift apart.
+schema: every key here is a field there, in the same order and of the same type, and
+``tests/proxy/recording/test_encode.py`` walks both from the root, field by field, and fails
+on any difference.
 """
 
 from __future__ import annotations

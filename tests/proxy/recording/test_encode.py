@@ -1,8 +1,10 @@
-"""The plain-data record encodes to exactly what the pydantic models would have written."""
+"""The plain-data record is the schema, field by field, and encodes to exactly what the
+pydantic models would have written."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from types import UnionType
+from typing import Any, TypedDict, Union, cast, get_args, get_origin, get_type_hints, is_typeddict
 
 import orjson
 import pytest
@@ -12,11 +14,9 @@ from pydantic import BaseModel
 
 from proxy.recording.assemble import assemble
 from proxy.recording.encode import (
-    ChoiceData,
     ErrorData,
     OutputData,
     PairData,
-    RequestData,
     SideData,
     ToolCallData,
     encode_record,
@@ -24,30 +24,90 @@ from proxy.recording.encode import (
 from proxy.recording.redact import Redactor
 from proxy.recording.schema import (
     Choice,
-    ErrorInfo,
     Output,
     PairRecord,
-    RequestInfo,
     Role,
-    Side,
     ToolCall,
 )
 
 
+def _drift(data: Any, model: Any, path: str = "PairData") -> list[str]:
+    """Every way the write-side form ``data`` (a TypedDict) differs from the schema ``model``
+    (a pydantic model), walked field by field from the root: names, order and types, nested
+    records compared in turn. Empty when the two describe the same JSON."""
+    if not (is_typeddict(data) and isinstance(model, type) and issubclass(model, BaseModel)):
+        return [] if data == model else [f"{path}: {data} where the schema has {model}"]
+    hints, fields = get_type_hints(data), model.model_fields
+    if list(hints) != list(fields):
+        return [f"{path}: keys {list(hints)} where the schema has fields {list(fields)}"]
+    return [
+        p for name in hints for p in _same(hints[name], fields[name].annotation, f"{path}.{name}")
+    ]
+
+
+def _same(data: Any, model: Any, where: str) -> list[str]:
+    data_origin, model_origin = get_origin(data), get_origin(model)
+    if data_origin is None and model_origin is None:
+        return _drift(data, model, where)
+    unions = {Union, UnionType}
+    if data_origin != model_origin and not {data_origin, model_origin} <= unions:
+        return [f"{where}: {data} where the schema has {model}"]
+    data_args, model_args = get_args(data), get_args(model)
+    if len(data_args) != len(model_args):
+        return [f"{where}: {data} where the schema has {model}"]
+    return [
+        p for d, m in zip(data_args, model_args, strict=True) for p in _same(d, m, f"{where}[]")
+    ]
+
+
+def test_the_write_form_is_the_schema_field_by_field() -> None:
+    """The one schema is PairRecord; PairData, the fast form the proxy builds, is checked
+    against it mechanically from the root down, so a field added, renamed, reordered or
+    retyped on either side fails here."""
+    assert _drift(PairData, PairRecord) == []
+
+
+class _Renamed(TypedDict):
+    id: str | None
+    title: str
+    arguments: str
+
+
+class _Retyped(TypedDict):
+    id: str | None
+    name: str
+    arguments: int
+
+
+class _Loosened(TypedDict):
+    index: int
+    text: str
+    tool_calls: list[ToolCallData]
+    finish_reason: str
+    refusal: str | None
+
+
+class _DeepDrift(TypedDict):
+    index: int
+    text: str
+    tool_calls: list[_Retyped]
+    finish_reason: str | None
+    refusal: str | None
+
+
 @pytest.mark.parametrize(
-    ("data", "model"),
+    ("data", "model", "found"),
     [
-        (ToolCallData, ToolCall),
-        (ChoiceData, Choice),
-        (OutputData, Output),
-        (ErrorData, ErrorInfo),
-        (SideData, Side),
-        (RequestData, RequestInfo),
-        (PairData, PairRecord),
+        (_Renamed, ToolCall, "ToolCall: keys ['id', 'title', 'arguments']"),
+        (_Retyped, ToolCall, "ToolCall.arguments: <class 'int'>"),
+        (_Loosened, Choice, "Choice.finish_reason: <class 'str'>"),
+        (_DeepDrift, Choice, "Choice.tool_calls[].arguments: <class 'int'>"),
     ],
 )
-def test_typed_dicts_name_every_model_field_in_order(data: type, model: type[BaseModel]) -> None:
-    assert list(data.__annotations__) == list(model.model_fields)
+def test_the_check_finds_drift(data: Any, model: type[BaseModel], found: str) -> None:
+    problems = _drift(data, model, model.__name__)
+    assert len(problems) == 1
+    assert problems[0].startswith(found)
 
 
 def _pair(
