@@ -1,5 +1,17 @@
 """darklaunch analysis plane: everything that reads recorded pairs.
 
-Comparators, the consumer-group worker, statistics, report, gate and export. This package may
-import the record schema from :mod:`proxy`; the data plane never imports from here.
+It may import the data plane's contracts (the record schema and Redis keys in
+:mod:`proxy.recording`, the config in :mod:`proxy.config`); the data plane never imports from
+here. Rooms::
+
+    base, registry, engine   the comparator protocol, its plug-ins found, one pair scored
+    builtin/                 the built-in comparators, one per module
+    pricing/                 the price table and per-query budgets
+    worker, service, metrics the consumer-group worker that scores the pairs stream
+    scores, frame            score records, and the same as numpy columns
+    gate/                    statistics, the policy, the verdict and its rendering
+    report/                  the campaign report: model, table, HTML, charts, worst pairs
+    campaign, commands       reading a campaign back; the report, gate and export commands
+    export, where            golden-set export and its filter language
+    pair_view                a pair flattened to text (export, the report's worst pairs)
 """

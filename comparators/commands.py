@@ -15,13 +15,15 @@ import redis.asyncio as aioredis
 
 from comparators.campaign import LoadStats, load_pairs, load_scores
 from comparators.export import Manifest, export_golden_set, selected_pair_ids
-from comparators.gate.verdict import GatePolicy, GateResult, evaluate
+from comparators.gate.policy import GatePolicy
+from comparators.gate.result import GateResult
+from comparators.gate.verdict import evaluate
 from comparators.report.build import build_report, render_json
 from comparators.report.html import render_html
 from comparators.report.model import CampaignReport
 from comparators.report.worst import build_worst_pairs, worst_pair_ids
 from comparators.scores import ScoreRecord
-from proxy.config import Config
+from proxy.config.root import Config
 from proxy.recording.setup import resolve_redis
 
 __all__ = ["ReportOutput", "export_campaign", "gate_campaign", "report_campaign"]

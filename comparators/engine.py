@@ -30,7 +30,7 @@ from comparators.pricing.budgets import Budgets
 from comparators.pricing.prices import PriceTable
 from comparators.registry import Registration, load_comparators
 from comparators.scores import Score, ScoreRecord, Value
-from proxy.config import Config
+from proxy.config.root import Config
 from proxy.recording.schema import PairRecord, Side
 
 __all__ = ["ErrorCallback", "ScoringEngine", "headline_divergence"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from comparators.gate.stats import FloatArray
+from comparators.gate.estimate import FloatArray
 from comparators.scores import ScoreRecord
 from proxy.recording.schema import Role
 

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from comparators.engine import ScoringEngine
 from comparators.metrics import WorkerMetrics
 from comparators.worker import CompareWorker, WorkerStats
-from proxy.config import Config
+from proxy.config.root import Config
 from proxy.recording.setup import resolve_redis
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,8 @@ from prometheus_client import CollectorRegistry
 from comparators.engine import ScoringEngine
 from comparators.metrics import WorkerMetrics
 from comparators.worker import CompareWorker
-from proxy.config import Config, parse_config
+from proxy.config.loading import parse_config
+from proxy.config.root import Config
 from proxy.recording.embedded_redis import EmbeddedRedis
 from proxy.recording.schema import Choice, Output, PairRecord, RequestInfo, Role, Side
 

@@ -22,24 +22,25 @@ import argparse
 import os
 import platform
 import time
-from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from comparators.engine import ScoringEngine
-from comparators.gate.stats import wilson_interval
-from comparators.gate.verdict import GatePolicy, GateResult, Verdict, evaluate, load_policy
+from comparators.gate.policy import GatePolicy, load_policy
+from comparators.gate.result import GateResult, Verdict
+from comparators.gate.verdict import evaluate
 from loadtests.calibration_doc import write_doc
+from loadtests.calibration_result import SeedOutcome, Setting, SettingResult
 from loadtests.synthetic import PROMPTS, Behaviour, CampaignSpec, generate_pairs
-from proxy.config import Config, parse_config
-from proxy.sim.server import SimProfile
+from proxy.config.loading import parse_config
+from proxy.config.root import Config
+from proxy.sim.profile import SimProfile
 from proxy.sim.text import stable_fraction
 
-__all__ = ["SeedOutcome", "Setting", "SettingResult", "main", "run_setting", "settings"]
+__all__ = ["main", "run_setting", "settings"]
 
 PRICES = {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6}
 INCUMBENT = Behaviour(
@@ -56,63 +57,6 @@ INCUMBENT = Behaviour(
     branch_rate=0.05,
 )
 TAIL_SHARE = 0.08
-MAX_FAIL_RATE = 0.05
-MIN_FAIL_RATE = 0.95
-
-
-@dataclass(frozen=True)
-class Setting:
-    key: str
-    title: str
-    candidate: Behaviour
-    pairs: int
-    expect_fail: bool
-
-
-@dataclass(frozen=True)
-class SeedOutcome:
-    seed: int
-    verdict: Verdict
-    failed: tuple[str, ...]
-    inconclusive: tuple[str, ...]
-    excess_divergence: float | None
-    p95_ratio: float | None
-    median_ratio: float | None
-    seconds: float
-
-
-@dataclass
-class SettingResult:
-    setting: Setting
-    outcomes: list[SeedOutcome] = field(default_factory=list)
-    wall_seconds: float = 0.0
-
-    def count(self, verdict: Verdict) -> int:
-        return sum(1 for o in self.outcomes if o.verdict is verdict)
-
-    @property
-    def fail_rate(self) -> float:
-        return self.count(Verdict.FAIL) / len(self.outcomes) if self.outcomes else 0.0
-
-    @property
-    def fail_interval(self) -> tuple[float, float]:
-        return wilson_interval(self.count(Verdict.FAIL), len(self.outcomes))
-
-    @property
-    def met(self) -> bool:
-        if self.setting.expect_fail:
-            return self.fail_rate >= MIN_FAIL_RATE
-        return self.fail_rate <= MAX_FAIL_RATE
-
-    def mean(self, name: str) -> float | None:
-        values = [getattr(o, name) for o in self.outcomes if getattr(o, name) is not None]
-        return float(np.mean(values)) if values else None
-
-    def failed_checks(self) -> Counter[str]:
-        return Counter(name for o in self.outcomes for name in o.failed)
-
-    def inconclusive_checks(self) -> Counter[str]:
-        return Counter(name for o in self.outcomes for name in o.inconclusive)
 
 
 def scoring_config() -> Config:

@@ -8,14 +8,12 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
-from comparators.gate.verdict import GatePolicy, Verdict
-
-if TYPE_CHECKING:
-    from loadtests.calibration import SettingResult
+from comparators.gate.policy import GatePolicy
+from comparators.gate.result import Verdict
+from loadtests.calibration_result import SettingResult
 
 __all__ = ["write_doc"]
 

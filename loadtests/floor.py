@@ -4,13 +4,13 @@
         [--candidate http://127.0.0.1:8002]
 
 It does what darklaunch's relay must do and nothing else, on the same layer
-(:class:`proxy.http.server.HttpServer` for the client, :class:`proxy.http.client.UpstreamPool`
-for the upstreams): take the body, call the incumbent over a keep-alive pool, relay the answer
-(in one write when it came whole, as darklaunch does); with ``--candidate`` it also sends the
-body to the candidate in a background task and throws the answer away (no sampling, no
-bounds, no record, no metrics). Measured next to darklaunch, it shows how much of
-darklaunch's cost is the HTTP layer and CPython themselves, which no change inside
-darklaunch's logic can remove.
+(:class:`proxy.http.server.HttpServer` for the client,
+:class:`proxy.http.upstream_pool.UpstreamPool` for the upstreams): take the body, call the
+incumbent over a keep-alive pool, relay the answer (in one write when it came whole, as
+darklaunch does); with ``--candidate`` it also sends the body to the candidate in a background
+task and throws the answer away (no sampling, no bounds, no record, no metrics). Measured next
+to darklaunch, it shows how much of darklaunch's cost is the HTTP layer and CPython themselves,
+which no change inside darklaunch's logic can remove.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from typing import Any
 
 import uvloop
 
-from proxy.http.client import UpstreamError, UpstreamPool
-from proxy.http.server import HttpServer, Request, ResponseWriter
+from proxy.http.cycle import Request
+from proxy.http.server import HttpServer
+from proxy.http.upstream_errors import UpstreamError
+from proxy.http.upstream_pool import UpstreamPool
+from proxy.http.writer import ResponseWriter
 
 __all__ = ["main", "serve"]
 

@@ -109,8 +109,8 @@ def _note_rps(data: dict[str, Any], workers: str) -> str:
         ratio = bare["closed"]["rps"] / ng["closed"]["rps"]
         parts.append(
             f"So {ratio:.0%} of nginx is the ceiling for a mirroring proxy on this HTTP layer "
-            "(`proxy.http.server` for clients, `proxy.http.client` for the upstreams) in CPython "
-            "on this machine"
+            "(`proxy.http.server` for clients, `proxy.http.upstream_pool` for the upstreams) "
+            "in CPython on this machine"
             + (
                 ": 40% needs a cheaper HTTP layer, not only a cheaper mirror path."
                 if ratio < 0.40
@@ -304,8 +304,8 @@ def method(data: dict[str, Any]) -> list[str]:
         "*wrk CPU* is the load generator's own CPU time, *machine busy* the share of all "
         "CPUs not idle (`/proc/stat`) during the same run. *Bare relay* "
         "(`loadtests/floor.py`, one process, pinned like darklaunch) relays on darklaunch's "
-        "HTTP layer (`proxy.http.server` for clients, `proxy.http.client` for the upstreams) "
-        "and does "
+        "HTTP layer (`proxy.http.server` for clients, `proxy.http.upstream_pool` for the "
+        "upstreams) and does "
         "nothing else, optionally firing a mirror and discarding its answer: the ceiling "
         "for any proxy on that layer.",
         f"- **Closed loop** (maximum rps): wrk, {s['connections']} keep-alive connections, "

@@ -2,7 +2,7 @@
 
 Each side of a pair is what :mod:`proxy.sim.server` would have answered: the request goes through
 the simulator's own wire builder (:func:`proxy.sim.wire.chat`) with a
-:class:`~proxy.sim.server.SimProfile`, so wording, refusals, usage and the number of paced
+:class:`~proxy.sim.profile.SimProfile`, so wording, refusals, usage and the number of paced
 stream events are exactly the server's, and the timing follows the server's pacing rule
 (headers after ``latency_ms`` plus an exponential jitter, then one ``token_interval_ms`` per
 token-bearing event). Skipping HTTP makes a 3,000-pair campaign take about a second, which is
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.recording.schema import Choice, Output, PairRecord, RequestInfo, Role, Side
-from proxy.sim.server import SimProfile
+from proxy.sim.profile import SimProfile
 from proxy.sim.text import stable_fraction
 from proxy.sim.wire import Call, chat
 

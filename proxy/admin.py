@@ -19,7 +19,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from proxy.http.errors import error_response
-from proxy.mirror import Mirror
+from proxy.mirroring.mirror import Mirror
 
 logger = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from proxy.admin import add_admin_routes
-from proxy.config import Config
+from proxy.config.root import Config
 from proxy.forward import Forwarder
 from proxy.metrics import ProxyMetrics
-from proxy.mirror import Mirror
+from proxy.mirroring.mirror import Mirror
 from proxy.pairing import PairBuilder
 from proxy.recording.sink import MemoryRecorder, Recorder
 

@@ -16,10 +16,13 @@ import uvloop
 import yaml
 from rich.console import Console
 
-from proxy.config import Config, ConfigError, load_config, masked_dump
+from proxy.config.base import ConfigError
+from proxy.config.loading import load_config
+from proxy.config.masking import masked_dump
+from proxy.config.root import Config
 
 if TYPE_CHECKING:
-    from comparators.gate.verdict import GatePolicy
+    from comparators.gate.policy import GatePolicy
 from proxy.logs import configure_logging
 
 __all__ = ["app", "main"]
@@ -135,8 +138,8 @@ def report(
 ) -> None:
     """The campaign report: divergence over the noise floor, failures, latency, cost."""
     from comparators.commands import report_campaign
-    from comparators.gate.verdict import render_gate
-    from comparators.report.build import render_table
+    from comparators.gate.render import render_gate
+    from comparators.report.table import render_table
 
     if fmt not in ("table", "json", "html"):
         err.print(f"error: --format {fmt!r}; expected table, json or html")
@@ -168,7 +171,7 @@ def report(
 
 
 def _policy(path: Path) -> GatePolicy:
-    from comparators.gate.verdict import GatePolicyError, load_policy
+    from comparators.gate.policy import GatePolicyError, load_policy
 
     try:
         return load_policy(path)
@@ -189,7 +192,7 @@ def gate(
 ) -> None:
     """The release gate. Exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE."""
     from comparators.commands import gate_campaign
-    from comparators.gate.verdict import gate_json, render_gate
+    from comparators.gate.render import gate_json, render_gate
 
     cfg = _load(config)
     gate_policy = _policy(policy)
@@ -232,7 +235,7 @@ def export(
 @app.command("config-reference")
 def config_reference() -> None:
     """Print the configuration reference (Markdown), generated from the config models."""
-    from proxy.config_reference import render_config_reference
+    from proxy.config.reference import render_config_reference
 
     sys.stdout.write(render_config_reference())
 

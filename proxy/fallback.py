@@ -15,18 +15,14 @@ import logging
 import orjson
 from multidict import CIMultiDict
 
-from proxy.config import FallbackConfig
-from proxy.http.client import UpstreamError, UpstreamPool
-from proxy.http.errors import send_error
-from proxy.http.headers import (
-    classify_failure,
-    cut_short,
-    end_to_end_headers,
-    make_pool,
-    relayed_length,
-)
-from proxy.http.server import Request, ResponseWriter
+from proxy.config.fallback import FallbackConfig
+from proxy.http.cycle import Request
+from proxy.http.headers import end_to_end_headers, relayed_length
+from proxy.http.upstream_errors import UpstreamError, classify_failure
+from proxy.http.upstream_pool import UpstreamPool
+from proxy.http.writer import ResponseWriter, cut_short, send_error
 from proxy.metrics import ProxyMetrics
+from proxy.upstreams import make_pool
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ capped copy of the answer, handed to the pair's background task when the answer 
 Our own errors here, in OpenAI's shape, are limited to the upstream's failures:
 ``upstream_unreachable`` (502), ``upstream_disconnected`` (502), ``upstream_error`` (502) and
 ``upstream_timeout`` (504). Requests that break a limit (413, 414, 431, 408) or do not parse
-(400) never get this far: :mod:`proxy.http.server` answers them.
+(400) never get this far: :mod:`proxy.http.protocol` answers them.
 """
 
 from __future__ import annotations
@@ -20,27 +20,28 @@ import time
 from multidict import CIMultiDict
 from prometheus_client import Counter
 
-from proxy.config import Config
+from proxy.config.root import Config
 from proxy.fallback import Fallback
-from proxy.http.client import UpstreamError, UpstreamPool, UpstreamResponse
-from proxy.http.errors import send_error
+from proxy.http.cycle import Request
 from proxy.http.headers import (
     REQUEST_DROP,
-    UpstreamFailure,
-    classify_failure,
-    cut_short,
     end_to_end_headers,
     forwardable_headers,
-    make_pool,
     relayed_length,
     sendable_whole,
 )
-from proxy.http.server import Request, ResponseWriter
+from proxy.http.upstream_errors import UpstreamError, UpstreamFailure, classify_failure
+from proxy.http.upstream_pool import UpstreamPool
+from proxy.http.upstream_response import UpstreamResponse
+from proxy.http.writer import ResponseWriter, cut_short, send_error
 from proxy.metrics import ProxyMetrics, status_class
-from proxy.mirror import Mirror, PendingPair, with_stream_usage
+from proxy.mirroring.mirror import Mirror
+from proxy.mirroring.pair import PendingPair
+from proxy.mirroring.request import with_stream_usage
 from proxy.recording.exchange import Capture, UpstreamResult
 from proxy.recording.schema import ErrorInfo
 from proxy.recording.sse import UsageEventFilter
+from proxy.upstreams import make_pool
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import orjson
 
-from proxy.config import Config
-from proxy.mirror import CandidateTarget, PendingPair
-from proxy.recording.assemble import assemble
+from proxy.config.root import Config
+from proxy.mirroring.pair import PendingPair
+from proxy.mirroring.target import CandidateTarget
+from proxy.recording.assembly.dispatch import assemble
 from proxy.recording.encode import OutputData, PairData, RequestData, SideData
 from proxy.recording.exchange import UpstreamResult, decode_body
 from proxy.recording.redact import Redactor
@@ -28,7 +29,7 @@ RECORDED_HEADERS = ("content-type", "user-agent", "x-request-id")
 
 
 class PairBuilder:
-    """The :class:`~proxy.mirror.Mirror`'s sink: builds each record and submits it."""
+    """The :class:`~proxy.mirroring.mirror.Mirror`'s sink: builds each record and submits it."""
 
     def __init__(self, config: Config, recorder: Recorder) -> None:
         self.campaign = config.recording.campaign

@@ -15,7 +15,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from proxy.app import ProxyState, build_state, create_admin_app
-from proxy.config import Config
+from proxy.config.root import Config
 from proxy.http.server import HttpServer
 from proxy.recording.setup import open_redis_recorder
 from proxy.recording.sink import Recorder

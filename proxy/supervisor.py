@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from proxy.config import Config
+from proxy.config.root import Config
 from proxy.recording.embedded_redis import EmbeddedRedis
 
 logger = logging.getLogger(__name__)

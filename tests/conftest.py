@@ -19,7 +19,8 @@ import uvloop
 import yaml
 from aiohttp import web
 
-from proxy.config import Config, parse_config
+from proxy.config.loading import parse_config
+from proxy.config.root import Config
 from proxy.recording.embedded_redis import EmbeddedRedis
 from proxy.recording.schema import PairRecord
 from proxy.recording.sink import MemoryRecorder
@@ -170,5 +171,6 @@ def pytest_asyncio_loop_factories(
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     """Async tests run on uvloop, the loop ``darklaunch serve`` runs on, so a difference
     between loops (uvloop's transports are not ``asyncio.Transport`` subclasses, say) shows
-    up here rather than in production. ``tests/proxy/http/test_client.py`` covers both."""
+    up here rather than in production. The upstream client's tests
+    (``tests/proxy/http/test_upstream_*.py``) cover both."""
     return {"uvloop": uvloop.new_event_loop}

@@ -29,9 +29,10 @@ from comparators.engine import ScoringEngine
 from comparators.metrics import WorkerMetrics
 from comparators.service import metrics_listener
 from comparators.worker import CompareWorker
-from proxy.config import Config
+from proxy.config.root import Config
 from proxy.server import running_proxy
-from proxy.sim.server import SimProfile, running_simulator
+from proxy.sim.profile import SimProfile
+from proxy.sim.server import running_simulator
 from tests.conftest import make_config
 from tests.monitoring import (
     ALERTS,

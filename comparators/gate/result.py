@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from comparators.gate.stats import Decision
+from comparators.gate.estimate import Decision
 
 __all__ = ["Check", "GateResult", "Verdict"]
 

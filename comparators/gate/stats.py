@@ -42,27 +42,17 @@ import scipy.stats
 from comparators.gate.estimate import (
     DEFAULT_MAX_PAIRS,
     DEFAULT_RESAMPLES,
-    Decision,
     Estimate,
     FloatArray,
     as_array,
     check_confidence,
-    decide_at_most,
     normal_quantile,
-    two_sided_level,
 )
 
 __all__ = [
-    "DEFAULT_MAX_PAIRS",
-    "DEFAULT_RESAMPLES",
-    "Decision",
-    "Estimate",
-    "FloatArray",
-    "as_array",
     "bootstrap_quantile_delta",
     "bootstrap_quantile_ratio",
     "clopper_pearson_interval",
-    "decide_at_most",
     "fisher_greater_p",
     "hodges_lehmann",
     "hodges_lehmann_shift",
@@ -72,7 +62,6 @@ __all__ = [
     "proportion",
     "quantile",
     "quantile_ci_exact",
-    "two_sided_level",
     "wilson_interval",
 ]
 

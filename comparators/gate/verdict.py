@@ -26,10 +26,9 @@ import numpy as np
 
 from comparators.frame import ScoreFrame, split_roles
 from comparators.gate import stats
-from comparators.gate.policy import GatePolicy, GatePolicyError, load_policy, parse_policy
-from comparators.gate.render import gate_json, render_gate
+from comparators.gate.estimate import Estimate, FloatArray, decide_at_most, two_sided_level
+from comparators.gate.policy import GatePolicy
 from comparators.gate.result import Check, GateResult, Verdict
-from comparators.gate.stats import Estimate
 from comparators.scores import ScoreRecord
 
 __all__ = [
@@ -37,16 +36,7 @@ __all__ = [
     "EXIT_FAIL",
     "EXIT_INCONCLUSIVE",
     "EXIT_PASS",
-    "Check",
-    "GatePolicy",
-    "GatePolicyError",
-    "GateResult",
-    "Verdict",
     "evaluate",
-    "gate_json",
-    "load_policy",
-    "parse_policy",
-    "render_gate",
 ]
 
 EXIT_PASS = 0
@@ -108,7 +98,7 @@ class _Evaluator:
         self.frame = frame
         self.noise = noise
         self.policy = policy
-        self.level = stats.two_sided_level(policy.confidence)
+        self.level = two_sided_level(policy.confidence)
 
     def checks(self) -> list[Check]:
         found = [
@@ -139,7 +129,7 @@ class _Evaluator:
         return Check(
             candidate=self.name,
             name=name,
-            status=Verdict(stats.decide_at_most(estimate, limit)),
+            status=Verdict(decide_at_most(estimate, limit)),
             value=estimate.value,
             lower=estimate.lower,
             upper=estimate.upper,
@@ -208,7 +198,7 @@ class _Evaluator:
             method += f"; Fisher exact one-sided p={p_value:.3g}"
         return self._check(name, estimate, limit, "rate", method)
 
-    def _latencies(self, prefix: str) -> tuple[stats.FloatArray, stats.FloatArray]:
+    def _latencies(self, prefix: str) -> tuple[FloatArray, FloatArray]:
         ok = self.frame.both_ok
         return (
             self.frame.column(f"latency.incumbent_{prefix}ms", ok),

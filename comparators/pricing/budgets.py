@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from proxy.config import BudgetRule, BudgetsConfig
+from proxy.config.analysis import BudgetRule, BudgetsConfig
 
 __all__ = ["Budgets", "ResolvedBudget"]
 

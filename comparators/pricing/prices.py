@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from proxy.config import PricesConfig
+from proxy.config.analysis import PricesConfig
 
 DEFAULT_PRICES = Path(__file__).with_name("default_prices.json")
 

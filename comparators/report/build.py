@@ -20,7 +20,7 @@ import numpy as np
 
 from comparators.frame import BoolArray, ScoreFrame, dedupe, split_roles
 from comparators.gate import stats
-from comparators.gate.stats import Estimate, FloatArray
+from comparators.gate.estimate import DEFAULT_RESAMPLES, Estimate, FloatArray
 from comparators.report.model import (
     CampaignReport,
     CandidateReport,
@@ -32,7 +32,6 @@ from comparators.report.model import (
     RateComparison,
     SliceReport,
 )
-from comparators.report.table import render_table
 from comparators.scores import ScoreRecord
 
 __all__ = [
@@ -40,7 +39,6 @@ __all__ = [
     "SECONDS_PER_MONTH",
     "build_report",
     "render_json",
-    "render_table",
 ]
 
 DEFAULT_DIVERGENCE_THRESHOLD = 0.2
@@ -57,7 +55,7 @@ def build_report(
     confidence: float = 0.95,
     traffic_rps: float | None = None,
     sample_rate: float | None = None,
-    n_resamples: int = stats.DEFAULT_RESAMPLES,
+    n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     skipped_records: int = 0,
     generated_at: float | None = None,

@@ -13,7 +13,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from comparators.gate.stats import Estimate
+from comparators.gate.estimate import Estimate
 from comparators.report.model import (
     CampaignReport,
     CandidateReport,

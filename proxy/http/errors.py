@@ -3,19 +3,18 @@
 The incumbent's own errors are relayed verbatim and never pass through here; these are only
 for failures that are darklaunch's to report (the upstream could not be reached, timed out,
 or the request broke a limit). The ``code`` is stable and documented; clients can match it.
+
+This module knows the shape, not the listeners: the public listener's writer sends it
+(:func:`proxy.http.writer.send_error`), and :func:`error_response` wraps it for the admin
+listener (aiohttp).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import orjson
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from proxy.http.server import ResponseWriter
-
-__all__ = ["error_body", "error_headers", "error_response", "send_error"]
+__all__ = ["error_body", "error_headers", "error_response"]
 
 _TYPES = {
     400: "invalid_request_error",
@@ -48,19 +47,6 @@ def error_body(status: int, message: str, code: str) -> bytes:
 def error_headers(code: str) -> list[tuple[str, str]]:
     """``x-darklaunch-error`` lets operators tell our errors from the incumbent's at a glance."""
     return [("Content-Type", "application/json"), ("x-darklaunch-error", code)]
-
-
-def send_error(
-    response: ResponseWriter,
-    status: int,
-    message: str,
-    code: str,
-    *,
-    headers: list[tuple[str, str]] | None = None,
-) -> None:
-    """Answer on the public listener with one of our errors."""
-    body = error_body(status, message, code)
-    response.send(status, [*error_headers(code), *(headers or [])], body)
 
 
 def error_response(

@@ -1,37 +1,25 @@
-"""Connection pools to upstreams, and the header hygiene every hop needs.
+"""The header hygiene every hop needs, and the framing of a relayed answer.
 
-Each upstream gets its own keep-alive pool (:mod:`proxy.http.client`). Pools never
-decompress (bytes are relayed as the upstream sent them), never add headers of their own
-beyond ``Host`` and ``Content-Length`` (so the upstream sees what the client sent), and keep
-no cookies (a shared cookie jar would leak one client's cookies to others).
+Upstream calls carry the client's headers minus hop-by-hop ones and minus those the pool
+writes itself (``Host``, ``Content-Length``); the client gets the upstream's headers minus
+hop-by-hop ones and minus those the server writes itself. A relayed body keeps the upstream's
+framing where it can: its ``Content-Length`` when it gave one, and one write when the whole
+body came with the head.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.config import PoolConfig
-from proxy.http.client import (
-    ConnectFailed,
-    Disconnected,
-    UpstreamPool,
-    UpstreamResponse,
-    client_ssl_context,
-)
-from proxy.http.server import ResponseWriter
+from proxy.http.upstream_response import UpstreamResponse
 
 __all__ = [
     "HOP_BY_HOP",
     "REQUEST_DROP",
-    "UpstreamFailure",
-    "classify_failure",
-    "cut_short",
     "end_to_end_headers",
     "forwardable_headers",
-    "make_pool",
     "relayed_length",
     "sendable_whole",
 ]
@@ -73,19 +61,6 @@ def forwardable_headers(
     return out
 
 
-def make_pool(
-    url: str, pool: PoolConfig, *, verify_tls: bool = True, ca_bundle: str | None = None
-) -> UpstreamPool:
-    """A keep-alive pool to ``url``'s origin; requests give the path after the base URL's."""
-    return UpstreamPool(
-        url,
-        max_connections=pool.max_connections,
-        keepalive_timeout_s=pool.keepalive_timeout_s,
-        connect_timeout_s=pool.connect_timeout_s,
-        ssl_context=client_ssl_context(verify_tls, ca_bundle),
-    )
-
-
 # Response headers that are hop-by-hop, or that the server writes itself for the client hop.
 _RESPONSE_DROP = HOP_BY_HOP | {"content-length"}
 
@@ -108,16 +83,6 @@ def relayed_length(upstream: UpstreamResponse) -> int | None:
     return int(length)
 
 
-async def cut_short(response: ResponseWriter) -> None:
-    """End an answer whose upstream failed after the headers were sent. A chunked stream still
-    ends cleanly; a body with a Content-Length must not look complete, so the connection is
-    closed instead of leaving the client waiting for bytes that will never come."""
-    if response.framed_by_length:
-        response.abort()
-    else:
-        await response.finish(close=True)
-
-
 def sendable_whole(upstream: UpstreamResponse) -> bool:
     """The upstream's whole body came with its head and was framed by a Content-Length, as a
     non-streamed completion's almost always is: it can be answered in one write."""
@@ -126,29 +91,4 @@ def sendable_whole(upstream: UpstreamResponse) -> bool:
         upstream.finished
         and "content-length" in headers
         and headers.get("transfer-encoding") is None
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamFailure:
-    """Why an upstream gave no usable answer, and what our own error response says."""
-
-    kind: str
-    status: int
-    code: str
-    message: str
-
-
-def classify_failure(exc: BaseException) -> UpstreamFailure:
-    """Translate the client's exceptions into our small vocabulary of failure kinds."""
-    if isinstance(exc, TimeoutError):
-        return UpstreamFailure(
-            "timeout", 504, "upstream_timeout", "the upstream did not answer in time"
-        )
-    if isinstance(exc, ConnectFailed):
-        return UpstreamFailure("connect", 502, "upstream_unreachable", str(exc))
-    if isinstance(exc, Disconnected):
-        return UpstreamFailure("reset", 502, "upstream_disconnected", str(exc))
-    return UpstreamFailure(
-        "protocol", 502, "upstream_error", f"bad answer from the upstream: {exc}"
     )

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from prometheus_client import CollectorRegistry
 
-from proxy.config import RecordingConfig
+from proxy.config.recording import RecordingConfig
 from proxy.metrics import RecorderMetrics
 from proxy.recording.embedded_redis import EmbeddedRedis
 from proxy.recording.writer import RedisRecorder

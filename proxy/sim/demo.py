@@ -27,15 +27,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from proxy.config import Config, parse_config
+from proxy.config.loading import parse_config
+from proxy.config.root import Config
 from proxy.recording.embedded_redis import EmbeddedRedis
 from proxy.recording.keys import pairs_key, scores_key
 from proxy.server import running_proxy
+from proxy.sim.profile import SimProfile
 from proxy.sim.prompts import PROMPTS, WEATHER_TOOL
-from proxy.sim.server import SimProfile, running_simulator
+from proxy.sim.server import running_simulator
 
 if TYPE_CHECKING:
-    from comparators.gate.verdict import GateResult
+    from comparators.gate.result import GateResult
     from comparators.report.model import CampaignReport
 
 __all__ = ["CANDIDATE_PROFILES", "DEMO_POLICY", "INCUMBENT_PROFILE", "DemoResult", "run_demo"]
@@ -212,8 +214,9 @@ async def run_demo(
 ) -> DemoResult:
     """Run the whole campaign and print what a person needs to decide."""
     from comparators.commands import report_campaign
-    from comparators.gate.verdict import parse_policy, render_gate
-    from comparators.report.build import render_table
+    from comparators.gate.policy import parse_policy
+    from comparators.gate.render import render_gate
+    from comparators.report.table import render_table
     from comparators.service import run_worker
 
     if console is None:

@@ -3,7 +3,7 @@
 It plays the incumbent and the candidate alike. It is a real aiohttp app on a real socket that
 speaks the wire format closely enough for the official ``openai`` SDK, so the proxy meets the
 same bytes, pacing and failures it will meet in production. The behaviour lives in a
-``SimProfile`` that can be changed while the server runs.
+:class:`~proxy.sim.profile.SimProfile` that can be changed while the server runs.
 
 Fault modes (``SimProfile.mode``):
 
@@ -32,17 +32,15 @@ import struct
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
 
 from proxy.sim import text, wire
+from proxy.sim.profile import SimProfile
 
 __all__ = [
     "PROFILE_KEY",
     "STATS_KEY",
-    "SimProfile",
     "SimServer",
     "SimStats",
     "create_app",
@@ -54,55 +52,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Mode = Literal[
-    "ok", "hang", "reset", "garbage", "error", "slow_headers", "die_mid_stream", "malformed_sse",
-    "huge",
-]  # fmt: skip
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _KEEP = 100
 _GARBAGE = b"\x00\xff<html><body>502 Bad Gateway</body></html>\xfe not json {"
-
-
-class SimProfile(BaseModel):
-    """How a simulated upstream behaves. Every field may be changed while it runs.
-
-    Examples::
-
-        SimProfile()                                      # instant and well-behaved
-        SimProfile(latency_ms=200, token_interval_ms=20)  # realistic time to first token, pacing
-        SimProfile(mode="hang")                           # accepts and never answers
-        SimProfile(error_rate=0.1, error_status=503)      # one request in ten fails
-        SimProfile(seed=7, nondeterminism=0.3)            # wording wobbles, reproducibly
-        SimProfile(name="cand", divergence_rate=0.2)      # a fifth of prompts answered differently
-    """
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    name: str = "sim"
-    # Reported when the request names no model; otherwise the request's model is echoed.
-    model: str = "sim-model"
-    # Time to the status line (and so to the first token), plus an exponential tail whose
-    # mean is the jitter; then one interval between token-bearing chunks.
-    latency_ms: float = Field(default=0.0, ge=0)
-    latency_jitter_ms: float = Field(default=0.0, ge=0)
-    token_interval_ms: float = Field(default=0.0, ge=0)
-    tokens_per_chunk: int = Field(default=1, ge=1)
-    mode: Mode = "ok"
-    slow_headers_ms: float = Field(default=3000.0, ge=0)
-    # Share of requests (drawn from the per-request RNG) answered with ``error_status``.
-    error_rate: float = Field(default=0.0, ge=0, le=1)
-    error_status: int = Field(default=500, ge=400, le=599)
-    huge_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
-    # The per-request RNG is seeded from ``seed`` and the request count; None leaves it unseeded.
-    seed: int | None = None
-    # Chance per sentence of rewording, so repeated prompts give similar, not identical, text.
-    nondeterminism: float = Field(default=0.0, ge=0, le=1)
-    # Shares of prompts, picked by a stable hash of the prompt and ``name``, that get a
-    # substantively different answer, or a refusal.
-    divergence_rate: float = Field(default=0.0, ge=0, le=1)
-    refusal_rate: float = Field(default=0.0, ge=0, le=1)
-    # Typical completion length in tokens (about four characters each).
-    output_tokens_mean: int = Field(default=60, ge=1)
 
 
 @dataclass

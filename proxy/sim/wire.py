@@ -21,12 +21,10 @@ import struct
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from proxy.sim import text
-
-if TYPE_CHECKING:
-    from proxy.sim.server import SimProfile
+from proxy.sim.profile import SimProfile
 
 __all__ = [
     "DONE",

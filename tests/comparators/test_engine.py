@@ -12,7 +12,8 @@ from comparators.base import ComparatorContext, ComparatorError, Pairing, make_s
 from comparators.engine import ScoringEngine, headline_divergence
 from comparators.registry import ENTRY_POINT_GROUP, discover_comparators
 from comparators.scores import HEADLINE_KEYS, Score, ScoreRecord, Value
-from proxy.config import Config, parse_config
+from proxy.config.loading import parse_config
+from proxy.config.root import Config
 from proxy.recording.schema import Role, Side
 from tests.comparators.factories import call, mirror, record, side, usage
 

@@ -17,7 +17,8 @@ from prometheus_client import CollectorRegistry
 
 from comparators.scores import ScoreRecord
 from comparators.service import run_worker
-from proxy.config import Config, parse_config
+from proxy.config.loading import parse_config
+from proxy.config.root import Config
 from proxy.recording.keys import CONSUMER_GROUP, dead_key, pairs_key, scores_key
 from proxy.recording.schema import Choice, ErrorInfo, Output, PairRecord, RequestInfo, Role, Side
 from tests.conftest import stream_entries

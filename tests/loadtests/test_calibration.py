@@ -8,7 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from comparators.gate.verdict import GatePolicy, Verdict
+from comparators.gate.policy import GatePolicy
+from comparators.gate.result import Verdict
 from loadtests.calibration import (
     INCUMBENT,
     divergent_prompt_rate,

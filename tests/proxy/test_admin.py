@@ -5,7 +5,8 @@ from __future__ import annotations
 import aiohttp
 import orjson
 
-from proxy.sim.server import SimProfile, running_simulator
+from proxy.sim.profile import SimProfile
+from proxy.sim.server import running_simulator
 from tests.conftest import ProxyFactory
 
 TOKEN = "adm-7f3c9a1b2d"

@@ -10,7 +10,8 @@ import pytest
 from aiohttp import web
 
 from proxy.server import RunningProxy
-from proxy.sim.server import SimProfile, running_simulator
+from proxy.sim.profile import SimProfile
+from proxy.sim.server import running_simulator
 from tests.conftest import ProxyFactory, serve_handler
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}

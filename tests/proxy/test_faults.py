@@ -15,7 +15,8 @@ from aiohttp import web
 
 from proxy.recording.embedded_redis import EmbeddedRedis
 from proxy.recording.sink import MemoryRecorder
-from proxy.sim.server import SimProfile, running_simulator
+from proxy.sim.profile import SimProfile
+from proxy.sim.server import running_simulator
 from tests.conftest import ProxyFactory, serve_handler, start_serve
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "describe the sea"}], "stream": True}

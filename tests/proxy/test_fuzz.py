@@ -1,5 +1,6 @@
 """Fuzzing the parsers that face untrusted input: the record parser and the config loader.
-(The SSE assembler's fuzz tests live in test_assemble.py and test_sse.py.)"""
+(The SSE assembler's fuzz tests live in recording/assembly/test_dispatch.py and
+recording/test_sse.py.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from proxy.config import ConfigError, parse_config
+from proxy.config.base import ConfigError
+from proxy.config.loading import parse_config
 from proxy.recording.schema import PairRecord
 
 json_scalars = (
@@ -67,7 +69,7 @@ def test_config_loader_only_raises_config_errors_that_name_a_key(data: Any) -> N
 
 @pytest.mark.parametrize("text", ["", "- a\n- b", "incumbent: [", "\x00", "a: &x [*x]"])
 def test_config_loader_on_odd_yaml(tmp_path: Any, text: str) -> None:
-    from proxy.config import load_config
+    from proxy.config.loading import load_config
 
     path = tmp_path / "c.yaml"
     path.write_text(text)

@@ -9,7 +9,8 @@ import openai
 import pytest
 
 from proxy.server import RunningProxy
-from proxy.sim.server import SimProfile, SimServer, running_simulator
+from proxy.sim.profile import SimProfile
+from proxy.sim.server import SimServer, running_simulator
 from tests.conftest import ProxyFactory
 
 TOOLS: list[Any] = [

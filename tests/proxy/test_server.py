@@ -8,7 +8,8 @@ from pathlib import Path
 
 import aiohttp
 
-from proxy.sim.server import SimProfile, running_simulator
+from proxy.sim.profile import SimProfile
+from proxy.sim.server import running_simulator
 from tests.conftest import read_records, start_serve
 
 

@@ -12,7 +12,8 @@ import aiohttp
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.sim.server import SimProfile, running_simulator
+from proxy.sim.profile import SimProfile
+from proxy.sim.server import running_simulator
 
 
 async def _wait_healthy(url: str) -> None:

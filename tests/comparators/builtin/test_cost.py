@@ -9,7 +9,7 @@ from comparators.builtin.cost import CostComparator, CostOptions, completion_cha
 from comparators.pricing.budgets import Budgets
 from comparators.pricing.prices import PriceTable
 from comparators.scores import Score
-from proxy.config import BudgetsConfig
+from proxy.config.analysis import BudgetsConfig
 from proxy.recording.schema import Side
 from tests.comparators.factories import call, mirror, output, pairing, side, usage
 

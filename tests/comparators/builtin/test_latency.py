@@ -8,7 +8,7 @@ from comparators.base import ComparatorContext
 from comparators.builtin.latency import LatencyComparator, LatencyOptions
 from comparators.pricing.budgets import Budgets
 from comparators.scores import Score
-from proxy.config import BudgetsConfig
+from proxy.config.analysis import BudgetsConfig
 from proxy.recording.schema import Side
 from tests.comparators.factories import mirror, pairing, side
 

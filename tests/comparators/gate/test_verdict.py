@@ -10,20 +10,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from comparators.gate.verdict import (
-    EXIT_FAIL,
-    EXIT_INCONCLUSIVE,
-    EXIT_PASS,
-    GatePolicy,
-    GatePolicyError,
-    GateResult,
-    Verdict,
-    evaluate,
-    gate_json,
-    load_policy,
-    parse_policy,
-    render_gate,
-)
+from comparators.gate.policy import GatePolicy, GatePolicyError, load_policy, parse_policy
+from comparators.gate.render import gate_json, render_gate
+from comparators.gate.result import GateResult, Verdict
+from comparators.gate.verdict import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS, evaluate
 from comparators.scores import ScoreRecord
 from tests.comparators.score_factories import replica, score
 

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from comparators.pricing.budgets import Budgets, ResolvedBudget
-from proxy.config import BudgetsConfig
+from proxy.config.analysis import BudgetsConfig
 
 CHAT, EMBED = "/v1/chat/completions", "/v1/embeddings"
 

@@ -12,7 +12,7 @@ from comparators.pricing.prices import (
     TokenUsage,
     parse_usage,
 )
-from proxy.config import PricesConfig
+from proxy.config.analysis import PricesConfig
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -14,10 +14,12 @@ import pytest
 from rich.console import Console
 
 from comparators.gate import stats
-from comparators.gate.verdict import GatePolicy, evaluate
-from comparators.report.build import SECONDS_PER_MONTH, build_report, render_json, render_table
+from comparators.gate.policy import GatePolicy
+from comparators.gate.verdict import evaluate
+from comparators.report.build import SECONDS_PER_MONTH, build_report, render_json
 from comparators.report.html import render_html, word_diff
 from comparators.report.model import CampaignReport
+from comparators.report.table import render_table
 from comparators.report.worst import build_worst_pairs, worst_pair_ids
 from comparators.scores import ScoreRecord
 from proxy.recording.schema import Choice, Output, PairRecord, RequestInfo, Role, Side

@@ -22,9 +22,10 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import CollectorRegistry
 
 from loadtests.nginx import CHAT_REQUEST, CHAT_RESPONSE
-from proxy.config import parse_config
+from proxy.config.loading import parse_config
 from proxy.metrics import ProxyMetrics
-from proxy.mirror import CandidateTarget, PendingPair, replica_config
+from proxy.mirroring.pair import PendingPair
+from proxy.mirroring.target import CandidateTarget, replica_config
 from proxy.pairing import PairBuilder
 from proxy.recording.exchange import UpstreamResult
 from proxy.recording.schema import ErrorInfo, Role

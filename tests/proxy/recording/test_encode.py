@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from proxy.recording.assemble import assemble
+from proxy.recording.assembly.dispatch import assemble
 from proxy.recording.encode import (
     ErrorData,
     OutputData,

@@ -18,7 +18,8 @@ from proxy.recording.encode import PairData
 from proxy.recording.schema import SCHEMA_VERSION, PairRecord, RequestInfo, Role, Side
 from proxy.recording.writer import RedisRecorder
 from proxy.server import running_proxy
-from proxy.sim.server import SimProfile, running_simulator
+from proxy.sim.profile import SimProfile
+from proxy.sim.server import running_simulator
 from tests.conftest import ProxyFactory, make_config, read_records
 
 CHAT = {"model": "gpt-x", "messages": [{"role": "user", "content": "Summarise the plan"}]}

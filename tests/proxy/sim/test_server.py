@@ -16,7 +16,8 @@ import openai
 import pytest
 
 from proxy.sim import text
-from proxy.sim.server import SimProfile, SimServer, SimStats, running_simulator
+from proxy.sim.profile import SimProfile
+from proxy.sim.server import SimServer, SimStats, running_simulator
 
 PROMPT = "How should I tune the timeout and connection reuse of my proxy server?"
 MESSAGES: Any = [{"role": "user", "content": PROMPT}]

@@ -15,13 +15,13 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from proxy.config import Config
+from proxy.config.root import Config
 
 __all__ = ["render_config_reference"]
 
 _HEADER = """# Configuration reference
 
-Generated from the pydantic models in `proxy/config.py` by `darklaunch config-reference`;
+Generated from the pydantic models in `proxy/config/` by `darklaunch config-reference`;
 a test keeps this file identical to the generator's output. Unknown keys are errors, and
 `${VAR}` / `${VAR:-default}` in string values are expanded from the environment.
 """

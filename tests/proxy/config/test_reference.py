@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from proxy.config_reference import render_config_reference
+from proxy.config.reference import render_config_reference
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "config.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "config.md"
 
 
 def test_docs_config_md_is_the_generated_reference() -> None:

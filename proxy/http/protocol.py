@@ -1,0 +1,354 @@
+"""One client connection of the public listener: an asyncio protocol over httptools (llhttp).
+
+:class:`HttpProtocol` owns the socket. It parses requests, runs an
+:func:`~proxy.http.cycle.exchange` on each in turn, and enforces, so that no handler has to:
+
+- framing: keep-alive, HTTP/1.0, pipelining (answered in order, one at a time, reading
+  paused when too many are queued), ``Expect: 100-continue``, chunked request bodies;
+- limits: header lines (431), the request target (414), the body (413, before it is read
+  when ``Content-Length`` says so);
+- deadlines: a request's headers must be complete within ``header_timeout_s`` of its first
+  byte (slowloris), its body within ``body_timeout_s`` of its headers (408 either way), and
+  an idle keep-alive connection is closed after ``keepalive_timeout_s``. The server's sweep
+  checks them (:meth:`HttpProtocol.expire`), so a request costs no timer. A client that reads
+  nothing of its answer for ``send_timeout_s`` while bytes wait for it is disconnected
+  (:class:`proxy.http.writer.Connection`, the connection's write side);
+- errors in OpenAI's shape for requests that fail to parse (400), with the connection closed.
+
+Where a connection is in its life is one :class:`~proxy.http.state.ConnectionState`; the
+deadline that applies follows from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections import deque
+from typing import Protocol, cast
+from urllib.parse import unquote
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from proxy.http.cycle import Handler, Request, exchange
+from proxy.http.state import ANSWERING, BODY, CLOSED, CLOSING, HEAD, IDLE
+from proxy.http.writer import Connection, error_answer
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MAX_FIELD_BYTES", "MAX_HEAD_BYTES", "MAX_PIPELINED", "HttpProtocol", "Listener"]
+
+# A single header line (name or value), and the request target: aiohttp's defaults.
+MAX_FIELD_BYTES = 8190
+# All of a request's head: request line and every header together.
+MAX_HEAD_BYTES = 65536
+# Complete requests waiting behind the one being answered before reading pauses.
+MAX_PIPELINED = 8
+# How long a connection answered with an error keeps reading (and discarding) before it is
+# closed: closing while the client still sends would reset it and could destroy the answer.
+LINGER_S = 1.0
+
+
+class Listener(Protocol):
+    """What a connection needs of the server that accepted it
+    (:class:`proxy.http.server.HttpServer`)."""
+
+    loop: asyncio.AbstractEventLoop
+    handler: Handler
+    max_body_bytes: int
+    header_timeout_s: float
+    body_timeout_s: float
+    keepalive_timeout_s: float
+    send_timeout_s: float
+    stopping: bool
+    connections: set[HttpProtocol]
+
+    def forget(self, conn: HttpProtocol) -> None: ...
+
+
+class HttpProtocol(Connection):
+    """One client connection: parses requests, answers each in turn, and keeps its
+    :class:`~proxy.http.state.ConnectionState` (and so the deadline that applies to it)."""
+
+    def __init__(self, server: Listener) -> None:
+        super().__init__(server.loop, server.send_timeout_s)
+        self.server = server
+        self.parser = httptools.HttpRequestParser(self)
+        self.remote = ""
+        self.state = IDLE
+        self.deadline = self.loop.time() + server.keepalive_timeout_s
+        self._reading_paused = False  # too many requests queued: reading waits for answers
+        # the client half-closed, or the server is stopping: the requests read are the last
+        self._last_request = False
+        self._refusal: bytes | None = None  # an error answer held while a request is answered
+        # the request being parsed
+        self._url: list[bytes] = []
+        self._headers: list[tuple[str, str]] = []
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._head_size = 0  # bytes of the request line and headers, as parsed
+        self._head_fed = 0  # bytes read while the head was incomplete
+        # requests parsed and waiting, and the exchange answering one
+        self._queue: deque[Request] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport = cast(asyncio.Transport, transport)  # uvloop's: no subclass
+        peer = transport.get_extra_info("peername")
+        self.remote = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.state = CLOSED
+        self.server.forget(self)
+        self._queue.clear()
+        self._fail_drain()
+
+    def data_received(self, data: bytes) -> None:
+        state = self.state
+        if state is CLOSING:
+            return
+        if state is HEAD:
+            # The parser buffers a header line until it ends; this bounds that buffer. The
+            # exact limit is counted in the callbacks, which see only head bytes.
+            self._head_fed += len(data)
+            if self._head_fed > 2 * MAX_HEAD_BYTES:
+                self._refuse(431, "the request head is too large", "request_header_too_large")
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # The request is complete; whatever follows would be another protocol, which this
+            # proxy does not speak. It is answered as plain HTTP, and then the connection ends.
+            self._last_request = True
+            self.state = CLOSING
+        except httptools.HttpParserError as exc:
+            if self.state is not CLOSING:
+                message = str(exc.args[0] if exc.args else exc)
+                self._refuse(400, f"malformed HTTP request: {message}", "invalid_http_request")
+
+    def eof_received(self) -> bool | None:
+        """A client may half-close once it has sent its request: it still gets the answer."""
+        self._last_request = True
+        return True if self._task is not None or self._queue else None
+
+    # -- httptools callbacks --------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._head_size = 0
+        self._head_fed = 0
+        self.state = HEAD
+        self.deadline = self.loop.time() + self.server.header_timeout_s
+
+    def on_url(self, url: bytes) -> None:
+        self._url.append(url)
+        self._head_size += len(url)
+        if self._head_size > MAX_FIELD_BYTES:
+            self._refuse(414, "the request target is too long", "request_uri_too_long")
+            raise _Refused
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) > MAX_FIELD_BYTES or len(value) > MAX_FIELD_BYTES:
+            self._refuse(
+                431,
+                f"a request header is too long: over {MAX_FIELD_BYTES} bytes",
+                "request_header_too_large",
+            )
+            raise _Refused
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > MAX_HEAD_BYTES:
+            self._refuse(431, "the request head is too large", "request_header_too_large")
+            raise _Refused
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        method = parser.get_method()
+        if method == b"CONNECT":
+            self._refuse(405, "CONNECT is not supported: this is not a forward proxy", "bad_method")
+            raise _Refused
+        limit = self.server.max_body_bytes
+        expects_continue = has_body = False
+        for name, value in self._headers:
+            lowered = name.lower()
+            if lowered == "content-length" and value.isdigit():
+                if int(value) > limit:
+                    self._refuse(
+                        413,
+                        f"request body of {value} bytes is over the limit of {limit} bytes "
+                        "(listen.max_body_bytes)",
+                        "request_too_large",
+                    )
+                    raise _Refused
+                has_body = int(value) > 0
+            elif lowered == "transfer-encoding":
+                has_body = True
+            elif lowered == "expect" and value.lower() == "100-continue":
+                expects_continue = True
+        if expects_continue and has_body and self.transport is not None:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.state = BODY
+        self.deadline = self.loop.time() + self.server.body_timeout_s
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self.server.max_body_bytes:
+            limit = self.server.max_body_bytes
+            self._refuse(
+                413,
+                f"request body is over the limit of {limit} bytes (listen.max_body_bytes)",
+                "request_too_large",
+            )
+            raise _Refused
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        parser = self.parser
+        url = b"".join(self._url) if len(self._url) != 1 else self._url[0]
+        target = url.decode("latin-1")
+        if not target.startswith("/"):
+            try:
+                parsed = httptools.parse_url(url)
+            except httptools.HttpParserInvalidURLError:
+                self._refuse(400, f"malformed request target {target!r}", "invalid_http_request")
+                raise _Refused from None
+            path_only = (parsed.path or b"/").decode("latin-1")
+            query = parsed.query
+            target = path_only + ("?" + query.decode("latin-1") if query else "")
+        raw_path, _, _ = target.partition("?")
+        version = parser.get_http_version()
+        # An upgrade asked for is answered as plain HTTP/1.1, and then the connection ends.
+        keep_alive = (
+            parser.should_keep_alive() and not parser.should_upgrade() and not self._last_request
+        )
+        body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
+        request = Request(
+            parser.get_method().decode("ascii"),
+            unquote(raw_path) if "%" in raw_path else raw_path,
+            target,
+            CIMultiDictProxy(CIMultiDict(self._headers)),
+            body,
+            version,
+            keep_alive,
+            self.remote,
+        )
+        self._url = []
+        self._headers = []
+        self._body = []
+        self._body_size = 0
+        self.state = ANSWERING
+        self._queue.append(request)
+        if self._task is None:
+            self._next()
+        elif len(self._queue) >= MAX_PIPELINED and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    # -- answering --------------------------------------------------------------------------
+
+    def _next(self) -> None:
+        """Answer the next queued request, or go idle."""
+        if not self._queue:
+            self._task = None
+            if self.transport is None:
+                return
+            if self._refusal is not None:
+                self._send_refusal(self._refusal)
+            elif not self.keep_alive or self._last_request or self.server.stopping:
+                self.close()
+            elif self.state is ANSWERING:  # not while a pipelined request is being read
+                self.state = IDLE
+                self.deadline = self.loop.time() + self.server.keepalive_timeout_s
+            if self._reading_paused:
+                self._reading_paused = False
+                self.transport.resume_reading()
+            return
+        request = self._queue.popleft()
+        self.version = request.version
+        self.keep_alive = request.keep_alive and not self.server.stopping
+        self._task = self.loop.create_task(exchange(self, self.server.handler, request))
+
+    def answered(self) -> None:
+        """The exchange running on this connection has ended."""
+        if self.keep_alive and self.transport is not None:
+            self._next()
+        else:
+            self._queue.clear()
+            self._task = None
+            self.close()
+
+    def connection_header(self) -> str:
+        """The ``Connection`` header this answer needs, decided as it is sent: an HTTP/1.0
+        client that asked to keep the connection must be told it was kept."""
+        if self.server.stopping or (
+            self._last_request and not self._queue and self._refusal is None
+        ):
+            self.keep_alive = False
+        if not self.keep_alive:
+            return "Connection: close\r\n"
+        return "Connection: keep-alive\r\n" if self.version == "1.0" else ""
+
+    # -- errors and deadlines ---------------------------------------------------------------
+
+    def _refuse(self, status: int, message: str, code: str) -> None:
+        """Answer a request that will not reach the handler, and end the connection: what the
+        client sends next cannot be trusted to start a new request."""
+        if self.state is CLOSING or self.state is CLOSED:
+            return
+        self.state = CLOSING
+        answer = error_answer(status, message, code)
+        if self._task is not None:  # requests before this one are being answered: it waits
+            self._last_request = True
+            self._refusal = answer
+        else:
+            self._send_refusal(answer)
+
+    def _send_refusal(self, answer: bytes) -> None:
+        self._refusal = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(answer)
+        if transport.can_write_eof():
+            transport.write_eof()
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        self.loop.call_later(LINGER_S, self.close)
+
+    def expire(self) -> None:
+        """The deadline of the current state (one of :data:`~proxy.http.state.TIMED`) passed."""
+        state = self.state
+        if state is IDLE:
+            self.state = CLOSING
+            self.close()
+        elif state is HEAD:
+            logger.info("closing a connection whose request headers took too long")
+            self._refuse(408, "request headers were not received in time", "request_timeout")
+        elif state is BODY:
+            self._refuse(408, "the request body was not received in time", "request_timeout")
+
+    def shut_down(self) -> None:
+        """The server is stopping: an idle connection closes now, a busy one after its answer."""
+        self._last_request = True
+        if self._task is None:
+            self.close()
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class _Refused(Exception):
+    """Stops the parser once a request has been answered with an error."""

@@ -1,0 +1,52 @@
+"""Where a client connection of the public listener is in its life: :class:`ConnectionState`.
+
+One value instead of a handful of flags (reading a request or not, which deadline applies,
+refused or not, gone or not). :class:`proxy.http.protocol.HttpProtocol` makes every
+transition, in the callback where it happens; the server's deadline sweep
+(:class:`proxy.http.server.HttpServer`) expires only the :data:`TIMED` states.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["TIMED", "ConnectionState"]
+
+
+class ConnectionState(enum.Enum):
+    """Where a connection is in its life, as its reading side sees it. Answering runs beside
+    reading (a pipelined request may arrive while an earlier one is answered), so "a handler
+    is running" is not a state of its own: it is the connection's exchange task.
+
+    The transitions, and the deadline that applies after each (:data:`TIMED` states only)::
+
+        (accepted)        -> IDLE       keepalive_timeout_s
+        IDLE, ANSWERING   -> HEAD       a request's first byte: header_timeout_s
+        HEAD              -> BODY       its head is complete: body_timeout_s
+        BODY              -> ANSWERING  it is complete and queued: none
+        ANSWERING         -> IDLE       every request read has been answered: keepalive_timeout_s
+        IDLE              -> CLOSING    the keep-alive deadline passed
+        IDLE, HEAD, BODY,
+        ANSWERING         -> CLOSING    a request refused (400, 405, 408, 413, 414, 431: the
+                                        answer is sent now, or once earlier requests are
+                                        answered), or an upgrade asked for
+        any               -> CLOSED     the transport is gone
+    """
+
+    IDLE = "idle"  # between requests, nothing to answer
+    HEAD = "head"  # a request's head is arriving
+    BODY = "body"  # its body is arriving
+    ANSWERING = "answering"  # nothing being read; the requests read are answered, in order
+    CLOSING = "closing"  # no more requests: input is ignored, the connection ends
+    CLOSED = "closed"  # the transport is gone
+
+
+# The members as module globals: the hot path reads a global, not a class attribute.
+IDLE = ConnectionState.IDLE
+HEAD = ConnectionState.HEAD
+BODY = ConnectionState.BODY
+ANSWERING = ConnectionState.ANSWERING
+CLOSING = ConnectionState.CLOSING
+CLOSED = ConnectionState.CLOSED
+# The states with a deadline (``HttpProtocol.deadline``).
+TIMED = (IDLE, HEAD, BODY)

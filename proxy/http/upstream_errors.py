@@ -1,0 +1,75 @@
+"""How an upstream call fails, and how darklaunch reports it.
+
+Every error the upstream client raises comes from here, never a parser's or the socket's
+own::
+
+    UpstreamError
+    ├── ConnectFailed   the connection could not be opened (refused, DNS, TLS)
+    ├── Disconnected    the upstream closed the connection before the answer ended
+    │   └── StaleConnection   a pooled connection closed before any byte of the answer
+    └── BadResponse     the upstream's bytes are not an HTTP/1.1 answer
+
+A deadline that passes raises the built-in ``TimeoutError``. :func:`classify_failure` turns
+any of them into an :class:`UpstreamFailure`: the kind counted in metrics and records, and the
+status and code of our own error response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "BadResponse",
+    "ConnectFailed",
+    "Disconnected",
+    "StaleConnection",
+    "UpstreamError",
+    "UpstreamFailure",
+    "classify_failure",
+]
+
+
+class UpstreamError(Exception):
+    """An upstream call failed; ``str()`` says how, in words fit for a log line."""
+
+
+class ConnectFailed(UpstreamError):
+    pass
+
+
+class Disconnected(UpstreamError):
+    pass
+
+
+class BadResponse(UpstreamError):
+    pass
+
+
+class StaleConnection(Disconnected):
+    """A reused connection closed before any byte of the answer: safe to send again, which
+    the pool does once."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamFailure:
+    """Why an upstream gave no usable answer, and what our own error response says."""
+
+    kind: str
+    status: int
+    code: str
+    message: str
+
+
+def classify_failure(exc: BaseException) -> UpstreamFailure:
+    """Translate the client's exceptions into our small vocabulary of failure kinds."""
+    if isinstance(exc, TimeoutError):
+        return UpstreamFailure(
+            "timeout", 504, "upstream_timeout", "the upstream did not answer in time"
+        )
+    if isinstance(exc, ConnectFailed):
+        return UpstreamFailure("connect", 502, "upstream_unreachable", str(exc))
+    if isinstance(exc, Disconnected):
+        return UpstreamFailure("reset", 502, "upstream_disconnected", str(exc))
+    return UpstreamFailure(
+        "protocol", 502, "upstream_error", f"bad answer from the upstream: {exc}"
+    )
