@@ -73,9 +73,14 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path) -> None:
     shipped = {"proxy/py.typed", "comparators/py.typed", "comparators/pricing/default_prices.json"}
     assert shipped <= names
     # Every subpackage ships, not just the top-level folders.
-    for top in ("proxy", "comparators"):
-        for init in (ROOT / top).glob("**/__init__.py"):
-            assert init.relative_to(ROOT).as_posix() in names
+    # Exactly the source tree's modules: every subpackage, and nothing a stale build/ folder
+    # kept of modules that were moved or deleted since.
+    sources = {
+        p.relative_to(ROOT).as_posix()
+        for top in ("proxy", "comparators")
+        for p in (ROOT / top).rglob("*.py")
+    }
+    assert {n for n in names if n.endswith(".py")} == sources
     assert "Version: 0.1.0" in metadata
     assert "License-Expression: Apache-2.0" in metadata or "License: Apache-2.0" in metadata
     assert "Classifier: Programming Language :: Python :: 3.11" in metadata
