@@ -1,4 +1,5 @@
-"""Read a campaign's scores and pairs back from Redis for the report, the gate and export.
+"""Read a campaign's scores and pairs back from Redis for the report, the gate and export, and
+list the campaigns a Redis holds (``darklaunch campaigns``).
 
 Streams are read with ``XRANGE`` in pages (``COUNT``, then an exclusive ``(last-id`` start),
 so a stream of a million entries never arrives as one reply, and each page is parsed before
@@ -23,13 +24,23 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from comparators.scores import ScoreRecord
-from proxy.recording.keys import RECORD_FIELD, RECORD_FIELD_BYTES, pairs_key, scores_key
+from proxy.recording.keys import (
+    PAIRS_KEY_PATTERN,
+    RECORD_FIELD,
+    RECORD_FIELD_BYTES,
+    campaign_of_pairs_key,
+    pairs_key,
+    scores_key,
+)
 from proxy.recording.schema import PairRecord
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "CampaignReadError",
+    "CampaignSummary",
     "LoadStats",
+    "count_pairs",
+    "list_campaigns",
     "load_pairs",
     "load_scores",
 ]
@@ -155,3 +166,50 @@ async def load_pairs(
             break
     stats.loaded = len(found)
     return found
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    """One campaign found in Redis: its name and how many records its streams hold now."""
+
+    name: str
+    pairs: int
+    scores: int
+
+
+async def list_campaigns(client: aioredis.Redis) -> list[CampaignSummary]:
+    """Every campaign with a pairs stream in this Redis, by name, with its stream lengths.
+
+    A campaign is known by its pairs stream, the one the proxy writes: scores without pairs
+    are a campaign whose pairs were trimmed away, and not listed. ``SCAN`` walks the keyspace
+    in small steps, so a large Redis is not blocked while it is listed.
+    """
+    names: set[str] = set()
+    try:
+        async for key in client.scan_iter(match=PAIRS_KEY_PATTERN, count=1000):
+            name = campaign_of_pairs_key(key)
+            if name is not None:
+                names.add(name)
+        ordered = sorted(names)
+        # Typed as Any, like the worker's: redis-py types a pipeline's queued commands as
+        # awaitables although they only queue.
+        pipe: Any = client.pipeline(transaction=False)
+        for name in ordered:
+            pipe.xlen(pairs_key(name))
+            pipe.xlen(scores_key(name))
+        lengths: list[Any] = await pipe.execute()
+    except RedisError as exc:
+        raise CampaignReadError(PAIRS_KEY_PATTERN, exc) from exc
+    return [
+        CampaignSummary(name, int(lengths[2 * i]), int(lengths[2 * i + 1]))
+        for i, name in enumerate(ordered)
+    ]
+
+
+async def count_pairs(client: aioredis.Redis, campaign: str) -> int:
+    """How many pair records ``campaign``'s stream holds (0 when it does not exist)."""
+    key = pairs_key(campaign)
+    try:
+        return int(await client.xlen(key))
+    except RedisError as exc:
+        raise CampaignReadError(key, exc) from exc

@@ -2,6 +2,10 @@
 
 They never call a model; they read the score records (and, for worst pairs and export, the
 pair records) of one campaign from the Redis its config names, or from the embedded one.
+
+A campaign without a single pair record is an error, not an empty report: it is almost always
+a misspelt name or the wrong Redis, and an empty report (or an INCONCLUSIVE gate) would hide
+that. :class:`NoSuchCampaign` names the campaigns the Redis does hold.
 """
 
 from __future__ import annotations
@@ -10,10 +14,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
-from comparators.campaign import LoadStats, load_pairs, load_scores
+from comparators.campaign import (
+    CampaignSummary,
+    LoadStats,
+    count_pairs,
+    list_campaigns,
+    load_pairs,
+    load_scores,
+)
 from comparators.export import Manifest, export_golden_set, selected_pair_ids
 from comparators.gate.policy import GatePolicy
 from comparators.gate.result import GateResult
@@ -23,10 +35,44 @@ from comparators.report.html import render_html
 from comparators.report.model import CampaignReport
 from comparators.report.worst import build_worst_pairs, worst_pair_ids
 from comparators.scores import ScoreRecord
+from comparators.tables import Grid
+from proxy.config.recording import RecordingConfig
 from proxy.config.root import Config
 from proxy.recording.setup import resolve_redis
 
-__all__ = ["ReportOutput", "export_campaign", "gate_campaign", "report_campaign"]
+__all__ = [
+    "NoSuchCampaign",
+    "ReportOutput",
+    "campaigns_grid",
+    "describe_redis",
+    "export_campaign",
+    "find_campaigns",
+    "gate_campaign",
+    "report_campaign",
+]
+
+
+def describe_redis(recording: RecordingConfig) -> str:
+    """Which Redis a command read, for people: never the password of ``redis_url``."""
+    if recording.redis_url is None:
+        return f"the embedded Redis in {recording.data_dir}"
+    parts = urlsplit(recording.redis_url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"Redis {parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+
+
+class NoSuchCampaign(LookupError):
+    """The campaign has no pair record in this Redis; ``known`` lists those it has."""
+
+    def __init__(self, campaign: str, where: str, known: list[CampaignSummary]) -> None:
+        self.campaign = campaign
+        self.known = known
+        found = ", ".join(f"{c.name} ({c.pairs} pairs, {c.scores} scores)" for c in known)
+        super().__init__(
+            f"campaign {campaign!r} has no pairs in {where}; "
+            f"campaigns found: {found or 'none'}; expected one of them in --campaign "
+            "or recording.campaign"
+        )
 
 
 @asynccontextmanager
@@ -37,6 +83,35 @@ async def _redis(config: Config) -> AsyncIterator[aioredis.Redis]:
             yield client
         finally:
             await client.aclose()
+
+
+@asynccontextmanager
+async def _campaign(config: Config, campaign: str) -> AsyncIterator[aioredis.Redis]:
+    """The Redis client, once ``campaign`` is known to have pairs there."""
+    async with _redis(config) as client:
+        if await count_pairs(client, campaign) == 0:
+            known = await list_campaigns(client)
+            raise NoSuchCampaign(campaign, describe_redis(config.recording), known)
+        yield client
+
+
+async def find_campaigns(config: Config) -> list[CampaignSummary]:
+    """The campaigns in the Redis ``config`` names, for ``darklaunch campaigns``."""
+    async with _redis(config) as client:
+        return await list_campaigns(client)
+
+
+def campaigns_grid(config: Config, found: list[CampaignSummary]) -> Grid:
+    """``darklaunch campaigns`` as a table, titled with the Redis it read (no password)."""
+    grid = Grid(
+        f"campaigns in {describe_redis(config.recording)}",
+        ("campaign", "pairs", "scores"),
+        keep_whole=frozenset({"campaign"}),
+        right=frozenset({"pairs", "scores"}),
+    )
+    for summary in found:
+        grid.add_row(summary.name, str(summary.pairs), str(summary.scores))
+    return grid
 
 
 @dataclass
@@ -60,7 +135,7 @@ async def report_campaign(
     worst: int = 10,
     traffic_rps: float | None = None,
 ) -> ReportOutput:
-    async with _redis(config) as client:
+    async with _campaign(config, campaign) as client:
         scores, stats = await _scores(client, campaign)
         report = build_report(
             scores,
@@ -82,13 +157,13 @@ async def report_campaign(
 async def gate_campaign(
     config: Config, campaign: str, policy: GatePolicy, *, candidate: str | None = None
 ) -> GateResult:
-    async with _redis(config) as client:
+    async with _campaign(config, campaign) as client:
         scores, _ = await _scores(client, campaign)
     return evaluate(scores, policy, candidate=candidate)
 
 
 async def export_campaign(config: Config, campaign: str, where: str, out_dir: Path) -> Manifest:
-    async with _redis(config) as client:
+    async with _campaign(config, campaign) as client:
         scores, _ = await _scores(client, campaign)
         pairs = await load_pairs(client, campaign, selected_pair_ids(scores, where))
     return export_golden_set(scores, pairs, where, out_dir, campaign)

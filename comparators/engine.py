@@ -138,6 +138,7 @@ class ScoringEngine:
             pair_id=record.pair_id,
             campaign=record.campaign,
             timestamp=record.timestamp,
+            sample_rate=record.sample_rate,
             route=record.route,
             model=record.request.model,
             mirror=mirror.name,

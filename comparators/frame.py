@@ -35,6 +35,8 @@ FlagArray = npt.NDArray[np.int8]
 
 FLOAT_KEYS = (
     "text.similarity",
+    "embedding.cosine",
+    "embedding.divergence",
     "latency.incumbent_ms",
     "latency.mirror_ms",
     "latency.incumbent_ttft_ms",
@@ -44,7 +46,9 @@ FLOAT_KEYS = (
     "cost.delta_usd",
 )
 FLAG_KEYS = (
+    "text.applicable",
     "text.exact_match",
+    "embedding.applicable",
     "json.applicable",
     "json.incumbent_valid",
     "json.mirror_valid",
@@ -108,6 +112,7 @@ class ScoreFrame:
     models: npt.NDArray[np.object_]
     timestamps: FloatArray
     divergence: FloatArray
+    sample_rates: FloatArray  # NaN where the pair was recorded without one
     floats: dict[str, FloatArray]
     flags: dict[str, FlagArray]
     breaches: list[list[str]] = field(default_factory=list)
@@ -123,6 +128,7 @@ class ScoreFrame:
             models=np.array([r.model or NO_MODEL for r in records], dtype=object),
             timestamps=np.fromiter((r.timestamp for r in records), np.float64, len(records)),
             divergence=_floats([r.divergence for r in records]),
+            sample_rates=_floats([r.sample_rate for r in records]),
             floats=floats,
             flags=flags,
             breaches=[r.breaches for r in records],  # shared, never mutated
@@ -139,6 +145,7 @@ class ScoreFrame:
             models=self.models[index],
             timestamps=self.timestamps[index],
             divergence=self.divergence[index],
+            sample_rates=self.sample_rates[index],
             floats={k: v[index] for k, v in self.floats.items()},
             flags={k: v[index] for k, v in self.flags.items()},
             breaches=[self.breaches[i] for i in index],
@@ -167,6 +174,16 @@ class ScoreFrame:
         """(pairs whose headline divergence is above ``threshold``, pairs that have one)."""
         known = np.isfinite(self.divergence)
         return int((self.divergence[known] > threshold).sum()), int(known.sum())
+
+    @property
+    def text_applicable(self) -> BoolArray:
+        """Pairs the text rates count: all but those the text comparator marked not applicable
+        (no text on either side) and embedding pairs, whose older score records carry a
+        perfect text match of two empty texts."""
+        result: BoolArray = (self.flags["text.applicable"] != 0) & (
+            self.flags["embedding.applicable"] != 1
+        )
+        return result
 
     @property
     def both_ok(self) -> BoolArray:

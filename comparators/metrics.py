@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["COST_BUCKETS", "DIVERGENCE_BUCKETS", "WorkerMetrics"]
+__all__ = ["COST_BUCKETS", "DIVERGENCE_BUCKETS", "SIMILARITY_BUCKETS", "WorkerMetrics"]
 
 DIVERGENCE_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+# Similarities crowd near 1.0, and histogram_quantile interpolates linearly inside a bucket: with
+# one bucket for 0.9-1.0, identical replicas (all exactly 1.0) read as a median of 0.95. Fine
+# buckets near the top keep that error under 0.001 where it matters.
+SIMILARITY_BUCKETS = (
+    0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0,
+)  # fmt: skip
 COST_BUCKETS = (
     1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
     2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
@@ -38,7 +44,7 @@ class WorkerMetrics:
             "darklaunch_similarity",
             "Text similarity per scored mirror, in [0, 1].",
             ["role", "candidate"],
-            buckets=DIVERGENCE_BUCKETS,
+            buckets=SIMILARITY_BUCKETS,
             registry=registry,
         )
         self.scored_errors = Counter(

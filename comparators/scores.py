@@ -22,6 +22,7 @@ Value = float | int | bool | str | None
 
 # The keys the report and gate read. Each is documented in docs/comparators.md.
 HEADLINE_KEYS = (
+    "text.applicable",  # bool: either side has text (the other text.* keys are None if not)
     "text.exact_match",  # bool: identical text
     "text.normalized_match",  # bool: identical after white space, case and punctuation folding
     "text.similarity",  # float in [0, 1]: rapidfuzz token ratio
@@ -84,6 +85,9 @@ class ScoreRecord(BaseModel):
     pair_id: str
     campaign: str
     timestamp: float
+    # The pair's recorded sample rate (``PairRecord.sample_rate``): what the report's cost
+    # projection scales by. ``None`` for pairs recorded before it was.
+    sample_rate: float | None = None
     route: str
     model: str | None = None
     mirror: str

@@ -13,8 +13,10 @@ holds the house to it)::
     app, server, supervisor, admin
                   wiring one process, serving it, N workers, the admin API
     cli           the ``darklaunch`` command (with ``sim.demo``, the only modules that reach
-                  into :mod:`comparators`, lazily)
+                  into :mod:`comparators`, lazily); ``terminal``: its exit codes and errors
     sim/          simulated model servers and the demo
+    shipped/      package data (starter config, gate policy, prices, dashboard, alerts)
+                  and the optional ``[analysis]`` extra's check
 """
 
 __version__ = "0.1.0"

@@ -4,11 +4,9 @@ aiohttp app. (The public listener is :mod:`proxy.http.server`, started by :mod:`
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
@@ -36,6 +34,9 @@ class ProxyState:
     recorder: Recorder
     mirror: Mirror
     forwarder: Forwarder
+    # True while the public listener accepts clients: set once it listens, cleared first at
+    # shutdown (before the drain), so /readyz turns a load balancer away in time.
+    serving: bool = False
 
 
 STATE_KEY = web.AppKey("darklaunch_state", ProxyState)
@@ -67,32 +68,34 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "pid": os.getpid()})
+    """Liveness, with detail for people: always 200 while the process answers.
 
-
-async def _incumbent_reachable(url: str, timeout_s: float = 1.0) -> bool:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        async with asyncio.timeout(timeout_s):
-            _, writer = await asyncio.open_connection(parts.hostname, port)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    return True
+    The recorder's state is detail, never a failure: while Redis is away the proxy serves and
+    spools (``darklaunch_recorder_spool_bytes`` and its alert say so), and restarting it would
+    not bring Redis back.
+    """
+    state = request.app[STATE_KEY]
+    return web.json_response(
+        {
+            "status": "ok",
+            "pid": os.getpid(),
+            "serving": state.serving,
+            "recorder": "healthy" if state.recorder.healthy else "spooling",
+        }
+    )
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    """Ready when the incumbent accepts connections and the recorder is writing."""
-    state = request.app[STATE_KEY]
-    checks = {
-        "incumbent": await _incumbent_reachable(state.config.incumbent.url),
-        "recorder": state.recorder.healthy,
-    }
-    ready = all(checks.values())
+    """Ready means "can serve clients": the public listener accepts and is not draining.
+
+    Nothing downstream counts. A Redis outage only makes the recorder spool, and an unreachable
+    incumbent is the fallback path's business (``fallback``), the same for every proxy; taking
+    them all out of the load balancer for either would turn a degraded service into none.
+    """
+    serving = request.app[STATE_KEY].serving
     return web.json_response(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
-        status=200 if ready else 503,
+        {"status": "ready" if serving else "not_serving", "serving": serving},
+        status=200 if serving else 503,
     )
 
 

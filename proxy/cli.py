@@ -1,20 +1,18 @@
-"""The ``darklaunch`` command line.
-
-Exit codes: 0 success, 2 bad usage or bad config (the message names the key path, the bad
-value and what was expected).
-"""
+"""The ``darklaunch`` command line. Exit codes and error lines: :mod:`proxy.terminal`."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import uvloop
 import yaml
-from rich.console import Console
+from rich.console import RenderableType
 
 from proxy.config.base import ConfigError
 from proxy.config.loading import load_config
@@ -23,9 +21,14 @@ from proxy.config.root import Config
 
 if TYPE_CHECKING:
     from comparators.gate.policy import GatePolicy
+    from comparators.gate.result import GateResult
 from proxy.logs import configure_logging
+from proxy.shipped.files import shipped_path, write_shipped
+from proxy.terminal import EXIT_NO_SUCH_CAMPAIGN, check_log_level, err, fail, print_version
 
 __all__ = ["app", "main"]
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="darklaunch",
@@ -33,8 +36,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help, as click writes it. Typer's rich help panel labels every option with its
+    # Python type, flags included ("--help <bool>", "--json-logs <bool>"), since typer (0.2x)
+    # vendors click and describes types itself; the plain formatter leaves flags bare.
+    rich_markup_mode=None,
 )
-err = Console(stderr=True)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Shadow / dark-launch proxy for LLM inference."""
+
 
 ConfigOption = Annotated[
     Path | None,
@@ -46,21 +65,36 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
-LogLevel = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
+LogLevel = Annotated[
+    str,
+    typer.Option(
+        "--log-level",
+        callback=check_log_level,
+        metavar="LEVEL",
+        help="DEBUG, INFO, WARNING or ERROR.",
+    ),
+]
 
 
 def _load(path: Path | None) -> Config:
     if path is None:
-        err.print("[red]error:[/] no config: pass --config PATH or set DARKLAUNCH_CONFIG")
-        raise typer.Exit(2)
+        fail("no config: pass --config PATH or set DARKLAUNCH_CONFIG")
     try:
         return load_config(path)
     except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
 
 
-@app.command()
+def _needs_analysis(command: str) -> None:
+    """The analysis plane's commands check for its extra before importing it: on a slim
+    install (``pip install darklaunch``) one line names the extra, instead of a traceback."""
+    from proxy.shipped.extras import extra_hint
+
+    if (hint := extra_hint(command)) is not None:
+        fail(hint)
+
+
+@app.command(short_help="Run the proxy until SIGTERM or SIGINT, then drain.")
 def serve(
     config: ConfigOption = None,
     workers: Annotated[
@@ -79,14 +113,17 @@ def serve(
         assert config is not None  # _load() exits otherwise
         extra = ["--log-level", log_level, *(["--json-logs"] if json_logs else [])]
         raise typer.Exit(serve_workers(cfg, config, workers, extra))
-    from proxy.server import serve_forever
+    from proxy.server import ListenError, serve_forever
     from proxy.supervisor import WORKER_INDEX_ENV
 
     index = os.environ.get(WORKER_INDEX_ENV)
-    uvloop.run(serve_forever(cfg, worker_index=int(index) if index is not None else None))
+    try:
+        uvloop.run(serve_forever(cfg, worker_index=int(index) if index is not None else None))
+    except ListenError as exc:
+        fail(str(exc))
 
 
-@app.command()
+@app.command(short_help="Score recorded pairs, one consumer of the group.")
 def compare(
     config: ConfigOption = None,
     campaign: Annotated[
@@ -99,6 +136,7 @@ def compare(
     log_level: LogLevel = "INFO",
 ) -> None:
     """Score recorded pairs as one consumer of the 'comparators' group."""
+    _needs_analysis("compare")
     from comparators.base import ComparatorError
     from comparators.service import run_worker
 
@@ -109,8 +147,7 @@ def compare(
             run_worker(cfg, campaign=campaign, once=once, consumer=consumer, serve_metrics=not once)
         )
     except ComparatorError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     sys.stdout.write(
         f"scored {stats.scored} pairs ({stats.reclaimed} reclaimed, {stats.bad} bad, "
         f"{stats.skipped_not_owned} taken over by other workers)\n"
@@ -120,34 +157,63 @@ def compare(
 CampaignOption = Annotated[
     str | None, typer.Option(help="Campaign to read; defaults to recording.campaign.")
 ]
+FORMATS = ("table", "json", "markdown")
 
 
-@app.command()
+def _check_format(fmt: str, allowed: tuple[str, ...] = FORMATS) -> None:
+    if fmt not in allowed:
+        fail(f"--format {fmt!r}; expected one of {', '.join(allowed)}")
+
+
+def _read_campaign(work: Coroutine[Any, Any, T]) -> T:
+    """Run a command that reads a campaign; a campaign without pairs exits 4, listing those
+    the Redis has."""
+    from comparators.commands import NoSuchCampaign
+
+    try:
+        return uvloop.run(work)
+    except NoSuchCampaign as exc:
+        fail(str(exc), EXIT_NO_SUCH_CAMPAIGN)
+
+
+def _emit(out: Path | None, document: str | None, *renderables: RenderableType) -> None:
+    from comparators.tables import emit
+
+    emit(out, document, *renderables)
+    if out is not None:
+        err.print(f"wrote {out}")
+
+
+@app.command(short_help="The campaign report: quality, failures, latency, cost.")
 def report(
     config: ConfigOption = None,
     campaign: CampaignOption = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, json or html.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json, markdown or html.")] = "table",
     out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
     policy: Annotated[
-        Path | None, typer.Option(help="Gate policy: adds the verdict to the report.")
+        Path | None,
+        typer.Option(help="Gate policy: adds the verdict to the report, and its exit code."),
     ] = None,
     worst: Annotated[int, typer.Option(min=1, help="Worst pairs shown in HTML.")] = 10,
     traffic_rps: Annotated[
         float | None, typer.Option(help="Full traffic rate, for the monthly cost projection.")
     ] = None,
 ) -> None:
-    """The campaign report: divergence over the noise floor, failures, latency, cost."""
-    from comparators.commands import report_campaign
-    from comparators.gate.render import render_gate
-    from comparators.report.table import render_table
+    """The campaign report: divergence over the noise floor, failures, latency, cost.
 
-    if fmt not in ("table", "json", "html"):
-        err.print(f"error: --format {fmt!r}; expected table, json or html")
-        raise typer.Exit(2)
+    With --policy the report ends with the gate's verdict and exits with its code (0 PASS,
+    1 FAIL, 3 INCONCLUSIVE). A campaign with no pairs exits 4.
+    """
+    _needs_analysis("report")
+    from comparators.commands import report_campaign
+    from comparators.gate.render import gate_markdown, render_gate
+    from comparators.report.table import render_markdown, render_table
+
+    _check_format(fmt, (*FORMATS, "html"))
     cfg = _load(config)
     gate_policy = _policy(policy) if policy is not None else None
     configure_logging("WARNING")
-    result = uvloop.run(
+    result = _read_campaign(
         report_campaign(
             cfg,
             campaign or cfg.recording.campaign,
@@ -157,17 +223,21 @@ def report(
             traffic_rps=traffic_rps,
         )
     )
-    if result.text is None:
-        console = Console(file=out.open("w") if out else None, width=160 if out else None)
-        console.print(render_table(result.report))
-        if result.gate is not None:
-            console.print(render_gate(result.gate))
-    elif out is not None:
-        out.write_text(result.text, encoding="utf-8")
+    gate_result = result.gate
+    if fmt == "markdown":
+        verdict = "" if gate_result is None else "\n" + gate_markdown(gate_result)
+        _emit(out, render_markdown(result.report) + verdict)
+    elif result.text is not None:
+        _emit(out, result.text)
     else:
-        sys.stdout.write(result.text)
-    if out is not None:
-        err.print(f"wrote {out}")
+        verdict_table = [] if gate_result is None else [render_gate(gate_result)]
+        _emit(out, None, render_table(result.report), *verdict_table)
+    _exit_with_verdict(gate_result)
+
+
+def _exit_with_verdict(result: GateResult | None) -> None:
+    if result is not None:
+        raise typer.Exit(result.exit_code)
 
 
 def _policy(path: Path) -> GatePolicy:
@@ -176,38 +246,67 @@ def _policy(path: Path) -> GatePolicy:
     try:
         return load_policy(path)
     except (GatePolicyError, OSError) as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
 
 
-@app.command()
+@app.command(short_help="The release gate: exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE.")
 def gate(
     config: ConfigOption = None,
     campaign: CampaignOption = None,
-    policy: Annotated[Path, typer.Option(help="Gate policy YAML, e.g. config/gate.yaml.")] = Path(
-        "config/gate.yaml"
-    ),
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="Gate policy YAML; defaults to the shipped one (`init` writes a copy)."),
+    ] = None,
     candidate: Annotated[str | None, typer.Option(help="Judge only this candidate.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or markdown.")] = "table",
+    json_output: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ) -> None:
-    """The release gate. Exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE."""
+    """The release gate. Exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE; 4 when the campaign has no
+    pairs."""
+    _needs_analysis("gate")
     from comparators.commands import gate_campaign
-    from comparators.gate.render import gate_json, render_gate
+    from comparators.gate.render import gate_json, gate_markdown, render_gate
 
+    _check_format(fmt)
     cfg = _load(config)
-    gate_policy = _policy(policy)
+    gate_policy = _policy(policy or shipped_path("gate.yaml"))
     configure_logging("WARNING")
-    result = uvloop.run(
+    result = _read_campaign(
         gate_campaign(cfg, campaign or cfg.recording.campaign, gate_policy, candidate=candidate)
     )
-    if json_output:
-        sys.stdout.write(gate_json(result) + "\n")
+    if json_output or fmt == "json":
+        _emit(None, gate_json(result) + "\n")
+    elif fmt == "markdown":
+        _emit(None, gate_markdown(result))
     else:
-        Console().print(render_gate(result))
-    raise typer.Exit(result.exit_code)
+        _emit(None, None, render_gate(result))
+    _exit_with_verdict(result)
 
 
-@app.command()
+@app.command(short_help="List the campaigns in Redis, with pair and score counts.")
+def campaigns(
+    config: ConfigOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or markdown.")] = "table",
+) -> None:
+    """List the campaigns recorded in Redis, with their pair and score counts."""
+    _needs_analysis("campaigns")
+    from comparators.commands import campaigns_grid, find_campaigns
+    from comparators.tables import to_markdown, to_rich
+
+    _check_format(fmt)
+    cfg = _load(config)
+    configure_logging("WARNING")
+    found = uvloop.run(find_campaigns(cfg))
+    if fmt == "json":
+        rows = [{"campaign": c.name, "pairs": c.pairs, "scores": c.scores} for c in found]
+        _emit(None, json.dumps(rows, indent=2) + "\n")
+    elif fmt == "markdown":
+        _emit(None, to_markdown(campaigns_grid(cfg, found)))
+    else:
+        _emit(None, None, to_rich(campaigns_grid(cfg, found)))
+
+
+@app.command(short_help="Write selected pairs as a golden evaluation set.")
 def export(
     where: Annotated[str, typer.Option(help='Filter, e.g. "divergence > 0.5".')],
     out: Annotated[Path, typer.Option(help="Golden-set folder; a new version is added.")],
@@ -215,6 +314,7 @@ def export(
     campaign: CampaignOption = None,
 ) -> None:
     """Write the selected pairs as a new version of a golden evaluation set."""
+    _needs_analysis("export")
     from comparators.commands import export_campaign
     from comparators.export import ExportError
     from comparators.where import FilterError
@@ -222,17 +322,18 @@ def export(
     cfg = _load(config)
     configure_logging("WARNING")
     try:
-        manifest = uvloop.run(export_campaign(cfg, campaign or cfg.recording.campaign, where, out))
+        manifest = _read_campaign(
+            export_campaign(cfg, campaign or cfg.recording.campaign, where, out)
+        )
     except (FilterError, ExportError) as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     where_to = out / manifest.version
     sys.stdout.write(
         f"exported {manifest.count} pairs as {where_to} (sha256 {manifest.sha256[:12]})\n"
     )
 
 
-@app.command("config-reference")
+@app.command("config-reference", short_help="Print the config reference (Markdown).")
 def config_reference() -> None:
     """Print the configuration reference (Markdown), generated from the config models."""
     from proxy.config.reference import render_config_reference
@@ -240,7 +341,7 @@ def config_reference() -> None:
     sys.stdout.write(render_config_reference())
 
 
-@app.command("check-config")
+@app.command("check-config", short_help="Validate a config; print it with secrets masked.")
 def check_config(
     path: Annotated[Path, typer.Argument(help="YAML config file to validate.")],
 ) -> None:
@@ -249,7 +350,21 @@ def check_config(
     sys.stdout.write(yaml.safe_dump(masked_dump(cfg), sort_keys=False))
 
 
-@app.command()
+@app.command(short_help="Write a starter config, policy, dashboard and alerts.")
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder to write the starter files into.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
+) -> None:
+    """Write a starter config with the gate policy, price table, Grafana dashboard and
+    Prometheus alert rules it goes with into FOLDER, to edit."""
+    try:
+        written = write_shipped(folder, overwrite=force)
+    except FileExistsError as exc:
+        fail(str(exc))
+    sys.stdout.write("".join(f"wrote {path}\n" for path in written))
+
+
+@app.command(short_help="A complete campaign on simulators: report and verdict.")
 def demo(
     duration: Annotated[float, typer.Option(min=1, help="Seconds of traffic.")] = 40.0,
     rate: Annotated[float, typer.Option(min=0.5, help="Requests per second.")] = 25.0,
@@ -263,16 +378,17 @@ def demo(
         Path, typer.Option(help="Where the embedded Redis and the HTML report go.")
     ] = Path(".darklaunch/demo"),
 ) -> None:
-    """Run a complete campaign on embedded defaults and print the report and gate verdict."""
+    """Run a complete campaign on embedded defaults and print the report and gate verdict.
+
+    Exits with the gate's code, as ``darklaunch gate`` would: 0 PASS, 1 FAIL, 3 INCONCLUSIVE.
+    """
+    _needs_analysis("demo")
     from proxy.sim.demo import CANDIDATE_PROFILES, run_demo
 
     if candidate_profile not in CANDIDATE_PROFILES:
-        err.print(
-            f"error: --candidate-profile {candidate_profile!r}; expected one of: good, regressed"
-        )
-        raise typer.Exit(2)
+        fail(f"--candidate-profile {candidate_profile!r}; expected one of: good, regressed")
     configure_logging("WARNING")
-    uvloop.run(
+    result = uvloop.run(
         run_demo(
             duration_s=duration,
             rate=rate,
@@ -281,6 +397,7 @@ def demo(
             data_dir=data_dir,
         )
     )
+    raise typer.Exit(result.gate.exit_code)
 
 
 def main() -> None:

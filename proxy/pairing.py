@@ -67,6 +67,7 @@ class PairBuilder:
             "pair_id": pending.pair_id,
             "campaign": self.campaign,
             "timestamp": pending.timestamp,
+            "sample_rate": pending.sample_rate,
             "route": route,
             "method": pending.method,
             "request": self._request_info(pending, requested_model),

@@ -4,10 +4,12 @@ gracefully (stop accepting, finish in-flight requests and mirrors, flush the rec
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
+import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -22,10 +24,34 @@ from proxy.recording.sink import Recorder
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RunningProxy", "running_proxy", "serve_forever"]
+__all__ = ["ListenError", "RunningProxy", "running_proxy", "serve_forever"]
 
 SHUTDOWN_TIMEOUT_S = 60.0
 MIRROR_DRAIN_TIMEOUT_S = 30.0
+
+
+class ListenError(OSError):
+    """A listener could not bind: the message names the config key, the address and why."""
+
+    def __init__(self, listener: str, key: str, host: str, port: int, cause: OSError) -> None:
+        reason = os.strerror(cause.errno) if cause.errno else str(cause)
+        expected = (
+            "a port no other process listens on"
+            if cause.errno == errno.EADDRINUSE
+            else "an address and port this host lets darklaunch listen on"
+        )
+        super().__init__(
+            f"{key}: cannot listen on {host}:{port} ({listener} listener): "
+            f"{reason.lower()}; expected {expected}"
+        )
+        self.errno = cause.errno
+
+
+async def _bind(listener: str, key: str, host: str, port: int, start: Awaitable[None]) -> None:
+    try:
+        await start
+    except OSError as exc:
+        raise ListenError(listener, key, host, port, exc) from exc
 
 
 @dataclass
@@ -63,6 +89,11 @@ async def running_proxy(
             yield running
 
 
+def _stop_serving(state: ProxyState) -> None:
+    state.serving = False
+    logger.info("draining: /readyz answers 503 from now on")
+
+
 async def _drain_mirrors(state: ProxyState) -> None:
     cancelled = await state.mirror.stop(MIRROR_DRAIN_TIMEOUT_S)
     if cancelled:
@@ -76,8 +107,11 @@ async def _serve(
     config: Config, recorder: Recorder, registry: CollectorRegistry, reuse_port: bool
 ) -> AsyncIterator[RunningProxy]:
     """Start resources, then listeners; stop in reverse. Only what started is stopped, and
-    the order at shutdown matters: the public listener finishes its answers (whose pairs
-    need the mirror), mirrors drain (their records need the recorder), the recorder flushes."""
+    the order at shutdown matters: /readyz turns 503 at once, the public listener finishes its
+    answers (whose pairs need the mirror) while the admin listener still tells load balancers
+    and scrapers so, mirrors drain (their records need the recorder), the recorder flushes.
+
+    Raises :class:`ListenError` when a port cannot be bound."""
     state = build_state(config, recorder=recorder, registry=registry)
     listen = config.listen
     async with AsyncExitStack() as stack:
@@ -88,6 +122,13 @@ async def _serve(
         await state.mirror.start()
         stack.push_async_callback(_drain_mirrors, state)
 
+        admin = config.admin
+        admin_runner = web.AppRunner(create_admin_app(state), access_log=None)
+        await admin_runner.setup()
+        stack.push_async_callback(admin_runner.cleanup)
+        site = web.TCPSite(admin_runner, admin.host, admin.port, reuse_port=reuse_port or None)
+        await _bind("admin", "admin.port", admin.host, admin.port, site.start())
+
         public = HttpServer(
             state.forwarder.handle,
             max_body_bytes=listen.max_body_bytes,
@@ -96,15 +137,16 @@ async def _serve(
             keepalive_timeout_s=listen.keepalive_timeout_s,
             send_timeout_s=listen.send_timeout_s,
         )
-        await public.start(listen.host, listen.port, reuse_port=reuse_port)
+        await _bind(
+            "public",
+            "listen.port",
+            listen.host,
+            listen.port,
+            public.start(listen.host, listen.port, reuse_port=reuse_port),
+        )
         stack.push_async_callback(public.close, SHUTDOWN_TIMEOUT_S)
-
-        admin_runner = web.AppRunner(create_admin_app(state), access_log=None)
-        await admin_runner.setup()
-        stack.push_async_callback(admin_runner.cleanup)
-        await web.TCPSite(
-            admin_runner, config.admin.host, config.admin.port, reuse_port=reuse_port or None
-        ).start()
+        state.serving = True
+        stack.callback(_stop_serving, state)  # runs first at shutdown, before the drain
 
         host, port = public.address
         running = RunningProxy(f"http://{host}:{port}", _bound_url(admin_runner), state)

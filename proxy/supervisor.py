@@ -6,7 +6,8 @@ across processes through prometheus-client's multiprocess mode: every worker wri
 samples to files under one directory, and whichever worker answers ``/metrics`` aggregates
 them all. The supervisor starts the embedded Redis once (when no ``redis_url`` is set) so the
 workers share it, gives each worker its own spool file, forwards SIGTERM and SIGINT, and
-restarts a worker that dies unexpectedly.
+restarts a worker that dies unexpectedly. A worker that exits 2 (it cannot start: a port is
+taken) is not restarted: all stop and the supervisor exits 2.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from types import FrameType
 
 from proxy.config.root import Config
 from proxy.recording.embedded_redis import EmbeddedRedis
+from proxy.terminal import EXIT_USAGE
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,12 @@ def serve_workers(config: Config, config_path: Path, workers: int, extra_args: l
                 _mark_dead(child.pid, metrics_dir)
                 if stopping:
                     code = code or status
+                elif status == EXIT_USAGE:
+                    # It said why on stderr (a port taken, a bad value): a restart would only
+                    # say it again, so every worker stops and the supervisor exits the same way.
+                    logger.error("worker %d exited with %d; stopping all workers", index, status)
+                    stop(signal.SIGTERM, None)
+                    code = EXIT_USAGE
                 elif restarts < RESTART_LIMIT:
                     restarts += 1
                     logger.error(

@@ -185,6 +185,7 @@ def test_the_analysis_plane_imports_only_the_contracts_of_the_data_plane() -> No
         "proxy.recording.keys",
         "proxy.recording.setup",  # opens the Redis a config names, embedded or not
         "proxy.recording.embedded_redis",
+        "proxy.shipped.files",  # the shipped default price table
     )
     assert _violations("comparators", contracts) == []
 

@@ -8,14 +8,22 @@ Three views, from strict to forgiving:
   collapse runs of white space to one space and trim. ``"Hello,  World!"`` and
   ``"hello world"`` match.
 * ``similarity``: ``rapidfuzz.fuzz.token_sort_ratio / 100`` on the normalised texts (raw texts
-  with ``normalize: false``); ``divergence = 1 - similarity``. Two empty texts are 1.0.
+  with ``normalize: false``); ``divergence = 1 - similarity``. When normalising leaves
+  nothing of either text (answers of punctuation only), the raw texts are scored instead.
+
+``applicable`` says there was text to compare, on at least one side.
 
 Why ``token_sort_ratio`` and not ``token_set_ratio``: the set ratio scores 100 whenever one
 text's words are a subset of the other's, so a truncated or padded answer would look identical.
 The sort ratio forgives word order but still charges for missing and extra words.
 
-When either side failed there is no text to compare: every value is ``None`` and the failure
-is scored by the outcome comparator and the headline divergence.
+When either side failed every value is ``None``, as with every content comparator. When both
+answered but neither has any text (an embeddings answer, a tool call without content, a body
+that could not be read as an answer), ``applicable`` is false and every other value is
+``None``. Either way there is nothing to compare: two empty texts are *not* scored as
+identical, because that would count every pair the text view cannot see as a perfect match
+(embedding pairs showed "exact match 100%"); a failure is scored by the outcome comparator and
+the headline divergence, tool calls and vectors by their own comparators.
 """
 
 from __future__ import annotations
@@ -60,12 +68,11 @@ class TextOptions(BaseModel):
     normalize: bool = True
 
 
-_NONE: dict[str, Value] = {
-    "exact_match": None,
-    "normalized_match": None,
-    "similarity": None,
-    "divergence": None,
-}
+# A failed side: nothing is known, as with every content comparator.
+_FAILED: dict[str, Value] = dict.fromkeys(
+    ("applicable", "exact_match", "normalized_match", "similarity", "divergence")
+)
+_NO_TEXT: dict[str, Value] = {**_FAILED, "applicable": False}
 
 
 class TextComparator:
@@ -78,13 +85,16 @@ class TextComparator:
     def compare(self, pair: Pairing) -> list[Score]:
         incumbent, mirror = pair.incumbent.output, pair.mirror.output
         if incumbent is None or mirror is None or not pair.both_ok:
-            return [make_score(self.name, dict(_NONE))]
+            return [make_score(self.name, dict(_FAILED))]
         a, b = incumbent.text, mirror.text
+        if not a.strip() and not b.strip():  # nothing to read is not "identical"
+            return [make_score(self.name, dict(_NO_TEXT))]
         if a == b:
             return [
                 make_score(
                     self.name,
                     {
+                        "applicable": True,
                         "exact_match": True,
                         "normalized_match": True,
                         "similarity": 1.0,
@@ -93,11 +103,15 @@ class TextComparator:
                 )
             ]
         norm_a, norm_b = normalize(a), normalize(b)
-        score = similarity(norm_a, norm_b) if self.options.normalize else similarity(a, b)
+        if self.options.normalize and (norm_a or norm_b):
+            score = similarity(norm_a, norm_b)
+        else:
+            score = similarity(a, b)
         return [
             make_score(
                 self.name,
                 {
+                    "applicable": True,
                     "exact_match": False,
                     "normalized_match": norm_a == norm_b,
                     "similarity": score,

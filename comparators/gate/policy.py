@@ -1,6 +1,7 @@
 """The release gate's policy: what a candidate must demonstrate before it may ship.
 
-``config/gate.yaml`` ships these defaults with comments; ``docs/report.md`` explains each check.
+``gate.yaml`` in :mod:`proxy.shipped.files` ships these defaults with comments (it is
+``darklaunch gate``'s policy without ``--policy``); ``docs/report.md`` explains each check.
 A limit set to ``null`` switches its check off. Unknown keys are errors, so a typo such as
 ``max_p95_latency_ratoi`` fails loudly instead of silently disabling a check.
 

@@ -1,18 +1,21 @@
-"""The gate's verdict for people (a rich table) and for machines (JSON).
+"""The gate's verdict for people (a rich table, or Markdown for a pull-request comment) and for
+machines (JSON).
 
 The table shows, per check, the measured value and its one-sided bounds next to the limit, so a
-reviewer can see *how far* from the limit a candidate is, not only which side of it.
+reviewer can see *how far* from the limit a candidate is, not only which side of it. The
+verdict line quotes the exit code ``darklaunch gate`` (and ``report --policy``, and ``demo``)
+ends with.
 """
 
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from comparators.gate.result import Check, GateResult, Verdict
+from comparators.tables import Grid, markdown_text, to_markdown, to_rich
 
-__all__ = ["gate_json", "render_gate"]
+__all__ = ["gate_json", "gate_markdown", "render_gate"]
 
 _STYLES = {
     Verdict.PASS: "bold green",
@@ -41,16 +44,15 @@ def _bounds(check: Check) -> str:
     return f"[{format_value(check.lower, check.unit)}, {format_value(check.upper, check.unit)}]"
 
 
-def render_gate(result: GateResult) -> RenderableType:
-    """The checks table and the verdict line, for ``rich.console.Console().print``."""
-    table = Table(
-        title=f"release gate ({result.confidence:.0%} one-sided bounds)", title_justify="left"
+def _grid(result: GateResult) -> Grid:
+    grid = Grid(
+        f"release gate ({result.confidence:.0%} one-sided bounds)",
+        ("candidate", "check", "status", "measured", "bounds", "limit", "n", "method"),
+        keep_whole=frozenset({"candidate", "check", "status", "measured", "limit", "n"}),
     )
-    for column in ("candidate", "check", "status", "measured", "bounds", "limit", "n", "method"):
-        table.add_column(column, overflow="fold")
     for check in result.checks:
         sign = "≤" if check.direction == "at_most" else "≥"
-        table.add_row(
+        grid.add_row(
             check.candidate,
             check.name,
             Text(check.status.value, style=_STYLES[check.status]),
@@ -60,12 +62,27 @@ def render_gate(result: GateResult) -> RenderableType:
             str(check.n),
             check.method,
         )
-    verdict = Text(
-        f"verdict: {result.verdict.value} (exit {result.exit_code})",
-        style=_STYLES[result.verdict],
-    )
+    return grid
+
+
+def _verdict_line(result: GateResult) -> str:
+    return f"verdict: {result.verdict.value} (exit {result.exit_code})"
+
+
+def render_gate(result: GateResult) -> RenderableType:
+    """The checks table and the verdict line, for ``rich.console.Console().print``."""
     notes = [Text(f"note: {note}", style="yellow") for note in result.notes]
-    return Group(table, *notes, verdict)
+    verdict = Text(_verdict_line(result), style=_STYLES[result.verdict])
+    return Group(to_rich(_grid(result)), *notes, verdict)
+
+
+def gate_markdown(result: GateResult) -> str:
+    """The same as :func:`render_gate`, as Markdown."""
+    parts = [to_markdown(_grid(result))]
+    if result.notes:
+        parts.append("".join(f"- note: {markdown_text(note)}\n" for note in result.notes) + "\n")
+    parts.append(f"**{_verdict_line(result)}**\n")
+    return "".join(parts)
 
 
 def gate_json(result: GateResult) -> str:

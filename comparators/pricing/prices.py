@@ -24,11 +24,9 @@ from typing import Any
 import orjson
 
 from proxy.config.analysis import PricesConfig
-
-DEFAULT_PRICES = Path(__file__).with_name("default_prices.json")
+from proxy.shipped.files import shipped_path
 
 __all__ = [
-    "DEFAULT_PRICES",
     "ModelPrice",
     "PriceTable",
     "PriceTableError",
@@ -218,9 +216,10 @@ class PriceTable:
 
     @classmethod
     def from_config(cls, config: PricesConfig) -> PriceTable:
-        """The configured table, else the default one shipped with darklaunch (the same as
-        ``config/prices.json``), with inline ``prices.models`` entries on top."""
-        return cls.from_file(config.file or DEFAULT_PRICES, config.models)
+        """The configured table, else the one shipped with darklaunch (``prices.json`` in
+        :mod:`proxy.shipped.files`; ``config/prices.json`` in a checkout links to it), with
+        inline ``prices.models`` entries on top."""
+        return cls.from_file(config.file or shipped_path("prices.json"), config.models)
 
     def __len__(self) -> int:
         return len(self._prices)

@@ -8,7 +8,10 @@ Diffy's noise cancellation: a candidate is only charged for disagreeing more tha
 incumbent disagrees with itself.
 
 Latency and cost are compared on pairs where both sides answered; failures are counted in the
-error rates instead, so a candidate that fails fast cannot look fast.
+error rates instead, so a candidate that fails fast cannot look fast. The text rates count only
+pairs with text to compare (not embeddings, not two empty answers), and embedding pairs get
+their own cosine row. The monthly cost projection weights each pair by the sample rate it was
+recorded at (:mod:`comparators.report.projection`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 from comparators.frame import BoolArray, ScoreFrame, dedupe, split_roles
 from comparators.gate import stats
 from comparators.gate.estimate import DEFAULT_RESAMPLES, Estimate, FloatArray
+from comparators.report.histogram import divergence_edges, divergence_histogram
 from comparators.report.model import (
     CampaignReport,
     CandidateReport,
@@ -32,6 +36,7 @@ from comparators.report.model import (
     RateComparison,
     SliceReport,
 )
+from comparators.report.projection import pair_weights, project
 from comparators.scores import ScoreRecord
 
 __all__ = [
@@ -44,7 +49,6 @@ __all__ = [
 DEFAULT_DIVERGENCE_THRESHOLD = 0.2
 SECONDS_PER_MONTH = 30 * 86_400
 _PERCENTILES = np.linspace(0.0, 1.0, 101)
-_HISTOGRAM_BINS = 20
 
 
 def build_report(
@@ -62,9 +66,10 @@ def build_report(
 ) -> CampaignReport:
     """The report for one campaign's scores.
 
-    ``traffic_rps`` (the full traffic the candidate would serve) or ``sample_rate`` (the
-    ``mirror.sample_rate`` the campaign ran with) turn the per-query cost delta into a monthly
-    projection; without either, the observed mirrored pair rate is used and a note says so.
+    ``traffic_rps`` (the full traffic the candidate would serve), else the sample rate each
+    pair was recorded at, turn the per-query cost delta into a monthly projection.
+    ``sample_rate`` (the config's ``mirror.sample_rate``) stands in only for pairs recorded
+    without one, and a note says so.
     """
     if not 0.0 <= divergence_threshold < 1.0:
         raise ValueError(
@@ -77,8 +82,8 @@ def build_report(
     records = dedupe(scores)
     candidates, replicas = split_roles(records)
     timestamps = [r.timestamp for r in records]
-    notes: list[str] = []
-    rps, basis = _projection_rps(records, traffic_rps, sample_rate, notes)
+    projection = project(records, traffic_rps, sample_rate)
+    notes = list(projection.notes)
     if not replicas:
         notes.append(
             "no replica scores: the noise floor is unmeasured (set mirror.noise_rate), so the "
@@ -89,11 +94,13 @@ def build_report(
         threshold=divergence_threshold,
         n_resamples=n_resamples,
         seed=seed,
-        rps=rps,
-        basis=basis,
+        rps=projection.rps,
+        basis=projection.basis,
+        fallback_rate=projection.fallback_rate,
     )
     noise = ScoreFrame.of(replicas)
     reports = [_candidate_report(name, group, noise, ctx) for name, group in candidates.items()]
+    notes.extend(_unpriced_note(report) for report in reports if report.unpriced_models)
     return CampaignReport(
         campaign=campaign or (records[0].campaign if records else ""),
         generated_at=time.time() if generated_at is None else generated_at,
@@ -125,6 +132,7 @@ class _Context:
         seed: int,
         rps: float | None,
         basis: str,
+        fallback_rate: float | None,
     ) -> None:
         self.confidence = confidence
         self.threshold = threshold
@@ -132,55 +140,67 @@ class _Context:
         self.seed = seed
         self.rps = rps
         self.basis = basis
+        self.fallback_rate = fallback_rate
+
+    def weight(self, frame: ScoreFrame) -> float:
+        """The requests a frame's pairs stand for: a slice's share of the projection."""
+        return float(pair_weights(frame.sample_rates, self.fallback_rate).sum())
 
 
-def _projection_rps(
-    records: Sequence[ScoreRecord],
-    traffic_rps: float | None,
-    sample_rate: float | None,
-    notes: list[str],
-) -> tuple[float | None, str]:
-    """The request rate a monthly cost projection scales by, and a sentence saying where it
-    came from, because a projection from the mirrored share alone understates by 1/sample_rate.
-    """
-    if traffic_rps is not None:
-        return traffic_rps, f"traffic_rps={traffic_rps:g} as given"
-    pairs = len({r.pair_id for r in records})
-    span = max(r.timestamp for r in records) - min(r.timestamp for r in records) if records else 0
-    observed = pairs / span if span > 0 else None
-    if observed is None:
-        notes.append("monthly cost not projected: the campaign spans no measurable time")
-        return None, "no time span to measure a rate over"
-    if sample_rate is not None:
-        return observed / sample_rate, (
-            f"observed {observed:.4g} pairs/s / sample_rate {sample_rate:g}"
-        )
-    notes.append(
-        "monthly cost projected from the observed mirrored pair rate only; pass sample_rate or "
-        "traffic_rps to project over all traffic"
+def _unpriced(records: list[ScoreRecord]) -> dict[str, int]:
+    """Each model the cost comparator found no price for, with the pairs it left uncosted."""
+    counts: dict[str, int] = {}
+    for record in records:
+        models = record.details.get("cost", {}).get("unpriced")
+        for model in models if isinstance(models, list) else []:
+            counts[str(model)] = counts.get(str(model), 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _pairs(n: int) -> str:
+    return f"{n} pair" if n == 1 else f"{n} pairs"
+
+
+def _unpriced_note(report: CandidateReport) -> str:
+    """Why a cost shows "—" and how to fix it: unpriced is never priced at zero, so without
+    this note a missing price looks like missing data."""
+    models = ", ".join(f"{m!r} ({_pairs(n)})" for m, n in report.unpriced_models.items())
+    named = [m for m in report.unpriced_models if not m.startswith("<")]  # "<mirror model unknown>"
+    head = f"candidate {report.name!r}: no price for model {models}, so its cost is not computed"
+    if not named:
+        return f"{head}: set candidates[].model so the cost comparator knows what to price"
+    return (
+        f"{head} (shown as —). Add the model under prices.models in the config, e.g. prices: "
+        f"{{models: {{{named[0]}: {{input_cost_per_token: 1.5e-07, output_cost_per_token: "
+        "6e-07}}}, or to the JSON price table named by prices.file (LiteLLM's layout); prices "
+        "apply when the worker scores a pair"
     )
-    return observed, f"observed mirrored pair rate {observed:.4g} pairs/s (sample_rate unknown)"
 
 
 def _candidate_report(
     name: str, records: list[ScoreRecord], noise: ScoreFrame, ctx: _Context
 ) -> CandidateReport:
     frame = ScoreFrame.of(records)
-    rows = [_slice("all", "all", frame, noise, len(frame), ctx)]
+    total = ctx.weight(frame)
+    rows = [_slice("all", "all", frame, noise, total, ctx)]
     for route in sorted(set(frame.routes.tolist())):
         part = frame.where_route(route)
-        rows.append(_slice("route", route, part, noise.where_route(route), len(frame), ctx))
+        rows.append(_slice("route", route, part, noise.where_route(route), total, ctx))
     for model in sorted(set(frame.models.tolist())):
         part = frame.where_model(model)
-        rows.append(_slice("model", model, part, noise.where_model(model), len(frame), ctx))
+        rows.append(_slice("model", model, part, noise.where_model(model), total, ctx))
     models = sorted({r.mirror_model for r in records if r.mirror_model})
     return CandidateReport(
-        name=name, models=models, rows=rows, distributions=_distributions(frame, noise, ctx)
+        name=name,
+        models=models,
+        rows=rows,
+        distributions=_distributions(frame, noise, ctx),
+        unpriced_models=_unpriced(records),
     )
 
 
 def _slice(
-    scope: str, key: str, frame: ScoreFrame, noise: ScoreFrame, total: int, ctx: _Context
+    scope: str, key: str, frame: ScoreFrame, noise: ScoreFrame, total: float, ctx: _Context
 ) -> SliceReport:
     conf = ctx.confidence
     k, n = frame.divergent(ctx.threshold)
@@ -191,18 +211,32 @@ def _slice(
         excess = stats.proportion(k, n, conf)
     json_applicable = frame.flag("json.applicable")
     tools_applicable = frame.flag("tool_calls.applicable")
+    text, noise_text = frame.text_applicable, noise.text_applicable
+    embedded, noise_embedded = (
+        frame.flag("embedding.applicable"),
+        noise.flag("embedding.applicable"),
+    )
     return SliceReport.model_validate(
         {
             "scope": scope,
             "key": key,
             "pairs": len(frame),
             "divergence_rate": stats.proportion(k, n, conf),
-            "mean_similarity": stats.mean_ci(frame.column("text.similarity"), conf),
+            "mean_similarity": stats.mean_ci(frame.column("text.similarity", text), conf),
             "noise_divergence_rate": stats.proportion(noise_k, noise_n, conf),
-            "noise_mean_similarity": stats.mean_ci(noise.column("text.similarity"), conf),
+            "noise_mean_similarity": stats.mean_ci(
+                noise.column("text.similarity", noise_text), conf
+            ),
             "noise_pairs": len(noise),
             "excess_divergence": excess,
-            "exact_match_rate": _rate(frame, "text.exact_match", conf),
+            "exact_match_rate": _rate(frame, "text.exact_match", conf, text),
+            "embedding_cosine": stats.mean_ci(frame.column("embedding.cosine", embedded), conf),
+            "embedding_divergence": stats.mean_ci(
+                frame.column("embedding.divergence", embedded), conf
+            ),
+            "noise_embedding_cosine": stats.mean_ci(
+                noise.column("embedding.cosine", noise_embedded), conf
+            ),
             "json_valid_incumbent": _rate(frame, "json.incumbent_valid", conf, json_applicable),
             "json_valid_candidate": _rate(frame, "json.mirror_valid", conf, json_applicable),
             "tool_call_agreement": _rate(frame, "tool_calls.agree", conf, tools_applicable),
@@ -210,7 +244,7 @@ def _slice(
             "refusals": _rates(frame, "outcome.mirror_refusal", "outcome.incumbent_refusal", conf),
             "latency": _latency(frame, "latency.incumbent_ms", "latency.mirror_ms", ctx),
             "ttft": _latency(frame, "latency.incumbent_ttft_ms", "latency.mirror_ttft_ms", ctx),
-            "cost": _cost(frame, len(frame) / total if total else 0.0, ctx),
+            "cost": _cost(frame, ctx.weight(frame) / total if total else 0.0, ctx),
             "breach_rates": {
                 kind: stats.proportion(frame.breach_count(kind), len(frame), conf)
                 for kind in frame.breach_kinds()
@@ -288,9 +322,7 @@ def _percentiles(values: FloatArray) -> list[float]:
 
 def _distributions(frame: ScoreFrame, noise: ScoreFrame, ctx: _Context) -> Distributions:
     ok = frame.both_ok
-    edges = np.linspace(0.0, 1.0, _HISTOGRAM_BINS + 1)
-    cand_div = frame.divergence[np.isfinite(frame.divergence)]
-    noise_div = noise.divergence[np.isfinite(noise.divergence)]
+    edges = divergence_edges(ctx.threshold)
     return Distributions(
         latency_incumbent=_percentiles(frame.column("latency.incumbent_ms", ok)),
         latency_candidate=_percentiles(frame.column("latency.mirror_ms", ok)),
@@ -298,7 +330,7 @@ def _distributions(frame: ScoreFrame, noise: ScoreFrame, ctx: _Context) -> Distr
         ttft_candidate=_percentiles(frame.column("latency.mirror_ttft_ms", ok)),
         cost_incumbent=_percentiles(frame.column("cost.incumbent_usd", ok)),
         cost_candidate=_percentiles(frame.column("cost.mirror_usd", ok)),
-        divergence_edges=[float(e) for e in edges],
-        divergence_candidate=[int(c) for c in np.histogram(cand_div, bins=edges)[0]],
-        divergence_noise=[int(c) for c in np.histogram(noise_div, bins=edges)[0]],
+        divergence_edges=edges,
+        divergence_candidate=divergence_histogram(frame.divergence, edges),
+        divergence_noise=divergence_histogram(noise.divergence, edges),
     )

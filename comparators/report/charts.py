@@ -12,6 +12,7 @@ clip paths can never collide in one document.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -114,20 +115,30 @@ def cost_chart(dist: Distributions, name: str, prefix: str) -> str:
 
 def divergence_chart(dist: Distributions, name: str, threshold: float, prefix: str) -> str:
     """Histogram of headline divergence as shares of each side's pairs, so a candidate and a
-    noise floor measured on fewer pairs compare directly; the dashed line is the threshold."""
+    noise floor measured on fewer pairs compare directly; the dashed line is the threshold.
+
+    Each bin holds the pairs in ``(lower, upper]`` and the threshold is a bin edge, so a pair
+    exactly on the threshold is drawn left of the line, as the rate counts it (not above);
+    the two bars of a bin share its width, whatever the width (the threshold may split one)."""
     figure, (ax,) = _figure(1)
     edges = dist.divergence_edges
-    width = (edges[1] - edges[0]) / 2.2 if len(edges) > 1 else 0.02
-    for counts, label, colour, offset in (
-        (dist.divergence_candidate, name, CANDIDATE_COLOUR, 0.0),
-        (dist.divergence_noise, "noise (replica)", NOISE_COLOUR, width),
+    widths = [(upper - lower) / 2.2 for lower, upper in itertools.pairwise(edges)]
+    for counts, label, colour, side in (
+        (dist.divergence_candidate, name, CANDIDATE_COLOUR, 0),
+        (dist.divergence_noise, "noise (replica)", NOISE_COLOUR, 1),
     ):
         total = sum(counts)
-        if total:
+        if total and len(counts) == len(widths):
             shares = [c / total for c in counts]
-            lefts = [e + offset for e in edges[:-1]]
-            ax.bar(lefts, shares, width=width, align="edge", color=colour, label=label)
-    ax.axvline(threshold, color="#c44e52", linestyle="--", linewidth=1.0, label="threshold")
+            lefts = [e + side * w for e, w in zip(edges, widths, strict=False)]
+            ax.bar(lefts, shares, width=widths, align="edge", color=colour, label=label)
+    ax.axvline(
+        threshold,
+        color="#c44e52",
+        linestyle="--",
+        linewidth=1.0,
+        label="threshold (> is divergent)",
+    )
     ax.set_title("Headline divergence", loc="left", fontweight="bold")
     ax.set_xlabel("divergence (0 = same, 1 = different)")
     ax.set_ylabel("share of pairs")

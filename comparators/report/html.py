@@ -79,7 +79,9 @@ def _table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _summary_rows(row: SliceReport, threshold: float) -> list[list[str]]:
+def _summary_rows(
+    row: SliceReport, threshold: float, unpriced: dict[str, int] | None = None
+) -> list[list[str]]:
     lat, ttft, cost = row.latency, row.ttft, row.cost
     rows = [
         [
@@ -103,6 +105,15 @@ def _summary_rows(row: SliceReport, threshold: float) -> list[list[str]]:
         ],
         ["tool-call agreement", fmt_estimate(row.tool_call_agreement), "", ""],
     ]
+    if row.embedding_cosine.n or row.noise_embedding_cosine.n:
+        rows.append(
+            [
+                "embedding cosine",
+                fmt_estimate(row.embedding_cosine, fmt_plain),
+                fmt_estimate(row.noise_embedding_cosine, fmt_plain),
+                "divergence " + fmt_estimate(row.embedding_divergence, fmt_plain),
+            ]
+        )
     for label, rates in (("error rate", row.errors), ("refusal rate", row.refusals)):
         rows.append(
             [
@@ -142,6 +153,9 @@ def _summary_rows(row: SliceReport, threshold: float) -> list[list[str]]:
             fmt_estimate(cost.mean_delta_usd, fmt_delta_usd),
         ]
     )
+    if unpriced:
+        models = ", ".join(f"{m} ({n} pair{'' if n == 1 else 's'})" for m, n in unpriced.items())
+        rows.append(["unpriced models", models, "", "add to prices.models or prices.file"])
     p95s = [cost.candidate.p95, cost.incumbent.p95]
     rows.append(["cost/query p95", *("—" if v is None else fmt_usd(v) for v in p95s), ""])
     rows.append(
@@ -182,7 +196,7 @@ def _candidate(candidate: CandidateReport, report: CampaignReport, index: int) -
     )
     summary = _table(
         ["metric", "candidate", "incumbent / noise", "difference"],
-        _summary_rows(row, report.divergence_threshold),
+        _summary_rows(row, report.divergence_threshold, candidate.unpriced_models),
         "num",
     )
     charts = "".join(

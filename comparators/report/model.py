@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 REPORT_SCHEMA_VERSION = 1
+_NO_DATA = Estimate(None, None, None, 0)
 
 
 class _Model(BaseModel):
@@ -96,6 +97,8 @@ class SliceReport(_Model):
     noise_mean_similarity: Estimate
     noise_pairs: int
     excess_divergence: Estimate
+    # Text rates count only pairs with text on at least one side (text.applicable), never
+    # embedding pairs or two empty answers.
     exact_match_rate: Estimate
     json_valid_incumbent: Estimate
     json_valid_candidate: Estimate
@@ -106,11 +109,19 @@ class SliceReport(_Model):
     ttft: LatencyComparison
     cost: CostComparison
     breach_rates: dict[str, Estimate] = Field(default_factory=dict)
+    # Embedding pairs (embedding.applicable): mean cosine and mean divergence, t intervals.
+    embedding_cosine: Estimate = _NO_DATA
+    embedding_divergence: Estimate = _NO_DATA
+    noise_embedding_cosine: Estimate = _NO_DATA
 
 
 class Distributions(_Model):
     """Compact shapes for charts: percentiles 0..100 of each sample (101 numbers, whatever
-    the campaign size) and a histogram of headline divergence for candidate and noise."""
+    the campaign size) and a histogram of headline divergence for candidate and noise.
+
+    Histogram bin ``i`` holds the pairs in ``(edges[i], edges[i + 1]]`` (the first also holds
+    0), and the divergence threshold is always an edge: the rule the divergence rate counts by
+    (:mod:`comparators.report.histogram`)."""
 
     latency_incumbent: list[float] = Field(default_factory=list)
     latency_candidate: list[float] = Field(default_factory=list)
@@ -128,6 +139,8 @@ class CandidateReport(_Model):
     models: list[str] = Field(default_factory=list)
     rows: list[SliceReport]
     distributions: Distributions
+    # Models the cost comparator found no price for, with how many pairs each left uncosted.
+    unpriced_models: dict[str, int] = Field(default_factory=dict)
 
     @property
     def overall(self) -> SliceReport:

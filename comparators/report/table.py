@@ -1,8 +1,10 @@
-"""The report as rich tables: the numbers a person scans in a terminal, intervals in brackets.
+"""The report as tables: the numbers a person scans in a terminal (rich) or in a pull-request
+comment (Markdown), intervals in brackets.
 
 One summary table per candidate (all pairs: candidate, incumbent or noise floor, and the
 difference) and one compact table of the per-route and per-model slices, so a regression
-confined to one route is visible without opening the HTML report.
+confined to one route is visible without opening the HTML report. Both renderings come from
+the same :class:`~comparators.tables.Grid`, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from comparators.gate.estimate import Estimate
@@ -21,8 +22,9 @@ from comparators.report.model import (
     RateComparison,
     SliceReport,
 )
+from comparators.tables import Grid, markdown_text, to_markdown, to_rich
 
-__all__ = ["fmt_estimate", "fmt_ms", "fmt_pct", "fmt_usd", "render_table"]
+__all__ = ["fmt_estimate", "fmt_ms", "fmt_pct", "fmt_usd", "render_markdown", "render_table"]
 
 _DASH = "—"
 Formatter = Callable[[float], str]
@@ -71,14 +73,14 @@ def _opt(value: float | None, fmt: Formatter) -> str:
     return _DASH if value is None else fmt(value)
 
 
-def _rate_rows(table: Table, label: str, rates: RateComparison) -> None:
+def _rate_rows(table: Grid, label: str, rates: RateComparison) -> None:
     delta = fmt_estimate(rates.delta, fmt_pts)
     if rates.fisher_p_higher is not None:
         delta += f" (Fisher p={rates.fisher_p_higher:.3g})"
     table.add_row(label, fmt_estimate(rates.candidate), fmt_estimate(rates.incumbent), delta)
 
 
-def _latency_rows(table: Table, label: str, latency: LatencyComparison) -> None:
+def _latency_rows(table: Grid, label: str, latency: LatencyComparison) -> None:
     for q in ("p50", "p95", "p99"):
         table.add_row(
             f"{label} {q}",
@@ -91,17 +93,15 @@ def _latency_rows(table: Table, label: str, latency: LatencyComparison) -> None:
     table.add_row(f"{label} shift", p_value, "", f"HL {shift}")
 
 
-def _summary(candidate: CandidateReport, report: CampaignReport) -> Table:
+def _summary(candidate: CandidateReport, report: CampaignReport) -> Grid:
     row = candidate.overall
     models = f" ({', '.join(candidate.models)})" if candidate.models else ""
-    table = Table(
-        title=f"{candidate.name}{models}: {row.pairs} pairs, {report.confidence:.0%} intervals",
-        title_justify="left",
+    table = Grid(
+        f"{candidate.name}{models}: {row.pairs} pairs, {report.confidence:.0%} intervals",
+        ("metric", "candidate", "incumbent / noise", "difference"),
+        keep_whole=frozenset({"metric"}),
+        bold_first=True,
     )
-    table.add_column("metric", style="bold")
-    table.add_column("candidate")
-    table.add_column("incumbent / noise")
-    table.add_column("difference")
     table.add_row(
         f"divergence > {report.divergence_threshold:g}",
         fmt_estimate(row.divergence_rate),
@@ -122,6 +122,13 @@ def _summary(candidate: CandidateReport, report: CampaignReport) -> Table:
         "",
     )
     table.add_row("tool-call agreement", fmt_estimate(row.tool_call_agreement), "", "")
+    if row.embedding_cosine.n or row.noise_embedding_cosine.n:
+        table.add_row(
+            "embedding cosine",
+            fmt_estimate(row.embedding_cosine, fmt_plain),
+            fmt_estimate(row.noise_embedding_cosine, fmt_plain),
+            f"divergence {fmt_estimate(row.embedding_divergence, fmt_plain)}",
+        )
     _rate_rows(table, "error rate", row.errors)
     _rate_rows(table, "refusal rate", row.refusals)
     _latency_rows(table, "latency", row.latency)
@@ -142,10 +149,14 @@ def _summary(candidate: CandidateReport, report: CampaignReport) -> Table:
     return table
 
 
-def _slices(candidate: CandidateReport) -> Table:
-    table = Table(title=f"{candidate.name} by route and model", title_justify="left")
-    for column in ("slice", "pairs", "divergence", "excess", "errors Δ", "p95 Δ", "cost Δ/query"):
-        table.add_column(column, justify="left" if column == "slice" else "right")
+def _slices(candidate: CandidateReport) -> Grid:
+    columns = ("slice", "pairs", "divergence", "excess", "errors Δ", "p95 Δ", "cost Δ/query")
+    table = Grid(
+        f"{candidate.name} by route and model",
+        columns,
+        keep_whole=frozenset({"slice", "pairs"}),
+        right=frozenset(columns[1:]),
+    )
     rows: list[SliceReport] = candidate.rows[1:]
     for row in rows:
         table.add_row(
@@ -160,23 +171,43 @@ def _slices(candidate: CandidateReport) -> Table:
     return table
 
 
+def _grids(report: CampaignReport) -> list[Grid]:
+    grids: list[Grid] = []
+    for candidate in report.candidates:
+        grids.append(_summary(candidate, report))
+        if len(candidate.rows) > 1:
+            grids.append(_slices(candidate))
+    return grids
+
+
+def _headline(report: CampaignReport) -> list[str]:
+    lines = [
+        f"campaign {report.campaign}: {report.records} score records, "
+        f"{report.replica_records} replica (noise) records"
+    ]
+    if report.skipped_records:
+        lines.append(f"{report.skipped_records} unreadable score records skipped")
+    if not report.candidates:
+        lines.append("no candidate scores in this campaign")
+    return lines
+
+
 def render_table(report: CampaignReport) -> RenderableType:
     """Everything for ``darklaunch report --format table``, printable with
     ``rich.console.Console().print(...)``."""
-    parts: list[RenderableType] = [
-        Text(
-            f"campaign {report.campaign}: {report.records} score records, "
-            f"{report.replica_records} replica (noise) records",
-            style="bold",
-        )
-    ]
-    if report.skipped_records:
-        parts.append(Text(f"{report.skipped_records} unreadable score records skipped"))
-    for candidate in report.candidates:
-        parts.append(_summary(candidate, report))
-        if len(candidate.rows) > 1:
-            parts.append(_slices(candidate))
-    if not report.candidates:
-        parts.append(Text("no candidate scores in this campaign"))
+    first, *rest = _headline(report)
+    parts: list[RenderableType] = [Text(first, style="bold"), *(Text(line) for line in rest)]
+    parts.extend(to_rich(grid) for grid in _grids(report))
     parts.extend(Text(f"note: {note}", style="yellow") for note in report.notes)
     return Group(*parts)
+
+
+def render_markdown(report: CampaignReport) -> str:
+    """Everything for ``darklaunch report --format markdown``: a pull-request comment."""
+    first, *rest = _headline(report)
+    parts = [f"**{markdown_text(first)}**\n\n"]
+    parts.extend(f"{markdown_text(line)}\n\n" for line in rest)
+    parts.extend(to_markdown(grid) for grid in _grids(report))
+    if report.notes:
+        parts.append("".join(f"- note: {markdown_text(note)}\n" for note in report.notes))
+    return "".join(parts)

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from proxy.config.base import Section
+from proxy.config.base import ConfigPath, Section
 
 __all__ = [
     "BudgetRule",
@@ -38,10 +38,15 @@ class BudgetRule(Section):
     """
 
     route: str | None = None
+    """Request path the rule applies to (exact match, e.g. `/v1/embeddings`); unset: any."""
     model: str | None = None
+    """Model the client asked for that the rule applies to (exact match); unset: any."""
     latency_ms: float | None = Field(default=None, gt=0)
+    """Milliseconds a candidate's whole answer may take; unset inherits a less specific one."""
     ttft_ms: float | None = Field(default=None, gt=0)
+    """Milliseconds to a candidate's first byte (first token); unset inherits."""
     cost_usd: float | None = Field(default=None, gt=0)
+    """US dollars a candidate's answer may cost; unset inherits."""
 
 
 class BudgetsConfig(Section):
@@ -51,31 +56,45 @@ class BudgetsConfig(Section):
     """
 
     latency_ms: float | None = Field(default=None, gt=0)
+    """Milliseconds a candidate's whole answer may take; above it counts a latency_ms breach."""
     ttft_ms: float | None = Field(default=None, gt=0)
+    """Milliseconds to a candidate's first byte (first token); above it, a ttft_ms breach."""
     cost_usd: float | None = Field(default=None, gt=0)
+    """US dollars a candidate's answer may cost, at `prices`; above it, a cost_usd breach."""
     overrides: list[BudgetRule] = Field(default_factory=list)
+    """Budgets per route and/or model; each budget comes from the most specific rule that
+    sets it, else from the defaults above."""
 
 
 class PricesConfig(Section):
     """Price table in the layout of LiteLLM's ``model_prices_and_context_window.json``.
 
-    ``prices: {file: config/prices.json, models: {my-model: {input_cost_per_token: 1e-7}}}``
+    ``prices: {file: prices.json, models: {my-model: {input_cost_per_token: 1e-7}}}``
     """
 
-    file: Path | None = None
+    file: ConfigPath | None = None
+    """JSON price table file; unset uses the table shipped with darklaunch."""
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Entries added on top of the file, model -> `{input_cost_per_token: ..., ...}` in USD."""
 
     @field_validator("file")
     @classmethod
     def _check_file(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
-            raise ValueError("an existing JSON price table file")
+            raise ValueError(f"an existing JSON price table file; {value} is not a file")
         return value
 
 
 class WorkerMetricsConfig(Section):
+    """Where a comparator worker serves its own `/metrics` and `/healthz` (not with `--once`).
+
+    ``metrics: {host: 0.0.0.0, port: 9091}``
+    """
+
     host: str = "127.0.0.1"
+    """Address the worker's metrics listener binds; `0.0.0.0` for every interface."""
     port: int = Field(default=9091, ge=0, le=65535)
+    """TCP port of the worker's `/metrics` and `/healthz`; 0 picks a free one."""
 
 
 class WorkerConfig(Section):
@@ -85,7 +104,12 @@ class WorkerConfig(Section):
     """
 
     consumer: str | None = None
+    """Consumer name in the group (`--consumer` wins); unset is `<hostname>-<pid>`."""
     batch_size: int = Field(default=64, ge=1)
+    """Pairs read, or reclaimed, per round; their scores are written in one step."""
     block_ms: int = Field(default=1000, ge=1)
+    """Milliseconds one read waits for new pairs before the worker looks for stale ones."""
     claim_idle_s: float = Field(default=60.0, gt=0)
+    """Seconds a pair may sit unacknowledged with another consumer before this one takes it."""
     metrics: WorkerMetricsConfig = Field(default_factory=WorkerMetricsConfig)
+    """The worker's own metrics listener."""

@@ -1,5 +1,6 @@
 """What every config section shares: the frozen, typo-intolerant section base, the name and
-URL rules several sections apply, and :class:`ConfigError`.
+URL rules several sections apply, the path type of every file and folder key, and
+:class:`ConfigError`.
 
 Sections are frozen (the config is validated once, then only read) and forbid extra keys, so
 that a typo fails loudly instead of silently meaning "default".
@@ -7,11 +8,20 @@ that a typo fails loudly instead of silently meaning "default".
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
-__all__ = ["NAME_PATTERN", "ConfigError", "Section", "check_base_url"]
+__all__ = [
+    "CONFIG_DIR",
+    "NAME_PATTERN",
+    "ConfigError",
+    "ConfigPath",
+    "Section",
+    "check_base_url",
+]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
 """Candidate and campaign names: they end up in Redis keys, metric labels and file names."""
@@ -39,3 +49,24 @@ def check_base_url(value: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError("a base URL without query or fragment")
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+CONFIG_DIR = "config_dir"
+"""Validation-context key holding the folder of the config file being read."""
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    """A relative path written in a config file means "beside this file", so one file works
+    whatever the working directory of the process reading it: `serve` in a container's
+    WORKDIR and `report` from a laptop both find `prices.file: prices.json` next to the config.
+    Without a config file (``parse_config`` on a dict) there is no folder: the path is kept.
+    Defaults are not validated, so a path left at its default stays under the working
+    directory, which is where a process's own state belongs."""
+    folder = info.context.get(CONFIG_DIR) if isinstance(info.context, dict) else None
+    if folder is None or value.is_absolute():
+        return value
+    return Path(folder) / value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+"""The type of every file and folder key: relative paths resolve against the config's folder."""

@@ -3,12 +3,11 @@ fixed response."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from proxy.config.base import Section, check_base_url
+from proxy.config.base import ConfigPath, Section, check_base_url
 from proxy.config.upstreams import PoolConfig
 
 __all__ = ["FallbackConfig", "StaticResponseConfig"]
@@ -21,6 +20,7 @@ class StaticResponseConfig(Section):
     """
 
     status: int = Field(default=503, ge=200, le=599)
+    """HTTP status of the fixed answer."""
     body: Any = Field(
         default_factory=lambda: {
             "error": {
@@ -31,7 +31,10 @@ class StaticResponseConfig(Section):
             }
         }
     )
+    """Any JSON value, sent JSON-encoded; the default is an OpenAI-shaped error."""
     headers: dict[str, str] = Field(default_factory=dict)
+    """Headers of the fixed answer, besides `Content-Type: application/json` (which they may
+    replace) and `x-darklaunch-fallback: <reason>`."""
 
 
 class FallbackConfig(Section):
@@ -43,13 +46,22 @@ class FallbackConfig(Section):
     """
 
     url: str | None = None
+    """Base URL of an upstream that answers in the incumbent's place; the request path is
+    appended."""
     on_status: list[int] = Field(default_factory=lambda: [500, 502, 503, 504])
+    """Incumbent statuses (400-599) that send the request to the fallback, like a failure."""
     timeout_s: float = Field(default=600.0, gt=0)
+    """Seconds a fallback call may take in all; passing it serves `static` (or a 504)."""
     headers: dict[str, str] = Field(default_factory=dict)
+    """Headers set on requests to the fallback upstream, on top of those sent the incumbent."""
     verify_tls: bool = True
-    ca_bundle: Path | None = None
+    """Verify the fallback upstream's TLS certificate; `false` accepts any certificate."""
+    ca_bundle: ConfigPath | None = None
+    """PEM file of CA certificates to verify the fallback upstream with."""
     pool: PoolConfig = Field(default_factory=PoolConfig)
+    """Keep-alive connection pool to the fallback upstream."""
     static: StaticResponseConfig | None = None
+    """Fixed answer served without `url`, or when the fallback upstream fails too."""
 
     @field_validator("url")
     @classmethod

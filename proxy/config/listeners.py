@@ -16,18 +16,20 @@ class ListenConfig(Section):
     """
 
     host: str = "127.0.0.1"
+    """Address the public listener binds; `0.0.0.0` for every interface."""
     port: int = Field(default=8080, ge=0, le=65535)
+    """TCP port clients connect to; 0 lets the OS pick a free one (logged at start-up)."""
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
-    """Largest request body accepted; larger ones get 413 request_too_large."""
+    """Largest request body accepted, in bytes; larger ones get 413 request_too_large."""
     header_read_timeout_s: float = Field(default=30.0, gt=0)
-    """A request's headers must arrive within this time of their first byte, or 408."""
+    """Seconds a request's headers may take to arrive after their first byte, else 408."""
     body_read_timeout_s: float = Field(default=60.0, gt=0)
-    """A request's body must arrive within this time, or 408."""
+    """Seconds a request's body may take to arrive after its headers, else 408."""
     keepalive_timeout_s: float = Field(default=75.0, gt=0)
-    """An idle client connection is closed after this long."""
+    """Seconds an idle client connection is kept open between requests."""
     send_timeout_s: float = Field(default=60.0, gt=0)
-    """A client that reads nothing of its answer for this long, while darklaunch has bytes
-    waiting for it, is disconnected: it would otherwise hold its answer's buffers forever."""
+    """Seconds a client may read nothing of its answer while bytes wait for it; then it is
+    disconnected, since it would otherwise hold its answer's buffers forever."""
 
 
 class AdminConfig(Section):
@@ -37,6 +39,8 @@ class AdminConfig(Section):
     """
 
     host: str = "127.0.0.1"
+    """Address the admin listener binds; keep it off networks clients reach."""
     port: int = Field(default=9090, ge=0, le=65535)
+    """TCP port of `/metrics`, `/healthz`, `/readyz` and `/admin/*`; 0 picks a free one."""
     token: SecretStr | None = None
     """Bearer token for the admin API; without one the admin API answers 403."""

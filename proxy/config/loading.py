@@ -1,5 +1,6 @@
 """Reading a config: YAML, ``${VAR}`` expansion, validation, and error messages that name the
-key path, the bad value and what was expected.
+key path, the bad value and what was expected. Relative paths in a config file resolve against
+the file's folder (:data:`~proxy.config.base.ConfigPath`).
 
 Every problem surfaces as one :class:`~proxy.config.base.ConfigError` listing them all.
 """
@@ -14,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from proxy.config.base import ConfigError
+from proxy.config.base import CONFIG_DIR, ConfigError
 from proxy.config.root import Config
 
 __all__ = ["load_config", "parse_config"]
@@ -102,9 +103,17 @@ def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
 
 
 def parse_config(
-    data: Any, *, source: str = "<config>", env: dict[str, str] | None = None
+    data: Any,
+    *,
+    source: str = "<config>",
+    env: dict[str, str] | None = None,
+    config_dir: Path | None = None,
 ) -> Config:
-    """Validate already-parsed YAML; the seam tests use to skip the file system."""
+    """Validate already-parsed YAML; the seam tests use to skip the file system.
+
+    ``config_dir`` is the folder relative paths resolve against; ``None`` keeps them relative
+    (to the working directory), as for a config built in code.
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -112,7 +121,8 @@ def parse_config(
     problems: list[str] = []
     expanded = _expand_env(data, "", dict(os.environ) if env is None else env, problems)
     try:
-        config = Config.model_validate(expanded)
+        context = {CONFIG_DIR: config_dir} if config_dir is not None else None
+        config = Config.model_validate(expanded, context=context)
     except ValidationError as exc:
         for error in exc.errors():
             where, value = _format_loc(error["loc"], expanded)
@@ -130,7 +140,9 @@ def parse_config(
 
 
 def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> Config:
-    """Read, expand and validate a YAML config file."""
+    """Read, expand and validate a YAML config file; its relative paths resolve against its
+    folder (made absolute as given, symlinks not followed), so the result does not depend on
+    the working directory."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -142,4 +154,4 @@ def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> Confi
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"<yaml>: {exc}; expected valid YAML"]) from exc
-    return parse_config(data, source=source, env=env)
+    return parse_config(data, source=source, env=env, config_dir=Path(os.path.abspath(path)).parent)

@@ -18,17 +18,18 @@ class MirrorConfig(Section):
     """
 
     sample_rate: float = Field(default=0.05, ge=0.0, le=1.0)
-    """Share of requests on mirrored routes sent to the candidates."""
+    """Share of requests on mirrored routes sent to the candidates, from 0 to 1."""
     sample_key: str = "random"
     """`random`, `header:<name>` or `json:<field>`: a stable hash keeps a key in or out."""
     routes: list[str] = Field(default_factory=lambda: list(DEFAULT_ROUTES))
     """Paths that are mirrored (exact match, without the query string)."""
     paused: bool = False
     """Start with mirroring paused (the admin API can resume it)."""
-    # Share of sampled requests sent to the incumbent a second time (role "replica"), so the
-    # comparators can measure the incumbent's own nondeterminism: the noise floor.
     noise_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Share of mirrored requests also sent to the incumbent a second time (mirror `replica`),
+    from 0 to 1: the incumbent's own nondeterminism, the report's noise floor."""
     replica_max_inflight: int = Field(default=32, ge=1)
+    """Replica calls in flight at most; beyond it replicas are skipped (reason max_inflight)."""
 
     @field_validator("sample_key")
     @classmethod

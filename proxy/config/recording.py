@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from proxy.config.base import NAME_PATTERN, Section
+from proxy.config.base import NAME_PATTERN, ConfigPath, Section
 
 __all__ = ["BuiltinPattern", "RecordingConfig", "RedactConfig"]
 
@@ -25,9 +25,13 @@ class RedactConfig(Section):
     """
 
     enabled: bool = True
+    """Mask records at all; `false` records headers, bodies and answers verbatim."""
     builtins: list[BuiltinPattern] = Field(default_factory=lambda: list(_ALL_BUILTINS))
+    """Built-in patterns to mask; each match becomes `[REDACTED:<name>]`."""
     patterns: dict[str, str] = Field(default_factory=dict)
+    """Your own patterns, name -> Python regular expression, masked like the built-ins."""
     drop_paths: list[str] = Field(default_factory=list)
+    """JSON paths removed from the recorded request body, e.g. `messages[*].name`."""
 
     @field_validator("patterns")
     @classmethod
@@ -52,28 +56,31 @@ class RecordingConfig(Section):
     campaign: str = Field(default="default", pattern=NAME_PATTERN)
     """Names the streams `darklaunch:{<campaign>}:pairs` and `:scores`."""
     max_len: int = Field(default=1_000_000, ge=1)
-    """Approximate cap on the pairs stream (`XADD MAXLEN ~`)."""
+    """Approximate cap on the pairs stream's length, in records (`XADD MAXLEN ~`)."""
     retention_h: float | None = Field(default=None, gt=0)
-    """Age limit on the pairs stream (`XTRIM MINID`)."""
-    data_dir: Path = Path(".darklaunch/redis")
-    """Where the embedded Redis keeps its data."""
-    spool_dir: Path = Path(".darklaunch/spool")
-    """Where records wait on disk while Redis is away."""
+    """Age limit on the pairs stream, in hours (`XTRIM MINID`); unset keeps records until
+    `max_len` pushes them out."""
+    data_dir: ConfigPath = Path(".darklaunch/redis")
+    """Folder where the embedded Redis keeps its data and socket (unused with `redis_url`)."""
+    spool_dir: ConfigPath = Path(".darklaunch/spool")
+    """Folder where records wait on disk while Redis is away, replayed in order after."""
     spool_max_bytes: int = Field(default=1 << 30, gt=0)
-    """Spool size cap; beyond it records are dropped (reason spool_full)."""
+    """Spool size cap, in bytes; beyond it records are dropped (reason spool_full)."""
     queue_size: int = Field(default=10_000, ge=1)
-    """In-memory queue before the writer; beyond it records are dropped (queue_full)."""
+    """Records queued in memory for the writer at most; beyond it they are dropped
+    (reason queue_full)."""
     batch_size: int = Field(default=256, ge=1)
-    """Records per Redis write."""
+    """Records per Redis write, at most."""
     flush_timeout_s: float = Field(default=30.0, gt=0)
-    """How long shutdown waits to flush; what is left stays in the spool."""
+    """Seconds shutdown waits to flush records to Redis; what is left stays in the spool."""
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
-    """Request bodies longer than this are truncated in the record."""
+    """Request bodies longer than this many bytes (as JSON) are recorded cut, as a string."""
     max_output_bytes: int = Field(default=1024 * 1024, gt=0)
-    """Each answer is kept up to this size for the record."""
+    """Bytes of each side's answer kept for the record; a longer one is recorded truncated."""
     stream_usage: Literal["off", "inject"] = "off"
     """`inject` asks the incumbent for stream usage and hides it from clients that did not."""
     redact: RedactConfig = Field(default_factory=RedactConfig)
+    """What is masked or dropped before a record leaves the process."""
 
     @field_validator("redis_url")
     @classmethod

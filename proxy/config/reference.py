@@ -7,13 +7,14 @@ when the two differ.
 from __future__ import annotations
 
 import inspect
+import json
 import types
 import typing
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticUndefined, to_jsonable_python
 
 from proxy.config.root import Config
 
@@ -23,16 +24,20 @@ _HEADER = """# Configuration reference
 
 Generated from the pydantic models in `proxy/config/` by `darklaunch config-reference`;
 a test keeps this file identical to the generator's output. Unknown keys are errors, and
-`${VAR}` / `${VAR:-default}` in string values are expanded from the environment.
+`${VAR}` / `${VAR:-default}` in string values are expanded from the environment. A relative
+`path` in a config file is resolved against that file's folder; a default one stays relative
+to the working directory.
 """
 
 
 def _type_name(annotation: Any) -> str:
     origin = get_origin(annotation)
+    if origin is typing.Annotated:  # a type with validators, such as ConfigPath
+        return _type_name(get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
         return " | ".join(_type_name(arg) for arg in get_args(annotation))
     if origin is typing.Literal:
-        return " | ".join(repr(arg) for arg in get_args(annotation))
+        return " | ".join(json.dumps(arg) for arg in get_args(annotation))
     if origin is list:
         return f"list[{_type_name(get_args(annotation)[0])}]"
     if origin is dict:
@@ -53,6 +58,8 @@ def _type_name(annotation: Any) -> str:
 
 
 def _default(field: FieldInfo) -> str:
+    """The default as a config file would spell it: JSON (which YAML reads), so a path shows
+    as the string it is written as, not as ``PosixPath(...)``, and ``None`` as ``null``."""
     if field.is_required():
         return "required"
     if field.default_factory is not None:
@@ -65,7 +72,7 @@ def _default(field: FieldInfo) -> str:
         return ""
     if value is None:
         return "null"
-    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    text = json.dumps(to_jsonable_python(value), ensure_ascii=False)
     return f"`{text}`".replace("|", "\\|")
 
 
@@ -92,7 +99,7 @@ def _section(model: type[BaseModel], path: str, lines: list[str]) -> None:
     nested: list[tuple[str, type[BaseModel]]] = []
     for name, field in model.model_fields.items():
         kind = _type_name(field.annotation).replace("|", "\\|")
-        meaning = (field.description or "").replace("|", "\\|").replace("\n", " ")
+        meaning = " ".join((field.description or "").split()).replace("|", "\\|")
         lines.append(f"| `{name}` | {kind} | {_default(field)} | {meaning} |")
         child = _nested_model(field.annotation)
         if child is not None:

@@ -19,17 +19,28 @@ class Config(Section):
     """The root of a darklaunch config file."""
 
     listen: ListenConfig = Field(default_factory=ListenConfig)
+    """The public listener clients point their base URL at."""
     admin: AdminConfig = Field(default_factory=AdminConfig)
+    """Metrics, health and the admin API, on a port of their own."""
     incumbent: IncumbentConfig
+    """The model that serves clients; its answer is relayed byte for byte."""
     fallback: FallbackConfig | None = None
+    """What serves clients when the incumbent cannot; unset: they get darklaunch's error."""
     candidates: list[CandidateConfig] = Field(default_factory=list)
+    """The models under evaluation; without any, nothing is mirrored."""
     mirror: MirrorConfig = Field(default_factory=MirrorConfig)
+    """Which requests are mirrored, and how many go to the incumbent twice."""
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
-    # Comparator name -> its options; ``None`` runs every built-in with its defaults.
+    """Where paired records go and what they keep."""
     comparators: ComparatorOptions | None = None
+    """Comparator name -> its options; only those named run. Unset runs every built-in with
+    its defaults (see docs/comparators.md)."""
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
+    """Per-query latency, first-token and cost budgets the candidates are held to."""
     prices: PricesConfig = Field(default_factory=PricesConfig)
+    """Per-token prices that cost the answers."""
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    """The comparator worker (`darklaunch compare`)."""
 
     @field_validator("candidates")
     @classmethod

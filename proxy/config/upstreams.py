@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from proxy.config.base import NAME_PATTERN, Section, check_base_url
+from proxy.config.base import NAME_PATTERN, ConfigPath, Section, check_base_url
 
 __all__ = ["BreakerConfig", "CandidateConfig", "IncumbentConfig", "PoolConfig"]
 
@@ -22,25 +22,26 @@ class PoolConfig(Section):
     max_connections: int = Field(default=256, ge=1)
     """Connections open at most; calls beyond wait, in order, within their own deadline."""
     keepalive_timeout_s: float = Field(default=30.0, gt=0)
-    """An idle pooled connection is closed after this long."""
+    """Seconds an idle pooled connection is kept for reuse before it is closed."""
     connect_timeout_s: float = Field(default=10.0, gt=0)
-    """Time to open a connection, TLS included; passing it counts as a timeout."""
+    """Seconds to open a connection, TLS included; passing it counts as a timeout."""
 
 
 class _UpstreamConfig(Section):
     url: str
-    """Base URL; the request path is appended."""
+    """Base URL (`http://` or `https://`); each request's path and query are appended."""
     timeout_s: float = Field(default=600.0, gt=0)
-    """Total time for one call."""
+    """Seconds one call may take in all, from connecting to the last byte of the answer."""
     headers: dict[str, str] = Field(default_factory=dict)
-    """Set or override on the way upstream."""
+    """Headers set on every request to this upstream, replacing the client's of that name."""
     version: str | None = None
-    """Prompt or model version label, written into records."""
+    """Prompt or model version label, written into this side of every record."""
     verify_tls: bool = True
-    """Verify the upstream's certificate."""
-    ca_bundle: Path | None = None
-    """PEM bundle to verify the upstream's certificate with."""
+    """Verify the upstream's TLS certificate; `false` accepts any certificate."""
+    ca_bundle: ConfigPath | None = None
+    """PEM file of CA certificates to verify the upstream with, instead of the system's."""
     pool: PoolConfig = Field(default_factory=PoolConfig)
+    """Keep-alive connection pool to this upstream."""
 
     @field_validator("url")
     @classmethod
@@ -51,7 +52,7 @@ class _UpstreamConfig(Section):
     @classmethod
     def _check_ca_bundle(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
-            raise ValueError("an existing CA bundle file (PEM)")
+            raise ValueError(f"an existing CA bundle file (PEM); {value} is not a file")
         return value
 
 
@@ -69,7 +70,9 @@ class BreakerConfig(Section):
     """
 
     failure_threshold: int = Field(default=5, ge=1)
+    """Consecutive failed mirror calls (no answer, or a 5xx) that open the breaker."""
     reset_after_s: float = Field(default=30.0, gt=0)
+    """Seconds mirrors are skipped (reason breaker_open) before one probe call is let through."""
 
 
 class CandidateConfig(_UpstreamConfig):
@@ -79,19 +82,22 @@ class CandidateConfig(_UpstreamConfig):
     """
 
     name: str = Field(pattern=NAME_PATTERN)
-    """Label used in records and metrics."""
+    """Label used in records, metrics and the report; unique among the candidates."""
     model: str | None = None
-    """Rewrites `model` in the mirrored JSON body."""
+    """Replaces `model` in the mirrored JSON body; unset keeps the client's."""
     body_overrides: dict[str, Any] = Field(default_factory=dict)
-    """Deep-merged into the mirrored JSON body."""
+    """Deep-merged into the mirrored JSON body (after `model`), e.g. `{temperature: 0}`."""
     timeout_s: float = Field(default=120.0, gt=0)
-    """Total time a mirror call may take."""
+    """Seconds a mirror call may take in all; passing it records a `timeout` error."""
     first_byte_timeout_s: float = Field(default=30.0, gt=0)
-    """Time to the first body byte (first token) of a mirror call."""
+    """Seconds to the first body byte (first token), connecting included; passing it records
+    a `first_byte_timeout` error."""
     max_inflight: int = Field(default=64, ge=1)
-    """Concurrent mirror calls; beyond it mirrors are skipped (reason max_inflight)."""
+    """Mirror calls in flight at most; beyond it mirrors are skipped (reason max_inflight)."""
     forward_authorization: bool = False
-    """Send the client's Authorization/cookies/API-key headers to this candidate."""
+    """Send the client's Authorization, Cookie, API-key and OpenAI-Organization headers to
+    this candidate; by default they are withheld."""
     stream_usage: bool = True
     """Ask streamed chat/completions for a usage chunk (nobody sees the candidate's stream)."""
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    """Circuit breaker that pauses mirroring to this candidate while it keeps failing."""

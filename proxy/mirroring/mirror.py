@@ -132,7 +132,9 @@ class Mirror:
             for target in self.targets:
                 target.skipped(SkipReason.NOT_JSON_OBJECT)
             return None
-        pending = PendingPair(method, path, path_qs, parsed, headers, started)
+        pending = PendingPair(
+            method, path, path_qs, parsed, headers, started, sample_rate=sampler.rate
+        )
         calls: list[_Call] = []
         targets = self.targets
         if self.replica is not None and self._random() < self.noise_rate:

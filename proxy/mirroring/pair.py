@@ -30,6 +30,7 @@ class PendingPair:
         "pair_id",
         "path_qs",
         "route",
+        "sample_rate",
         "started",
         "timestamp",
     )
@@ -42,6 +43,8 @@ class PendingPair:
         body: Any,
         client_headers: CIMultiDictProxy[str],
         started: float,
+        *,
+        sample_rate: float,
     ) -> None:
         self.pair_id = _next_pair_id()
         self.timestamp = time.time()
@@ -51,6 +54,9 @@ class PendingPair:
         self.body = body
         self.client_headers = client_headers
         self.started = started
+        # The rate this request was sampled at, recorded with the pair: the rate can change
+        # at run time, and a cost projection must scale each pair by the rate that drew it.
+        self.sample_rate = sample_rate
         self.incumbent: asyncio.Future[UpstreamResult] = asyncio.get_running_loop().create_future()
 
     def incumbent_done(self, result: UpstreamResult) -> None:

@@ -84,6 +84,7 @@ class PairData(TypedDict):
     pair_id: str
     campaign: str
     timestamp: float
+    sample_rate: float | None
     route: str
     method: str
     request: RequestData

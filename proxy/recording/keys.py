@@ -11,6 +11,8 @@ these names, so they are a contract (``docs/records.md``): a campaign ``C`` owns
 
 Every stream entry carries its JSON payload in the field :data:`RECORD_FIELD`, and the
 comparator workers share the pairs stream as the consumer group :data:`CONSUMER_GROUP`.
+``darklaunch campaigns`` finds the campaigns of a Redis by scanning for
+:data:`PAIRS_KEY_PATTERN` and reading each name back with :func:`campaign_of_pairs_key`.
 
 The braces are a Redis Cluster hash tag: all of a campaign's keys hash to one slot, so the
 writer's script and the worker's pipelines, which touch several of them at once, stay legal
@@ -22,9 +24,11 @@ from __future__ import annotations
 __all__ = [
     "CONSUMER_GROUP",
     "KEY_PREFIX",
+    "PAIRS_KEY_PATTERN",
     "RECORD_FIELD",
     "RECORD_FIELD_BYTES",
     "batch_marker_key",
+    "campaign_of_pairs_key",
     "campaign_tag",
     "dead_key",
     "pairs_key",
@@ -45,6 +49,22 @@ def campaign_tag(campaign: str) -> str:
 
 def pairs_key(campaign: str) -> str:
     return f"{campaign_tag(campaign)}:pairs"
+
+
+# A ``SCAN MATCH`` glob for every campaign's pairs stream: Redis globs treat braces literally.
+PAIRS_KEY_PATTERN = pairs_key("*")
+# What surrounds the campaign in a pairs key, taken from pairs_key() itself (NUL never occurs
+# in a key we build), so the parser cannot drift from the builder.
+_PAIRS_HEAD, _PAIRS_TAIL = pairs_key("\0").split("\0")
+
+
+def campaign_of_pairs_key(key: str | bytes) -> str | None:
+    """The campaign whose pairs stream ``key`` is, or ``None`` for any other key."""
+    text = key.decode(errors="replace") if isinstance(key, bytes) else key
+    if not (text.startswith(_PAIRS_HEAD) and text.endswith(_PAIRS_TAIL)):
+        return None
+    campaign = text[len(_PAIRS_HEAD) : len(text) - len(_PAIRS_TAIL)]
+    return campaign or None
 
 
 def scores_key(campaign: str) -> str:

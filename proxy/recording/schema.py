@@ -136,6 +136,10 @@ class PairRecord(_Model):
     pair_id: str
     campaign: str
     timestamp: float
+    # The mirror's live sample rate when this request was sampled, so a cost projection scales
+    # by the rate the pair was actually drawn at (it can change at run time through
+    # ``/admin/mirror``). ``None`` in records written before it was recorded.
+    sample_rate: float | None = None
     route: str
     method: str
     request: RequestInfo

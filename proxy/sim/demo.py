@@ -4,8 +4,8 @@ It starts an embedded Redis, two simulated model servers (an incumbent, and a fa
 candidate that diverges on some prompts and refuses some), the proxy and a comparator worker.
 A generator replays a bundled prompt mix (plain chat, streaming, tool calls, JSON mode) through
 the official ``openai`` SDK, exactly as a client would, at a fixed rate. Then it prints the
-campaign report and the gate verdict and writes the HTML report. Everything it starts, it
-stops: the demo leaves no process behind.
+campaign report and the gate verdict and writes the HTML report; ``darklaunch demo`` exits
+with the verdict's code. Everything it starts, it stops: the demo leaves no process behind.
 
 The demo composes both planes, so it imports the analysis plane, lazily, inside its functions;
 the data plane proper never does.
@@ -218,11 +218,10 @@ async def run_demo(
     from comparators.gate.render import render_gate
     from comparators.report.table import render_table
     from comparators.service import run_worker
+    from comparators.tables import output_console
 
     if console is None:
-        console = Console()
-        if not console.is_terminal:  # logs and CI: wide enough for the tables to stay tables
-            console = Console(width=160)
+        console = output_console()  # logs and CI: wide enough for the tables to stay tables
     redis_server = EmbeddedRedis(data_dir / "redis")
     redis_url = await asyncio.to_thread(redis_server.start)
     sent = Counter[str]()
@@ -278,7 +277,8 @@ async def run_demo(
 
 
 def _print_traffic(console: Console, sent: Counter[str], recorded: int) -> None:
-    table = Table(title="traffic sent through the proxy (official openai SDK)")
+    console.print("[bold]traffic sent through the proxy[/] (official openai SDK)")
+    table = Table()
     table.add_column("kind")
     table.add_column("requests", justify="right")
     for kind, count in sorted(sent.items()):

@@ -33,6 +33,8 @@ def score(
     mirror_refusal: bool | None = False,
     breaches: list[str] | None = None,
     campaign: str = "test",
+    sample_rate: float | None = None,
+    details: dict[str, dict[str, Any]] | None = None,
     **extra: Value,
 ) -> ScoreRecord:
     """``extra`` sets further values by key with ``__`` for the dot:
@@ -72,6 +74,7 @@ def score(
         pair_id=pair_id,
         campaign=campaign,
         timestamp=timestamp,
+        sample_rate=sample_rate,
         route=route,
         model=model,
         mirror=mirror,
@@ -79,6 +82,7 @@ def score(
         mirror_model="small-model-v2" if role is Role.CANDIDATE else model,
         divergence=divergence,
         values=values,
+        details=details or {},
         breaches=breaches or [],
     )
 

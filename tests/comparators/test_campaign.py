@@ -7,7 +7,14 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from comparators.campaign import LoadStats, load_pairs, load_scores
+from comparators.campaign import (
+    CampaignSummary,
+    LoadStats,
+    count_pairs,
+    list_campaigns,
+    load_pairs,
+    load_scores,
+)
 from proxy.recording.keys import pairs_key, scores_key
 from proxy.recording.schema import PairRecord, RequestInfo, Role, Side
 from tests.comparators.score_factories import score
@@ -67,3 +74,18 @@ async def test_only_wanted_pairs_are_parsed_and_returned(
     assert found[f"{17:032x}"].pair_id == f"{17:032x}"
     assert stats.entries == 30  # "gone" is never found, so the whole stream is scanned
     assert await load_pairs(client, campaign, set()) == {}
+
+
+async def test_campaigns_are_listed_with_their_stream_lengths(
+    client: aioredis.Redis, campaign: str
+) -> None:
+    for i in range(3):
+        await client.xadd(pairs_key(campaign), {"record": b"{}"})
+        if i < 2:
+            await client.xadd(scores_key(campaign), {"record": score(f"p{i}").model_dump_json()})
+    await client.set(f"{pairs_key(campaign)}-not-a-stream", b"x")  # matches no campaign
+    found = await list_campaigns(client)
+    assert CampaignSummary(campaign, pairs=3, scores=2) in found
+    assert [c.name for c in found] == sorted(c.name for c in found)
+    assert await count_pairs(client, campaign) == 3
+    assert await count_pairs(client, f"{campaign}-none") == 0

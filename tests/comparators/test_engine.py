@@ -14,7 +14,7 @@ from comparators.registry import ENTRY_POINT_GROUP, discover_comparators
 from comparators.scores import HEADLINE_KEYS, Score, ScoreRecord, Value
 from proxy.config.loading import parse_config
 from proxy.config.root import Config
-from proxy.recording.schema import Role, Side
+from proxy.recording.schema import Output, Role, Side
 from tests.comparators.factories import call, mirror, record, side, usage
 
 PRICES = Path(__file__).resolve().parents[2] / "config" / "prices.json"
@@ -165,6 +165,7 @@ def test_bad_options_fail_at_start_up() -> None:
         (side(), mirror(error="timeout", status=None), 1.0),
         (side(status=500), mirror(), 1.0),
         (side(status=500), mirror(status=502), None),
+        (side(""), mirror(""), None),  # nothing to read is not "identical"
     ],
 )
 def test_headline_divergence(incumbent: Side, mirror_side: Side, expected: float | None) -> None:
@@ -180,3 +181,21 @@ def test_headline_falls_through_a_view_without_a_number() -> None:
     }
     assert headline_divergence(values, side(), mirror()) == 0.25
     assert headline_divergence({}, side(), mirror()) is None
+
+
+def test_an_embedding_pair_is_scored_by_its_vectors_and_not_as_two_empty_texts() -> None:
+    vectors = Output(body={"data": [{"index": 0, "embedding": [1.0, 0.0]}]})
+    other = Output(body={"data": [{"index": 0, "embedding": [1.0, 1.0]}]})
+    rec = record(side(out=vectors), [mirror(out=other)], route="/v1/embeddings")
+    [score] = ScoringEngine(config()).score(rec)
+    assert score.values["embedding.cosine"] == pytest.approx(2**-0.5)
+    assert score.divergence == pytest.approx((1 - 2**-0.5) / 2)
+    assert (score.values["text.applicable"], score.values["text.exact_match"]) == (False, None)
+
+
+def test_the_recorded_sample_rate_reaches_the_score_record() -> None:
+    engine = ScoringEngine(config())
+    [old] = engine.score(record())
+    [new] = engine.score(record().model_copy(update={"sample_rate": 0.25}))
+    assert (old.sample_rate, new.sample_rate) == (None, 0.25)
+    assert ScoreRecord.model_validate_json(new.model_dump_json()).sample_rate == 0.25

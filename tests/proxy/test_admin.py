@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+from contextlib import AsyncExitStack
+
 import aiohttp
 import orjson
 
 from proxy.sim.profile import SimProfile
 from proxy.sim.server import running_simulator
 from tests.conftest import ProxyFactory
+from tests.proxy.http.raw_upstream import eventually
 
 TOKEN = "adm-7f3c9a1b2d"
 
@@ -76,18 +81,54 @@ async def test_health_and_readiness(proxy_factory: ProxyFactory, unused_tcp_port
         async with proxy_factory(inc.url) as proxy, aiohttp.ClientSession() as session:
             async with session.get(proxy.admin_url + "/healthz") as response:
                 assert response.status == 200
+                assert await response.json() == {
+                    "status": "ok",
+                    "pid": os.getpid(),
+                    "serving": True,
+                    "recorder": "healthy",
+                }
             async with session.get(proxy.admin_url + "/readyz") as response:
                 assert response.status == 200
-                assert (await response.json())["checks"] == {"incumbent": True, "recorder": True}
+                assert await response.json() == {"status": "ready", "serving": True}
             async with session.get(proxy.admin_url + "/metrics") as response:
                 assert b"darklaunch_requests_in_flight" in await response.read()
+        # An unreachable incumbent is every proxy's problem alike (the fallback path's
+        # business): readiness stays, or a load balancer would take them all out at once.
         async with (
             proxy_factory(f"http://127.0.0.1:{unused_tcp_port}") as proxy,
             aiohttp.ClientSession() as session,
             session.get(proxy.admin_url + "/readyz") as response,
         ):
-            assert response.status == 503
-            assert (await response.json())["checks"]["incumbent"] is False
+            assert response.status == 200
+
+
+async def test_readiness_turns_503_when_the_drain_starts(proxy_factory: ProxyFactory) -> None:
+    """At shutdown /readyz answers 503 while the public listener still finishes its answers,
+    so a load balancer stops sending before the proxy stops listening."""
+    async with running_simulator(SimProfile(name="inc", latency_ms=2000)) as inc:
+        stack = AsyncExitStack()
+        proxy = await stack.enter_async_context(proxy_factory(inc.url))
+        async with aiohttp.ClientSession() as session:
+
+            async def slow_request() -> int:
+                async with session.post(
+                    proxy.url + "/v1/embeddings", json={"model": "m", "input": "x"}
+                ) as response:
+                    await response.read()
+                    return response.status
+
+            async with asyncio.TaskGroup() as group:
+                answer = group.create_task(slow_request())
+                value = proxy.state.registry.get_sample_value
+                await eventually(lambda: bool(value("darklaunch_requests_in_flight")), within=5)
+                shutdown = group.create_task(stack.aclose())
+                await eventually(lambda: not proxy.state.serving, within=5)
+                assert not answer.done()  # the drain is on: the answer is still coming
+                async with session.get(proxy.admin_url + "/readyz") as response:
+                    assert response.status == 503
+                    assert await response.json() == {"status": "not_serving", "serving": False}
+            assert answer.result() == 200
+            assert shutdown.done()
 
 
 async def test_noise_replica_calls_the_incumbent_again_with_client_credentials(

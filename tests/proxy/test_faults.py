@@ -18,6 +18,7 @@ from proxy.recording.sink import MemoryRecorder
 from proxy.sim.profile import SimProfile
 from proxy.sim.server import running_simulator
 from tests.conftest import ProxyFactory, serve_handler, start_serve
+from tests.proxy.http.raw_upstream import eventually
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "describe the sea"}], "stream": True}
 
@@ -178,3 +179,40 @@ async def test_no_secret_reaches_the_logs(
     assert "incumbent connect" in logs
     for secret in secrets:
         assert secret not in logs
+
+
+async def test_redis_away_keeps_the_proxy_ready_and_healthz_says_spooling(
+    proxy_factory: ProxyFactory, tmp_path: Path, unused_tcp_port: int
+) -> None:
+    """A Redis outage must not take the proxy out of the load balancer: it serves and spools.
+    The recorder's state is in /healthz and in the spool gauge (and its alert) instead."""
+    async with (
+        running_simulator(SimProfile(name="inc")) as inc,
+        running_simulator(SimProfile(name="cand")) as cand,
+        proxy_factory(
+            inc.url,
+            [{"name": "c", "url": cand.url}],
+            recording={
+                "redis_url": f"redis://127.0.0.1:{unused_tcp_port}",  # nothing listens there
+                "campaign": "away",
+                "spool_dir": str(tmp_path / "spool"),
+            },
+        ) as proxy,
+        aiohttp.ClientSession() as session,
+    ):
+        async with session.post(proxy.url + "/v1/chat/completions", json=CHAT) as response:
+            assert response.status == 200
+            await response.read()
+        await proxy.state.mirror.tasks.drain(10)
+        spool = proxy.state.registry.get_sample_value
+        await eventually(lambda: (spool("darklaunch_recorder_spool_bytes") or 0) > 0, within=10)
+        async with session.get(proxy.admin_url + "/healthz") as response:
+            assert response.status == 200
+            health = await response.json()
+        assert (health["recorder"], health["serving"]) == ("spooling", True)
+        async with session.get(proxy.admin_url + "/readyz") as response:
+            assert response.status == 200
+            assert await response.json() == {"status": "ready", "serving": True}
+        async with session.post(proxy.url + "/v1/chat/completions", json=CHAT) as response:
+            assert response.status == 200  # and it keeps serving
+            await response.read()

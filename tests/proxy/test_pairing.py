@@ -56,6 +56,7 @@ async def test_corpus_covers_what_the_builder_must_handle(golden: list[dict[str,
     assert any(call.arguments for output in outputs for call in output.tool_calls)
     assert any(choice.refusal for output in outputs for choice in output.choices)
     assert any(r.request.body_truncated for r in records)
+    assert {r.sample_rate for r in records} == set(pair_corpus.SAMPLE_RATES)
     assert any("[REDACTED:" in orjson.dumps(entry["record"]).decode() for entry in golden)
 
 

@@ -16,16 +16,33 @@ from proxy.sim.profile import SimProfile
 from proxy.sim.server import running_simulator
 
 
-async def _wait_healthy(url: str) -> None:
-    async with asyncio.timeout(30), aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
+async def _worker_pid(url: str) -> int | None:
+    """The pid of whichever worker answers ``/healthz`` on a fresh connection (so the kernel
+    picks among every worker bound to the shared port), once that worker's public listener
+    serves; ``None`` while none answers, or the one that did does not serve yet."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+        try:
+            async with session.get(url + "/healthz") as response:
+                health = await response.json()
+        except aiohttp.ClientError:
+            return None
+    pid: int = health["pid"]
+    return pid if health["serving"] is True else None
+
+
+async def _wait_for_workers(url: str, count: int) -> set[int]:
+    """Wait until ``count`` distinct workers say, through the shared admin port, that they
+    serve clients. Returning at the first answer raced the other workers' start-up: the
+    requests that followed could all reach the one worker up, and only it would count."""
+    pids: set[int] = set()
+    async with asyncio.timeout(60):
+        while len(pids) < count:
+            pid = await _worker_pid(url)
+            if pid is not None:
+                pids.add(pid)
+            else:
+                await asyncio.sleep(0.1)
+    return pids
 
 
 async def test_two_workers_share_the_port_and_aggregate_metrics(
@@ -58,7 +75,7 @@ async def test_two_workers_share_the_port_and_aggregate_metrics(
             "--log-level", "WARNING",
         )  # fmt: skip
         try:
-            await _wait_healthy(f"http://127.0.0.1:{admin}")
+            started = await _wait_for_workers(f"http://127.0.0.1:{admin}", 2)
             pids = set()
             for _ in range(200):
                 # A fresh connection each time, so the kernel spreads them over the workers.
@@ -71,7 +88,7 @@ async def test_two_workers_share_the_port_and_aggregate_metrics(
                         assert response.status == 200
                     async with session.get(f"http://127.0.0.1:{admin}/healthz") as response:
                         pids.add((await response.json())["pid"])
-            assert len(pids) == 2
+            assert pids == started
             async with (
                 aiohttp.ClientSession() as session,
                 session.get(f"http://127.0.0.1:{admin}/metrics") as r,
@@ -89,16 +106,11 @@ async def test_two_workers_share_the_port_and_aggregate_metrics(
             victim = pids.pop()
             os.kill(victim, signal.SIGKILL)
             seen: set[int] = set()
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(60):
                 while not seen - pids - {victim}:
-                    async with aiohttp.ClientSession(
-                        connector=aiohttp.TCPConnector(force_close=True)
-                    ) as session:
-                        try:
-                            async with session.get(f"http://127.0.0.1:{admin}/healthz") as response:
-                                seen.add((await response.json())["pid"])
-                        except aiohttp.ClientError:
-                            pass
+                    pid = await _worker_pid(f"http://127.0.0.1:{admin}")
+                    if pid is not None:
+                        seen.add(pid)
                     await asyncio.sleep(0.05)
             assert victim not in seen
         finally:

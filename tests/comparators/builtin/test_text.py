@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 
 from comparators.builtin.text import TextComparator, TextOptions, normalize, similarity
-from tests.comparators.factories import context, mirror, pairing, side
+from proxy.recording.schema import Output
+from tests.comparators.factories import call, context, mirror, pairing, side
 
 
 def run(a: str, b: str, **options: object) -> dict[str, Any]:
@@ -32,6 +33,7 @@ def test_normalize_folds_case_punctuation_and_space(raw: str, expected: str) -> 
 
 def test_identical_texts() -> None:
     assert run("Same answer.", "Same answer.") == {
+        "applicable": True,
         "exact_match": True,
         "normalized_match": True,
         "similarity": 1.0,
@@ -68,15 +70,45 @@ def test_similarity_edges(a: str, b: str, expected: float) -> None:
     assert similarity(a, b) == expected
 
 
-def test_empty_texts_on_both_sides_are_identical() -> None:
-    assert run("", "")["divergence"] == 0.0
+@pytest.mark.parametrize(("a", "b"), [("", ""), ("", " \n"), ("\t", "")])
+def test_no_text_on_either_side_is_not_applicable_rather_than_identical(a: str, b: str) -> None:
+    assert run(a, b) == {
+        "applicable": False,
+        "exact_match": None,
+        "normalized_match": None,
+        "similarity": None,
+        "divergence": None,
+    }
+
+
+def test_text_on_one_side_only_is_scored_as_different() -> None:
+    values = run("", "Paris.")
+    assert (values["applicable"], values["exact_match"], values["similarity"]) == (True, False, 0.0)
+
+
+def test_punctuation_only_answers_are_scored_on_their_raw_text() -> None:
+    # Normalising deletes all of both texts; "!!!" and "???" are still different answers.
+    values = run("!!!", "???")
+    assert values["normalized_match"] is True
+    assert values["similarity"] == 0.0
+
+
+def test_embedding_and_tool_call_answers_have_no_text_to_score() -> None:
+    comparator = TextComparator(TextOptions(), context())
+    vectors = Output(body={"data": [{"index": 0, "embedding": [0.1, 0.2]}]})
+    embedding = pairing(side(out=vectors), mirror(out=vectors), route="/v1/embeddings")
+    tools = pairing(side("", tool_calls=[call("f")]), mirror("", tool_calls=[call("g")]))
+    for pair in (embedding, tools):
+        [score] = comparator.compare(pair)
+        assert score.values["applicable"] is False
+        assert score.values["similarity"] is None
 
 
 def test_failed_side_leaves_nothing_to_compare() -> None:
     comparator = TextComparator(TextOptions(), context())
     [score] = comparator.compare(pairing(side(), mirror(error="timeout", status=None)))
     assert score.values == dict.fromkeys(
-        ("exact_match", "normalized_match", "similarity", "divergence")
+        ("applicable", "exact_match", "normalized_match", "similarity", "divergence")
     )
 
 

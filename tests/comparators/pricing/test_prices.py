@@ -191,10 +191,12 @@ def test_parse_usage_reads_both_api_shapes(usage: Any, expected: TokenUsage | No
     assert parse_usage(usage) == expected
 
 
-def test_packaged_default_table_is_config_prices_json() -> None:
-    from pathlib import Path
-
-    from comparators.pricing.prices import DEFAULT_PRICES
-
-    shipped = Path(__file__).resolve().parents[3] / "config" / "prices.json"
-    assert DEFAULT_PRICES.read_bytes() == shipped.read_bytes()
+def test_without_a_file_the_table_is_the_shipped_one() -> None:
+    """No ``prices.file``: the package's prices.json, which ``config/prices.json`` links to,
+    whatever the working directory (tests/proxy/shipped checks the link)."""
+    table = PriceTable.from_config(
+        PricesConfig(models={"mine": {"input_cost_per_token": 0, "output_cost_per_token": 1e-6}})
+    )
+    assert table.lookup("small-model-v2") == ModelPrice(1.5e-7, 6e-7, 7.5e-8)
+    assert table.lookup("mine") == ModelPrice(0.0, 1e-6)
+    assert len(table) == len(PriceTable.from_file(REPO / "config" / "prices.json")) + 1

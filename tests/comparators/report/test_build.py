@@ -122,8 +122,9 @@ def test_monthly_cost_projection_bases() -> None:
     assert sampled.candidates[0].overall.cost.projection_rps == pytest.approx(11 / 100 / 0.1)
     observed = build_report(records)
     assert observed.candidates[0].overall.cost.projection_rps == pytest.approx(11 / 100)
-    assert any("observed mirrored pair rate" in note for note in observed.notes)
-    assert not any("observed" in note for note in sampled.notes)
+    # Records without a recorded rate: the config's stands in, and the notes say so.
+    assert any("counts each of them as one request" in note for note in observed.notes)
+    assert any("11 of 11 pairs" in n and "sample_rate 0.1" in n for n in sampled.notes)
 
 
 def test_breach_rates_by_kind_and_duplicates_counted_once() -> None:

@@ -2,7 +2,8 @@
 
 The records in ``pair_corpus.jsonl`` were built by the model-based builder that preceded the
 plain-data one (commit 8710443), so :mod:`tests.proxy.test_pairing` can prove that building
-records as plain data and encoding them with orjson changed nothing a reader can see. Run
+records as plain data and encoding them with orjson changed nothing a reader can see. Since then
+they were rewritten once, to add ``sample_rate`` (checked to change nothing else). Run
 ``python -m tests.proxy.recording.pair_corpus`` only to record a deliberate change of the records.
 """
 
@@ -40,6 +41,8 @@ SSE = "text/event-stream"
 JSON = "application/json"
 SECRET_KEY = "sk-proj-AbCdEfGhIjKlMnOp1234"
 USAGE = {"prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29}
+# The live sample rate each case is recorded at, in turn: a rate changed at run time.
+SAMPLE_RATES = (1.0, 0.25, 0.05)
 
 
 @dataclass
@@ -608,7 +611,8 @@ def build(case: Case, index: int, submit: Callable[[Any], None]) -> None:
     targets = {c.name: CandidateTarget(c, metrics) for c in config.candidates}
     targets["replica"] = CandidateTarget(replica_config(config), metrics, role=Role.REPLICA)
     headers = CIMultiDictProxy(CIMultiDict(case.headers))
-    pending = PendingPair("POST", case.route, case.route, case.body, headers, 0.0)
+    rate = SAMPLE_RATES[index % len(SAMPLE_RATES)]
+    pending = PendingPair("POST", case.route, case.route, case.body, headers, 0.0, sample_rate=rate)
     pending.pair_id = f"pair-{index}"
     pending.timestamp = 1_764_000_000.125 + index
     builder = PairBuilder(config, Sink())

@@ -133,6 +133,7 @@ def _pair(
         "pair_id": "p1",
         "campaign": "c",
         "timestamp": 1_764_000_000.123456,
+        "sample_rate": 0.05,
         "route": "/v1/chat/completions",
         "method": "POST",
         "request": {

@@ -57,3 +57,11 @@ def test_no_other_module_spells_a_key() -> None:
                 and id(node) not in prose
             ]
     assert offenders == []
+
+
+def test_the_pairs_pattern_and_its_parser_match_the_builder() -> None:
+    assert keys.PAIRS_KEY_PATTERN == "darklaunch:{*}:pairs"
+    assert keys.campaign_of_pairs_key("darklaunch:{shop}:pairs") == "shop"
+    assert keys.campaign_of_pairs_key(b"darklaunch:{a.b-c}:pairs") == "a.b-c"
+    for other in ("darklaunch:{shop}:scores", "darklaunch:{}:pairs", "x:{shop}:pairs"):
+        assert keys.campaign_of_pairs_key(other) is None
