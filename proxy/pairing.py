@@ -21,6 +21,7 @@ from proxy.recording.exchange import UpstreamResult, decode_body
 from proxy.recording.redact import Redactor
 from proxy.recording.schema import SCHEMA_VERSION, Role
 from proxy.recording.sink import Recorder
+from proxy.recording.tags import Tagger
 
 __all__ = ["RECORDED_HEADERS", "PairBuilder"]
 
@@ -44,6 +45,7 @@ class PairBuilder:
             patterns=redact.patterns,
             drop_paths=redact.drop_paths,
         )
+        self.tagger = Tagger(config.recording.tags, self.redactor)
 
     def __call__(
         self,
@@ -111,6 +113,7 @@ class PairBuilder:
             "body_truncated": truncated,
             "stream": pending.body.get("stream") is True,
             "model": model,
+            "tags": self.tagger(pending.client_headers, pending.body),
         }
 
     def _side(

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 __all__ = [
     "CONFIG_DIR",
     "NAME_PATTERN",
+    "SECRET_HEADER_WORDS",
     "ConfigError",
     "ConfigPath",
     "Section",
@@ -25,6 +26,10 @@ __all__ = [
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
 """Candidate and campaign names: they end up in Redis keys, metric labels and file names."""
+
+SECRET_HEADER_WORDS = ("authorization", "api-key", "apikey", "cookie", "token", "secret")
+"""A header whose name holds one of these carries a credential: its value is masked in the
+config dump and may not be read into a recorded tag."""
 
 
 class ConfigError(ValueError):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from proxy.config.base import SECRET_HEADER_WORDS
 from proxy.config.root import Config
 
 __all__ = ["MASK", "SECRET_HEADER_WORDS", "SECRET_KEYS", "masked_dump"]
 
-SECRET_HEADER_WORDS = ("authorization", "api-key", "apikey", "cookie", "token", "secret")
 SECRET_KEYS = frozenset({"token", "password", "api_key", "secret"})
 MASK = "***"
 

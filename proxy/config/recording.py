@@ -1,18 +1,19 @@
 """Where paired records go and what they keep. Both planes read this section: the data plane
-writes the streams it names, the analysis plane reads them back."""
+writes the streams it names, the analysis plane reads them back (and segments them by the tags
+it names)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from proxy.config.base import NAME_PATTERN, ConfigPath, Section
+from proxy.config.base import NAME_PATTERN, SECRET_HEADER_WORDS, ConfigPath, Section
 
-__all__ = ["BuiltinPattern", "RecordingConfig", "RedactConfig"]
+__all__ = ["TAG_NAME", "BuiltinPattern", "RecordingConfig", "RedactConfig", "TagsConfig"]
 
 BuiltinPattern = Literal["email", "phone", "card", "api_key", "bearer"]
 _ALL_BUILTINS: tuple[BuiltinPattern, ...] = ("email", "phone", "card", "api_key", "bearer")
@@ -42,6 +43,75 @@ class RedactConfig(Section):
             except re.error as exc:
                 raise ValueError(f"valid regular expressions; {name!r} fails: {exc}") from exc
         return value
+
+
+TAG_NAME = re.compile(r"[a-z0-9_.\-]{1,32}")
+"""A tag name, configured or sent by a client (``fullmatch``): short and plain, because the
+report and the gate print it and select segments by it."""
+_TAG_NAME_RULE = "1 to 32 of a-z, 0-9, '_', '.', '-'"
+# An HTTP field name (RFC 9110 token).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z\-]+")
+
+
+def _check_header_source(value: str) -> str:
+    """A tag's header, lowercased; never one that carries a credential, since its value would
+    be written into every record."""
+    if not _HEADER_NAME.fullmatch(value):
+        raise ValueError("an HTTP header name such as x-tenant-id")
+    lowered = value.lower()
+    for word in SECRET_HEADER_WORDS:
+        if word in lowered:
+            raise ValueError(
+                f"a header that carries no credential; a name containing {word!r} does, and a "
+                "tag's value is written into every record"
+            )
+    return lowered
+
+
+def _check_json_field(value: str) -> str:
+    if not value or any(not part for part in value.split(".")):
+        raise ValueError("a dotted path of object keys such as metadata.feature")
+    return value
+
+
+HeaderSource = Annotated[str, AfterValidator(_check_header_source)]
+JsonFieldSource = Annotated[str, AfterValidator(_check_json_field)]
+
+
+class TagsConfig(Section):
+    """Segment tags recorded with every pair (`request.tags`), so the report and the gate can
+    judge each tenant, feature or other segment on its own. Clients may add tags of their own
+    with `x-darklaunch-tags: key=value,...`, but never one named here: these are the operator's.
+    Values are masked like the rest of the record (`redact`); a field `redact.drop_paths`
+    removes cannot be a tag; a value that is not 1-64 printable ASCII characters without `,`
+    or `=` makes no tag (see docs/records.md).
+
+    ``tags: {headers: {tenant: x-tenant-id}, json_fields: {feature: metadata.feature}}``
+    """
+
+    headers: dict[str, HeaderSource] = Field(default_factory=dict)
+    """Tag name -> request header whose value becomes the tag; credential headers (names with
+    authorization, api-key, apikey, cookie, token or secret) are refused."""
+    json_fields: dict[str, JsonFieldSource] = Field(default_factory=dict)
+    """Tag name -> dotted path into the JSON request body; a string, number or boolean there
+    becomes the tag, anything else none."""
+
+    @field_validator("headers", "json_fields")
+    @classmethod
+    def _check_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not TAG_NAME.fullmatch(name):
+                raise ValueError(f"tag names of {_TAG_NAME_RULE}; {name!r} is not one")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_per_tag(self) -> Self:
+        both = sorted(set(self.headers) & set(self.json_fields))
+        if both:
+            raise ValueError(
+                f"each tag name under headers or json_fields, not both; {both[0]!r} is in both"
+            )
+        return self
 
 
 class RecordingConfig(Section):
@@ -81,6 +151,8 @@ class RecordingConfig(Section):
     """`inject` asks the incumbent for stream usage and hides it from clients that did not."""
     redact: RedactConfig = Field(default_factory=RedactConfig)
     """What is masked or dropped before a record leaves the process."""
+    tags: TagsConfig = Field(default_factory=TagsConfig)
+    """Segment tags recorded with every pair, read from request headers or the JSON body."""
 
     @field_validator("redis_url")
     @classmethod
@@ -88,3 +160,18 @@ class RecordingConfig(Section):
         if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("a redis://, rediss:// or unix:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _tags_read_no_dropped_path(self) -> Self:
+        """A path the operator drops from recorded bodies holds what must not be recorded; a
+        tag read from it would record it anyway."""
+        for name, field in self.tags.json_fields.items():
+            parts = field.split(".")
+            for dropped in self.redact.drop_paths:
+                prefix = [part for part in re.split(r"\.|\[|\]", dropped) if part]
+                if parts[: len(prefix)] == prefix:
+                    raise ValueError(
+                        f"tags.json_fields outside redact.drop_paths; tag {name!r} reads "
+                        f"{field!r}, which drop path {dropped!r} keeps out of records"
+                    )
+        return self

@@ -1,5 +1,5 @@
 """What a candidate is sent: the client's body with the candidate's rewrites, and the client's
-headers without its credentials.
+headers without its credentials or the tags it sent darklaunch.
 
 Both run on the request path, once per sampled request and candidate.
 """
@@ -13,6 +13,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.config.upstreams import CandidateConfig
 from proxy.http.headers import REQUEST_DROP, forwardable_headers
+from proxy.recording.tags import TAGS_HEADER
 
 __all__ = ["candidate_body", "candidate_headers", "with_stream_usage"]
 
@@ -43,8 +44,10 @@ def candidate_headers(
     config: CandidateConfig, client_headers: CIMultiDictProxy[str], pair_id: str
 ) -> CIMultiDict[str]:
     """The client's forwardable headers, less its credentials unless the config forwards
-    them, plus the candidate's own headers and the shadow markers."""
-    drop = list(REQUEST_DROP)
+    them, plus the candidate's own headers and the shadow markers. The client's tags are for
+    darklaunch's record: a candidate (or the replica) never sees them, so its answer cannot
+    depend on them. The incumbent gets them as sent, since darklaunch changes nothing there."""
+    drop = [*REQUEST_DROP, TAGS_HEADER]
     if not config.forward_authorization:
         drop.extend(_CREDENTIAL_HEADERS)
     headers = forwardable_headers(client_headers, drop)

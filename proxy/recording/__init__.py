@@ -14,6 +14,7 @@ Building a record::
     assembly/       streamed or whole answers into an Output, per wire format
     sse             a lenient server-sent-events reader
     redact          secrets and PII out before a record leaves the process
+    tags            the segment tags of a pair: configured sources and the client's header
     pacing          record building spread over loop iterations, so clients never wait
 
 Storing it::

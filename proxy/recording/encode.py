@@ -77,6 +77,7 @@ class RequestData(TypedDict):
     body_truncated: bool
     stream: bool
     model: str | None
+    tags: dict[str, str]
 
 
 class PairData(TypedDict):

@@ -127,6 +127,10 @@ class RequestInfo(_Model):
     body_truncated: bool = False
     stream: bool = False
     model: str | None = None
+    # Segment labels for the report and gate (``tenant=acme``, ``feature=search``): from the
+    # ``x-darklaunch-tags`` header and the config's ``recording.tags`` mapping. Keys and values
+    # are short, printable and never secrets (see docs/records.md).
+    tags: dict[str, str] = Field(default_factory=dict)
 
 
 class PairRecord(_Model):

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import aiohttp
 import orjson
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from proxy.config.upstreams import CandidateConfig
+from proxy.mirroring.request import candidate_headers
 from proxy.sim.profile import SimProfile
 from proxy.sim.server import running_simulator
 from tests.conftest import ProxyFactory
@@ -84,3 +88,20 @@ async def test_client_authorization_reaches_candidate_only_when_configured(
             await proxy.state.mirror.tasks.drain(5)
         lowered = {k.lower(): v for k, v in cand.stats.headers[-1].items()}
     assert lowered["authorization"] == "Bearer sk-client"
+
+
+@pytest.mark.parametrize("forward_authorization", [False, True])
+def test_the_client_tags_header_never_reaches_a_candidate(forward_authorization: bool) -> None:
+    """The tags are for darklaunch's record: a candidate answering differently because of
+    them would skew the very comparison they segment."""
+    config = CandidateConfig(
+        name="c", url="http://127.0.0.1:1", forward_authorization=forward_authorization
+    )
+    client = CIMultiDictProxy(
+        CIMultiDict(
+            [("X-Darklaunch-Tags", "tenant=acme"), ("x-darklaunch-tags", "b=2"), ("X-Team", "t")]
+        )
+    )
+    headers = candidate_headers(config, client, "p" * 32)
+    assert "x-darklaunch-tags" not in headers
+    assert headers["x-team"] == "t"

@@ -3,7 +3,8 @@
 The records in ``pair_corpus.jsonl`` were built by the model-based builder that preceded the
 plain-data one (commit 8710443), so :mod:`tests.proxy.test_pairing` can prove that building
 records as plain data and encoding them with orjson changed nothing a reader can see. Since then
-they were rewritten once, to add ``sample_rate`` (checked to change nothing else). Run
+they were rewritten twice, to add ``sample_rate`` and then ``request.tags`` (empty here; each
+checked to change nothing else). Run
 ``python -m tests.proxy.recording.pair_corpus`` only to record a deliberate change of the records.
 """
 

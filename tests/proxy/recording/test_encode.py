@@ -142,6 +142,7 @@ def _pair(
             "body_truncated": False,
             "stream": False,
             "model": "m",
+            "tags": {"tenant": "acme", "feature": "search"},
         },
         "incumbent": incumbent,
         "mirrors": [{**incumbent, "role": Role.REPLICA, "name": "replica"}],
