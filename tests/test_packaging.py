@@ -38,7 +38,7 @@ from tests.dockerfile import (
     instructions,
 )
 
-HEAVY = ("numpy", "scipy", "matplotlib", "rapidfuzz", "openai")
+HEAVY = ("numpy", "scipy", "wordllama", "matplotlib", "rapidfuzz", "openai")
 HINT = (
     "error: darklaunch {command} needs the 'analysis' extra, which is not installed "
     f"(missing: {', '.join(HEAVY)}); install it with: pip install 'darklaunch[analysis]'"
