@@ -9,9 +9,11 @@ Values land under ``"<name>.<metric>"`` with the comparator's registered name, w
 ``Score.comparator`` says, so a plug-in can never overwrite a built-in's headline key.
 
 The headline ``divergence`` is the most specific content view that applies: tool calls when
-either side called a tool, else JSON when either side is JSON, else text. When exactly one
-side failed the answers differ completely (1.0); when both failed there is nothing to compare
-(``None``).
+either side called a tool, else JSON when either side is JSON, else text. When either side
+failed it is ``None``: an error is an *outcome*, judged by the outcome comparator and the
+gate's error checks, never a divergence of 1.0 (that scored every context-length 400 the
+candidate answered as a regression, and counted transient incumbent errors into the noise
+floor).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from comparators.pricing.budgets import Budgets
 from comparators.pricing.prices import PriceTable
 from comparators.registry import Registration, load_comparators
 from comparators.scores import Score, ScoreRecord, Value
+from comparators.segments import request_kind
 from proxy.config.root import Config
 from proxy.recording.schema import PairRecord, Side
 
@@ -51,9 +54,8 @@ def headline_divergence(values: Mapping[str, Value], incumbent: Side, mirror: Si
     """One number per (pair, mirror) for the report's headline; see the module docstring.
     A view that applies but has no number (JSON asked for, neither side valid) falls through
     to the next one."""
-    incumbent_failed, mirror_failed = side_failed(incumbent), side_failed(mirror)
-    if incumbent_failed or mirror_failed:
-        return None if incumbent_failed and mirror_failed else 1.0
+    if side_failed(incumbent) or side_failed(mirror):
+        return None
     for applicable, divergence in _HEADLINE_ORDER:
         value = values.get(divergence)
         if values.get(applicable) is True and isinstance(value, int | float):
@@ -144,6 +146,9 @@ class ScoringEngine:
             mirror=mirror.name,
             role=mirror.role,
             mirror_model=mirror.model,
+            kind=request_kind(record),
+            stream=record.request.stream,
+            tags=record.request.tags,
             divergence=headline_divergence(values, record.incumbent, mirror),
             values=values,
             details=details,

@@ -37,6 +37,7 @@ FLOAT_KEYS = (
     "text.similarity",
     "embedding.cosine",
     "embedding.divergence",
+    "semantic.similarity",
     "latency.incumbent_ms",
     "latency.mirror_ms",
     "latency.incumbent_ttft_ms",
@@ -54,6 +55,12 @@ FLAG_KEYS = (
     "json.mirror_valid",
     "tool_calls.applicable",
     "tool_calls.agree",
+    "json.equal",
+    "semantic.applicable",
+    "semantic.changed",
+    "semantic.facts_match",
+    "outcome.mirror_win",
+    "outcome.mirror_loss",
     "outcome.incumbent_error",
     "outcome.mirror_error",
     "outcome.incumbent_refusal",
@@ -113,6 +120,9 @@ class ScoreFrame:
     timestamps: FloatArray
     divergence: FloatArray
     sample_rates: FloatArray  # NaN where the pair was recorded without one
+    kinds: npt.NDArray[np.object_]  # None where the record predates segments
+    streams: FlagArray  # 1 streamed, 0 plain, -1 unknown
+    tags: list[dict[str, str]]
     floats: dict[str, FloatArray]
     flags: dict[str, FlagArray]
     breaches: list[list[str]] = field(default_factory=list)
@@ -129,6 +139,9 @@ class ScoreFrame:
             timestamps=np.fromiter((r.timestamp for r in records), np.float64, len(records)),
             divergence=_floats([r.divergence for r in records]),
             sample_rates=_floats([r.sample_rate for r in records]),
+            kinds=np.array([r.kind for r in records], dtype=object),
+            streams=_flags([r.stream for r in records]),
+            tags=[r.tags for r in records],  # shared, never mutated
             floats=floats,
             flags=flags,
             breaches=[r.breaches for r in records],  # shared, never mutated
@@ -146,6 +159,9 @@ class ScoreFrame:
             timestamps=self.timestamps[index],
             divergence=self.divergence[index],
             sample_rates=self.sample_rates[index],
+            kinds=self.kinds[index],
+            streams=self.streams[index],
+            tags=[self.tags[i] for i in index],
             floats={k: v[index] for k, v in self.floats.items()},
             flags={k: v[index] for k, v in self.flags.items()},
             breaches=[self.breaches[i] for i in index],
@@ -174,6 +190,65 @@ class ScoreFrame:
         """(pairs whose headline divergence is above ``threshold``, pairs that have one)."""
         known = np.isfinite(self.divergence)
         return int((self.divergence[known] > threshold).sum()), int(known.sum())
+
+    def changed(self, lexical_threshold: float | None = None) -> FlagArray:
+        """Per pair: 1 when the mirror's answer says something else, 0 when it says the same,
+        -1 when that is unknown (a side failed, or no view could read the answers).
+
+        By default this is the *semantic* reading, most specific view first: tool calls
+        (any changed name or argument), else JSON (any changed leaf), else prose (meaning and
+        fact tokens, :mod:`comparators.builtin.semantic`). With ``lexical_threshold`` it is
+        the word-overlap reading instead: headline divergence above the threshold."""
+        ok = self.both_ok
+        if lexical_threshold is not None:
+            known = np.isfinite(self.divergence) & ok
+            lexical = np.where(known, (self.divergence > lexical_threshold).astype(np.int8), -1)
+            return lexical.astype(np.int8)
+        result = np.full(len(self), -1, dtype=np.int8)
+        views = (
+            ("tool_calls.applicable", "tool_calls.agree", True),
+            ("json.applicable", "json.equal", True),
+            ("semantic.applicable", "semantic.changed", False),
+        )
+        undecided = ok.copy()
+        for applicable, verdict, agreement in views:
+            column = self.flags[verdict]
+            here = undecided & (self.flags[applicable] == 1) & (column >= 0)
+            value = (1 - column) if agreement else column
+            result[here] = value[here]
+            undecided &= ~here
+        return result
+
+    def streamed(self) -> BoolArray:
+        result: BoolArray = self.streams == 1
+        return result
+
+    def segment_mask(self, dimension: str, value: str) -> BoolArray:
+        """The pairs in segment ``dimension=value`` (see :mod:`comparators.segments`)."""
+        if dimension == "route":
+            return np.asarray(self.routes == value, dtype=np.bool_)
+        if dimension == "model":
+            return np.asarray(self.models == value, dtype=np.bool_)
+        if dimension == "kind":
+            return np.asarray(self.kinds == value, dtype=np.bool_)
+        if dimension == "stream":
+            return np.asarray(self.streams == (1 if value == "streamed" else 0), dtype=np.bool_)
+        key = dimension.removeprefix("tag:")
+        return np.fromiter((t.get(key) == value for t in self.tags), np.bool_, len(self))
+
+    def segments(self) -> dict[str, list[str]]:
+        """Every dimension with more than one value here, and its values in a stable order:
+        a dimension with one value is the whole frame again."""
+        found: dict[str, set[str]] = {
+            "route": set(self.routes.tolist()),
+            "model": set(self.models.tolist()),
+            "kind": {k for k in self.kinds.tolist() if k is not None},
+            "stream": {"streamed" if s == 1 else "plain" for s in self.streams.tolist() if s >= 0},
+        }
+        for tags in self.tags:
+            for key, value in tags.items():
+                found.setdefault(f"tag:{key}", set()).add(value)
+        return {dim: sorted(values) for dim, values in found.items() if len(values) > 1}
 
     @property
     def text_applicable(self) -> BoolArray:

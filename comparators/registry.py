@@ -23,6 +23,7 @@ from comparators.builtin.embedding import EmbeddingComparator
 from comparators.builtin.json_diff import JsonComparator
 from comparators.builtin.latency import LatencyComparator
 from comparators.builtin.outcome import OutcomeComparator
+from comparators.builtin.semantic import SemanticComparator
 from comparators.builtin.text import TextComparator
 from comparators.builtin.tool_calls import ToolCallsComparator
 
@@ -40,6 +41,7 @@ ENTRY_POINT_GROUP = "darklaunch.comparators"
 
 BUILTINS: dict[str, type[Comparator]] = {
     "text": TextComparator,
+    "semantic": SemanticComparator,
     "json": JsonComparator,
     "tool_calls": ToolCallsComparator,
     "outcome": OutcomeComparator,

@@ -31,10 +31,18 @@ HEADLINE_KEYS = (
     "json.incumbent_valid",  # bool
     "json.mirror_valid",  # bool
     "json.divergence",  # float in [0, 1]
+    "json.equal",  # bool: no leaf changed (key order and number spelling aside)
+    "json.changed_fields",  # int: entries of the structural diff
+    "semantic.applicable",  # bool: both sides answered with text
+    "semantic.similarity",  # float in [-1, 1]: cosine of the sentence embeddings
+    "semantic.fact_conflicts",  # int: kinds of fact (money, number, name, negation) that conflict
+    "semantic.changed",  # bool: the meaning or a fact changed; what quality: semantic counts
     "tool_calls.applicable",  # bool: either side called a tool
     "tool_calls.agree",  # bool: same tools, same order, equal parsed arguments
     "tool_calls.divergence",  # float in [0, 1]
     "outcome.incumbent_error",  # bool
+    "outcome.mirror_win",  # bool: the mirror answered where the incumbent failed
+    "outcome.mirror_loss",  # bool: the mirror failed where the incumbent answered
     "outcome.mirror_error",  # bool
     "outcome.incumbent_refusal",  # bool
     "outcome.mirror_refusal",  # bool
@@ -93,6 +101,11 @@ class ScoreRecord(BaseModel):
     mirror: str
     role: Role
     mirror_model: str | None = None
+    # Segment dimensions (:mod:`comparators.segments`): what the request asked for, whether it
+    # was streamed, and the user tags recorded with the pair. ``None``/empty in older records.
+    kind: str | None = None
+    stream: bool | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
     divergence: float | None = None
     values: dict[str, Value] = Field(default_factory=dict)
     details: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -19,6 +19,13 @@ side's leaf count to both, and a leaf present on both sides contributes 1 to ``t
 to ``changed`` when it differs. So identical documents are 0.0 and disjoint ones 1.0. When
 exactly one side is valid the divergence is 1.0; when neither is, it is ``None`` and the
 headline divergence falls back to text.
+
+``equal`` is the exact view the gate's ``quality: semantic`` mode reads: true when no leaf
+changed, whatever share of the document a change is (a wrong invoice total is one leaf of six,
+divergence 0.17, and still a wrong answer), false when any leaf changed or only one side is
+valid. Key order, white space and number spelling (``1.0`` and ``1``) never count.
+``changed_fields`` counts the entries of the diff, and ``details.diff`` names each one by
+JSON pointer, so a report can say which field changed.
 """
 
 from __future__ import annotations
@@ -180,7 +187,7 @@ class JsonOptions(BaseModel):
     max_entries: int = Field(default=MAX_ENTRIES, ge=0, le=1000)
 
 
-_KEYS = ("applicable", "incumbent_valid", "mirror_valid", "divergence")
+_KEYS = ("applicable", "incumbent_valid", "mirror_valid", "equal", "changed_fields", "divergence")
 
 
 class JsonComparator:
@@ -207,9 +214,13 @@ class JsonComparator:
         if error_b is not None:
             details["mirror_error"] = error_b
         divergence: float | None = None
+        equal: bool | None = None
+        changed_fields: int | None = None
         if valid_a and valid_b:
             result = diff(doc_a, doc_b, self.options.max_entries)
             divergence = result.divergence
+            changed_fields = sum(result.counts.values())
+            equal = changed_fields == 0
             details.update(
                 diff=result.entries,
                 counts=result.counts,
@@ -219,11 +230,13 @@ class JsonComparator:
             if sum(result.counts.values()) > self.options.max_entries:
                 details["diff_truncated"] = True
         elif valid_a or valid_b:
-            divergence = 1.0
+            divergence, equal = 1.0, False
         values = {
             "applicable": True,
             "incumbent_valid": valid_a,
             "mirror_valid": valid_b,
+            "equal": equal,
+            "changed_fields": changed_fields,
             "divergence": divergence,
         }
         return [make_score(self.name, values, details)]

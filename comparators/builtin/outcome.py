@@ -5,67 +5,55 @@
   ``"5xx"``, or ``"none"`` when no response arrived.
 * ``finish_reason_match`` compares the first choices' ``finish_reason``; ``None`` when either
   side failed, since an error has no finish reason worth comparing.
-* A *refusal* is detected by a deliberately simple, documented heuristic: the first choice has
-  a ``refusal`` (the API's own refusal channel), or the first :data:`REFUSAL_WINDOW`
-  characters of its text, casefolded and with typographic apostrophes made straight, contain
-  one of :data:`REFUSAL_PHRASES`. Only the opening is read because a refusal comes first; an
-  answer that later says "I can't assist with X, but" is usually an answer. A failed side's
-  refusal is ``None``.
+* A *refusal* is the API's own refusal channel (a ``refusal`` field on the first choice), else
+  what :class:`~comparators.semantic.refusal.RefusalDetector` reads in the opening of the
+  text: a phrase list first, then (``refusals: meaning``, the default) the meaning of the
+  opening against refusal exemplars, so "That isn't something I can share" counts as the
+  phrase "I can't help with" does. ``refusals: phrases`` keeps to the phrase list, for a
+  worker without the embedding model. A failed side's refusal is ``None``.
 * ``length_ratio = len(mirror text) / len(incumbent text)`` in characters; ``None`` when the
   incumbent text is empty or either side failed.
+* ``mirror_win`` is true when the mirror answered where the incumbent failed (a context-length
+  400 the candidate handles), ``mirror_loss`` the reverse. A pair with a failed side is judged
+  here and only here: content comparators and the headline divergence leave it out, so an
+  incumbent failure is never a "divergence" charged to the candidate.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from comparators.base import ComparatorContext, Pairing, make_score, side_failed
 from comparators.scores import Score, Value
+from comparators.semantic.embedder import load_embedder
+from comparators.semantic.refusal import (
+    REFUSAL_PHRASES,
+    REFUSAL_WINDOW,
+    RefusalDetector,
+    phrase_evidence,
+)
 from proxy.recording.schema import Output, Side
 
 __all__ = ["REFUSAL_PHRASES", "REFUSAL_WINDOW", "OutcomeComparator", "OutcomeOptions"]
 
 logger = logging.getLogger(__name__)
 
-REFUSAL_WINDOW = 200
-REFUSAL_PHRASES = (
-    "i'm sorry, but i can't",
-    "i'm sorry, but i cannot",
-    "i am sorry, but i cannot",
-    "i'm sorry, i can't",
-    "i'm sorry, i cannot",
-    "i apologize, but i can't",
-    "i apologize, but i cannot",
-    "i can't help with",
-    "i cannot help with",
-    "i can't assist",
-    "i cannot assist",
-    "i'm unable to help",
-    "i am unable to help",
-    "i'm unable to assist",
-    "i'm not able to help",
-    "i can't comply",
-    "i cannot comply",
-    "i won't be able to help",
-    "i must decline",
-)
 
-
-def refusal_evidence(output: Output) -> str | None:
-    """Why this output counts as a refusal (``"refusal field"`` or the phrase), or ``None``."""
+def refusal_evidence(output: Output, detector: RefusalDetector | None = None) -> str | None:
+    """Why this output counts as a refusal (``"refusal field"``, ``"phrase: ..."`` or
+    ``"meaning: ..."``), or ``None``; ``detector`` ``None`` reads the phrase list only."""
     if not output.choices:
         return None
     choice = output.choices[0]
     if choice.refusal:
         return "refusal field"
-    head = choice.text[:REFUSAL_WINDOW].casefold().replace("\u2019", "'")
-    for phrase in REFUSAL_PHRASES:
-        if phrase in head:
-            return phrase
-    return None
+    if detector is None:
+        phrase = phrase_evidence(choice.text)
+        return None if phrase is None else f"phrase: {phrase}"
+    return detector.detect(choice.text)
 
 
 def status_class(side: Side) -> str:
@@ -73,9 +61,11 @@ def status_class(side: Side) -> str:
 
 
 class OutcomeOptions(BaseModel):
-    """No options yet; ``comparators: {outcome: {}}``."""
+    """``comparators: {outcome: {refusals: phrases}}`` reads refusals by the phrase list only."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    refusals: Literal["meaning", "phrases"] = "meaning"
 
 
 class OutcomeComparator:
@@ -84,14 +74,15 @@ class OutcomeComparator:
 
     def __init__(self, options: OutcomeOptions, context: ComparatorContext) -> None:
         self.options = options
+        self.detector = RefusalDetector(load_embedder()) if options.refusals == "meaning" else None
 
     def compare(self, pair: Pairing) -> list[Score]:
         inc, mir = pair.incumbent, pair.mirror
         inc_failed, mir_failed = side_failed(inc), side_failed(mir)
         inc_out = None if inc_failed else inc.output
         mir_out = None if mir_failed else mir.output
-        inc_refusal = refusal_evidence(inc_out) if inc_out is not None else None
-        mir_refusal = refusal_evidence(mir_out) if mir_out is not None else None
+        inc_refusal = refusal_evidence(inc_out, self.detector) if inc_out is not None else None
+        mir_refusal = refusal_evidence(mir_out, self.detector) if mir_out is not None else None
         details: dict[str, Any] = {}
         finish_match: bool | None = None
         length_ratio: float | None = None
@@ -112,6 +103,8 @@ class OutcomeComparator:
             "incumbent_error": inc_failed,
             "mirror_error": mir_failed,
             "one_side_error": inc_failed != mir_failed,
+            "mirror_win": inc_failed and not mir_failed,
+            "mirror_loss": mir_failed and not inc_failed,
             "incumbent_status_class": inc_class,
             "mirror_status_class": mir_class,
             "status_class_match": inc_class == mir_class,

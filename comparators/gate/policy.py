@@ -12,13 +12,30 @@ Exceptions::
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["GatePolicy", "GatePolicyError", "load_policy", "parse_policy"]
+__all__ = ["GatePolicy", "GatePolicyError", "Quality", "load_policy", "parse_policy"]
+
+
+class Quality(StrEnum):
+    """How the gate reads "the candidate's answer is different" (docs/report.md):
+
+    * ``semantic``: by meaning and facts. Tool calls and JSON exactly (any changed argument or
+      leaf), prose by sentence-embedding similarity plus exact numbers, money, names and
+      negations. For a new model or prompt, whose wording will differ.
+    * ``lexical``: by word overlap, headline divergence above ``divergence_threshold``. For a
+      change that should not change wording at all: a new serving stack for the same model.
+    * ``judge``: by an LLM judge's pairwise verdicts (needs ``judge.*`` scores).
+    """
+
+    SEMANTIC = "semantic"
+    LEXICAL = "lexical"
+    JUDGE = "judge"
 
 
 class GatePolicyError(ValueError):
@@ -44,9 +61,15 @@ class GatePolicy(BaseModel):
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     # Fewer candidate pairs than this can never PASS (it can still FAIL on clear evidence).
     min_pairs: int = Field(default=500, ge=1)
-    # A pair counts as divergent when its headline divergence is above this.
+    # Judge every check per segment too (route, model, request kind, stream, user tags);
+    # a segment with fewer pairs than min_segment_pairs is shown but not judged.
+    segments: bool = True
+    min_segment_pairs: int = Field(default=100, ge=1)
+    # What counts as a changed answer: semantic, lexical or judge (see Quality).
+    quality: Quality = Quality.SEMANTIC
+    # Lexical quality only: a pair counts as divergent when its headline divergence is above this.
     divergence_threshold: float = Field(default=0.2, ge=0.0, lt=1.0)
-    # Divergence rate above the noise floor (replica vs incumbent), absolute: 0.05 = 5 points.
+    # Changed-answer rate above the noise floor (replica vs incumbent), absolute: 0.05 = 5 pts.
     max_excess_divergence: float | None = Field(default=0.05, ge=0.0, le=1.0)
     # The candidate's own error rate, absolute.
     max_error_rate: float | None = Field(default=0.05, ge=0.0, le=1.0)
@@ -58,6 +81,8 @@ class GatePolicy(BaseModel):
     max_p95_latency_ms: float | None = Field(default=None, gt=0.0)
     # Candidate p95 / incumbent p95 of total latency.
     max_p95_latency_ratio: float | None = Field(default=1.2, gt=0.0)
+    # Candidate p99 / incumbent p99: the tail a median and a p95 check can both miss.
+    max_p99_latency_ratio: float | None = Field(default=1.5, gt=0.0)
     # Candidate / incumbent typical latency (Hodges–Lehmann on log latency): the rank check.
     max_median_latency_ratio: float | None = Field(default=1.2, gt=0.0)
     # Candidate p95 / incumbent p95 of time to first token (streamed requests only).

@@ -2,7 +2,9 @@
 machines (JSON).
 
 The table shows, per check, the measured value and its one-sided bounds next to the limit, so a
-reviewer can see *how far* from the limit a candidate is, not only which side of it. The
+reviewer can see *how far* from the limit a candidate is, not only which side of it. Checks on
+all pairs are always shown; segment checks only when they FAIL, with one line per segment in a
+second table (its pairs and verdict, or "not judged" below ``min_segment_pairs``). The
 verdict line quotes the exit code ``darklaunch gate`` (and ``report --policy``, and ``demo``)
 ends with.
 """
@@ -44,17 +46,26 @@ def _bounds(check: Check) -> str:
     return f"[{format_value(check.lower, check.unit)}, {format_value(check.upper, check.unit)}]"
 
 
+def _title(result: GateResult) -> str:
+    fail = ", ".join(f"{family} {level:.4%}" for family, level in result.fail_confidence.items())
+    title = f"release gate (PASS bounds at {result.confidence:.0%} one-sided"
+    return title + (f"; FAIL bounds at {fail})" if fail else ")")
+
+
 def _grid(result: GateResult) -> Grid:
     grid = Grid(
-        f"release gate ({result.confidence:.0%} one-sided bounds)",
+        _title(result),
         ("candidate", "check", "status", "measured", "bounds", "limit", "n", "method"),
         keep_whole=frozenset({"candidate", "check", "status", "measured", "limit", "n"}),
     )
     for check in result.checks:
+        if check.segment is not None and check.status is not Verdict.FAIL:
+            continue
         sign = "≤" if check.direction == "at_most" else "≥"
+        name = check.name if check.segment is None else f"{check.name} [{check.segment}]"
         grid.add_row(
             check.candidate,
-            check.name,
+            name,
             Text(check.status.value, style=_STYLES[check.status]),
             format_value(check.value, check.unit),
             _bounds(check),
@@ -62,6 +73,22 @@ def _grid(result: GateResult) -> Grid:
             str(check.n),
             check.method,
         )
+    return grid
+
+
+def _segment_grid(result: GateResult) -> Grid:
+    grid = Grid(
+        "segments (judged with at least min_segment_pairs pairs)",
+        ("candidate", "segment", "pairs", "status"),
+        keep_whole=frozenset({"candidate", "segment", "pairs", "status"}),
+    )
+    for segment in result.segments:
+        status = (
+            Text(segment.status.value, style=_STYLES[segment.status])
+            if segment.status is not None
+            else Text("not judged", style="dim")
+        )
+        grid.add_row(segment.candidate, segment.segment, f"{segment.n:,}", status)
     return grid
 
 
@@ -73,12 +100,15 @@ def render_gate(result: GateResult) -> RenderableType:
     """The checks table and the verdict line, for ``rich.console.Console().print``."""
     notes = [Text(f"note: {note}", style="yellow") for note in result.notes]
     verdict = Text(_verdict_line(result), style=_STYLES[result.verdict])
-    return Group(to_rich(_grid(result)), *notes, verdict)
+    segments = [to_rich(_segment_grid(result))] if result.segments else []
+    return Group(to_rich(_grid(result)), *segments, *notes, verdict)
 
 
 def gate_markdown(result: GateResult) -> str:
     """The same as :func:`render_gate`, as Markdown."""
     parts = [to_markdown(_grid(result))]
+    if result.segments:
+        parts.append(to_markdown(_segment_grid(result)))
     if result.notes:
         parts.append("".join(f"- note: {markdown_text(note)}\n" for note in result.notes) + "\n")
     parts.append(f"**{_verdict_line(result)}**\n")

@@ -12,21 +12,26 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from comparators.gate.estimate import Decision
 
-__all__ = ["Check", "GateResult", "Verdict"]
+__all__ = ["Check", "GateResult", "SegmentVerdict", "Verdict"]
 
 # One vocabulary for a check's status and the overall verdict.
 Verdict = Decision
 
 
 class Check(BaseModel):
-    """One limit on one candidate. ``lower``/``upper`` are one-sided bounds at the gate's
-    confidence; ``direction`` says whether the value must stay at most or at least the
-    threshold."""
+    """One limit on one candidate, over all its pairs (``segment`` ``None``) or one segment
+    (``"kind=tool_call"``). ``upper`` is the one-sided bound at the gate's confidence that a
+    PASS needs within the limit; ``lower`` is the one-sided bound at the family-adjusted
+    confidence that a FAIL needs beyond it (see :mod:`comparators.gate.verdict`).
+    ``direction`` says whether the value must stay at most or at least the threshold.
+    ``detectable`` is the check's power in the limit's units: about the smallest true value
+    that these pairs would FAIL half the time."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     candidate: str
     name: str
+    segment: str | None = None
     status: Verdict
     value: float | None = None
     lower: float | None = None
@@ -36,6 +41,19 @@ class Check(BaseModel):
     unit: str = ""
     n: int = 0
     method: str = ""
+    detectable: float | None = None
+
+
+class SegmentVerdict(BaseModel):
+    """One segment of one candidate: its pairs, and its verdict when it was judged (``None``
+    when it had fewer than ``min_segment_pairs``: shown, not judged)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    candidate: str
+    segment: str
+    n: int
+    status: Verdict | None = None
 
 
 class GateResult(BaseModel):
@@ -46,6 +64,9 @@ class GateResult(BaseModel):
     confidence: float
     candidates: dict[str, Verdict] = Field(default_factory=dict)
     checks: list[Check] = Field(default_factory=list)
+    segments: list[SegmentVerdict] = Field(default_factory=list)
+    # The family-wise error control: each FAIL bound's one-sided confidence, per family.
+    fail_confidence: dict[str, float] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
     policy: dict[str, Any] = Field(default_factory=dict)
 

@@ -1,34 +1,39 @@
 """The release gate: PASS, FAIL or INCONCLUSIVE from a campaign's scores and a policy.
 
-Every check has the form "the true value is at most the limit" and is judged on one-sided
-bounds at the policy's ``confidence`` (the ends of a two-sided interval at ``2c - 1``):
+Every check has the form "the true value is at most the limit" (:mod:`comparators.gate.checks`)
+and is judged on one-sided bounds:
 
 * FAIL when even the lower bound is above the limit: evidence of a breach;
-* PASS when the upper bound is within the limit: evidence of compliance;
+* PASS when the upper bound (at the policy's ``confidence``) is within the limit: evidence of
+  compliance;
 * INCONCLUSIVE otherwise: not enough data to say either.
 
-A candidate FAILs if any check FAILs and PASSes only if every check PASSes and it has at least
-``min_pairs`` pairs. The campaign's verdict is the worst of its candidates'. Exit codes for CI:
-:data:`EXIT_PASS`, :data:`EXIT_FAIL`, :data:`EXIT_INCONCLUSIVE`.
+A candidate PASSes when every check on all its pairs PASSes and it has at least ``min_pairs``
+pairs. Every check also runs per segment (:mod:`comparators.segments`) with at least
+``min_segment_pairs`` pairs; a segment check can FAIL its candidate, but a segment too small to
+prove compliance does not hold back a PASS (a 4% slice rarely can). The campaign's verdict is
+the worst of its candidates'. Exit codes for CI: :data:`EXIT_PASS`, :data:`EXIT_FAIL`,
+:data:`EXIT_INCONCLUSIVE`.
 
-Latency is checked twice on purpose. Kayenta's users found that a rank test alone passes a
-regression that fattens the tail without moving the median, so the rank-based median ratio
-(Hodges–Lehmann on log latency, with its Moses interval) is paired with a bootstrap p95 ratio:
-a p95-only regression FAILs the second.
+**Multiplicity.** Ten checks on each of a few candidates and a dozen segments are a hundred
+chances for chance to look like a breach: at the nominal level each, a candidate exactly at
+every limit would FAIL far more often than 5% of the time. So the family-wise false-FAIL rate
+``alpha = 1 - confidence`` is controlled by Bonferroni on the FAIL bounds: half of ``alpha``
+is shared by the checks on all pairs, half by the segment checks (all of it when there are no
+segments), and each check's lower bound is taken at ``1 - share / (number of checks in its
+family)``. PASS needs no adjustment: it requires *every* check to pass (an intersection-union
+test), so its upper bounds stay at ``confidence``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-
-import numpy as np
+from dataclasses import dataclass
 
 from comparators.frame import ScoreFrame, split_roles
-from comparators.gate import stats
-from comparators.gate.estimate import Estimate, FloatArray, decide_at_most, two_sided_level
-from comparators.gate.policy import GatePolicy
-from comparators.gate.result import Check, GateResult, Verdict
+from comparators.gate.checks import CheckSet, fail_capable
+from comparators.gate.policy import GatePolicy, Quality
+from comparators.gate.result import Check, GateResult, SegmentVerdict, Verdict
 from comparators.scores import ScoreRecord
 
 __all__ = [
@@ -47,6 +52,53 @@ EXIT_CODES = {
     Verdict.FAIL: EXIT_FAIL,
     Verdict.INCONCLUSIVE: EXIT_INCONCLUSIVE,
 }
+NO_FLOOR_NOTE = (
+    "quality was not judged against a noise floor: no replica pairs were scored, so a changed "
+    "answer cannot be told from the incumbent's own nondeterminism and the quality check can "
+    "PASS but never FAIL; set mirror.noise_rate (e.g. 0.1) to measure the floor"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    candidate: str
+    label: str
+    frame: ScoreFrame
+    noise: ScoreFrame
+    judged: bool
+
+
+def _segments(
+    name: str, frame: ScoreFrame, noise: ScoreFrame, policy: GatePolicy
+) -> list[_Segment]:
+    if not policy.segments:
+        return []
+    found = []
+    for dimension, values in frame.segments().items():
+        for value in values:
+            part = frame.take(frame.segment_mask(dimension, value))
+            found.append(
+                _Segment(
+                    name,
+                    f"{dimension}={value}",
+                    part,
+                    noise.take(noise.segment_mask(dimension, value)),
+                    judged=len(part) >= policy.min_segment_pairs,
+                )
+            )
+    return found
+
+
+def _fail_confidences(policy: GatePolicy, overall: int, segment_checks: int) -> tuple[float, float]:
+    """The one-sided confidence of each FAIL bound, for checks on all pairs and for segment
+    checks; see the module docstring."""
+    alpha = 1.0 - policy.confidence
+    overall_alpha = alpha / 2 if segment_checks else alpha
+    segment_alpha = alpha / 2
+    return (
+        1.0 - overall_alpha / max(overall, 1),
+        1.0 - segment_alpha / max(segment_checks, 1),
+    )
 
 
 def evaluate(
@@ -62,22 +114,61 @@ def evaluate(
         candidates = {candidate: candidates[candidate]}
     if not candidates:
         notes.append("no candidate scores: nothing to judge")
+    elif not replicas and policy.max_excess_divergence is not None:
+        notes.append(NO_FLOOR_NOTE)
+    if candidates and policy.quality is Quality.JUDGE:
+        notes.append("quality: judge needs judge.* scores; none were found, so it is not judged")
     noise = ScoreFrame.of(replicas)
+    frames = {name: ScoreFrame.of(records) for name, records in candidates.items()}
+    segments = [s for name, f in frames.items() for s in _segments(name, f, noise, policy)]
+    overall_confidence, segment_confidence = _fail_confidences(
+        policy,
+        sum(fail_capable(policy, frame) for frame in frames.values()),
+        sum(fail_capable(policy, s.frame) for s in segments if s.judged),
+    )
     checks: list[Check] = []
     verdicts: dict[str, Verdict] = {}
-    for name, records in candidates.items():
-        mine = _Evaluator(name, ScoreFrame.of(records), noise, policy).checks()
+    for name, frame in frames.items():
+        mine = [_min_pairs(name, len(frame), policy.min_pairs)]
+        mine += CheckSet(name, frame, noise, policy, fail_confidence=overall_confidence).checks()
         verdicts[name] = _combine([c.status for c in mine])
         checks.extend(mine)
+    summaries: list[SegmentVerdict] = []
+    for segment in segments:
+        status: Verdict | None = None
+        if segment.judged:
+            found = CheckSet(
+                segment.candidate,
+                segment.frame,
+                segment.noise,
+                policy,
+                fail_confidence=segment_confidence,
+                segment=segment.label,
+            ).checks()
+            status = _combine([c.status for c in found])
+            checks.extend(found)
+            if status is Verdict.FAIL:
+                verdicts[segment.candidate] = Verdict.FAIL
+        summaries.append(
+            SegmentVerdict(
+                candidate=segment.candidate, segment=segment.label, n=len(segment.frame),
+                status=status,
+            )
+        )  # fmt: skip
     verdict = _combine(list(verdicts.values())) if verdicts else Verdict.INCONCLUSIVE
+    fail_confidence = {"all pairs": overall_confidence}
+    if any(s.judged for s in segments):
+        fail_confidence["segments"] = segment_confidence
     return GateResult(
         verdict=verdict,
         exit_code=EXIT_CODES[verdict],
         confidence=policy.confidence,
         candidates=verdicts,
         checks=checks,
+        segments=summaries,
+        fail_confidence=fail_confidence,
         notes=notes,
-        policy=policy.model_dump(),
+        policy=policy.model_dump(mode="json"),
     )
 
 
@@ -89,167 +180,15 @@ def _combine(statuses: Sequence[Verdict]) -> Verdict:
     return Verdict.INCONCLUSIVE
 
 
-class _Evaluator:
-    """The checks for one candidate; each method returns one :class:`Check` or ``None`` when
-    its limit is switched off."""
-
-    def __init__(self, name: str, frame: ScoreFrame, noise: ScoreFrame, policy: GatePolicy) -> None:
-        self.name = name
-        self.frame = frame
-        self.noise = noise
-        self.policy = policy
-        self.level = two_sided_level(policy.confidence)
-
-    def checks(self) -> list[Check]:
-        found = [
-            self._min_pairs(),
-            self._excess_divergence(),
-            self._error_rate(),
-            self._rate_increase(
-                "error_rate_increase",
-                "outcome.mirror_error",
-                "outcome.incumbent_error",
-                self.policy.max_error_rate_increase,
-            ),
-            self._rate_increase(
-                "refusal_rate_increase",
-                "outcome.mirror_refusal",
-                "outcome.incumbent_refusal",
-                self.policy.max_refusal_rate_increase,
-            ),
-            self._p95_latency(),
-            self._p95_ratio("p95_latency_ratio", "", self.policy.max_p95_latency_ratio),
-            self._median_ratio(),
-            self._p95_ratio("p95_ttft_ratio", "ttft_", self.policy.max_p95_ttft_ratio),
-            self._mean_cost(),
-        ]
-        return [check for check in found if check is not None]
-
-    def _check(self, name: str, estimate: Estimate, limit: float, unit: str, method: str) -> Check:
-        return Check(
-            candidate=self.name,
-            name=name,
-            status=Verdict(decide_at_most(estimate, limit)),
-            value=estimate.value,
-            lower=estimate.lower,
-            upper=estimate.upper,
-            threshold=limit,
-            unit=unit,
-            n=estimate.n,
-            method=method,
-        )
-
-    def _min_pairs(self) -> Check:
-        n, needed = len(self.frame), self.policy.min_pairs
-        return Check(
-            candidate=self.name,
-            name="min_pairs",
-            status=Verdict.PASS if n >= needed else Verdict.INCONCLUSIVE,
-            value=float(n),
-            threshold=float(needed),
-            direction="at_least",
-            unit="pairs",
-            n=n,
-            method="count of scored candidate pairs",
-        )
-
-    def _excess_divergence(self) -> Check | None:
-        limit = self.policy.max_excess_divergence
-        if limit is None:
-            return None
-        k, n = self.frame.divergent(self.policy.divergence_threshold)
-        noise_k, noise_n = self.noise.divergent(self.policy.divergence_threshold)
-        if noise_n == 0:
-            # No noise floor: the raw rate is an upper bound on the excess, good enough to
-            # PASS on, but a FAIL could be the incumbent's own nondeterminism.
-            raw = stats.proportion(k, n, self.level)
-            check = self._check(
-                "excess_divergence", raw, limit, "rate",
-                "raw divergence rate, Wilson bounds; no replica scores so no noise floor",
-            )  # fmt: skip
-            if check.status is Verdict.FAIL:
-                check = check.model_copy(update={"status": Verdict.INCONCLUSIVE})
-            return check
-        excess = stats.newcombe_difference(k, n, noise_k, noise_n, self.level)
-        return self._check(
-            "excess_divergence", excess, limit, "rate",
-            f"candidate minus noise floor (n={noise_n} replica pairs), Newcombe bounds",
-        )  # fmt: skip
-
-    def _error_rate(self) -> Check | None:
-        limit = self.policy.max_error_rate
-        if limit is None:
-            return None
-        k, n = self.frame.count("outcome.mirror_error")
-        estimate = stats.proportion(k, n, self.level, exact=True)
-        return self._check("error_rate", estimate, limit, "rate", "Clopper–Pearson exact bounds")
-
-    def _rate_increase(
-        self, name: str, candidate_key: str, incumbent_key: str, limit: float | None
-    ) -> Check | None:
-        if limit is None:
-            return None
-        k1, n1 = self.frame.count(candidate_key)
-        k2, n2 = self.frame.count(incumbent_key)
-        estimate = stats.newcombe_difference(k1, n1, k2, n2, self.level)
-        p_value = stats.fisher_greater_p(k1, n1, k2, n2)
-        method = "candidate minus incumbent, Newcombe bounds"
-        if p_value is not None:
-            method += f"; Fisher exact one-sided p={p_value:.3g}"
-        return self._check(name, estimate, limit, "rate", method)
-
-    def _latencies(self, prefix: str) -> tuple[FloatArray, FloatArray]:
-        ok = self.frame.both_ok
-        return (
-            self.frame.column(f"latency.incumbent_{prefix}ms", ok),
-            self.frame.column(f"latency.mirror_{prefix}ms", ok),
-        )
-
-    def _p95_latency(self) -> Check | None:
-        limit = self.policy.max_p95_latency_ms
-        if limit is None:
-            return None
-        _, candidate = self._latencies("")
-        estimate = stats.quantile_ci_exact(candidate, 0.95, self.level)
-        return self._check("p95_latency_ms", estimate, limit, "ms", "exact order-statistic bounds")
-
-    def _p95_ratio(self, name: str, prefix: str, limit: float | None) -> Check | None:
-        if limit is None:
-            return None
-        incumbent, candidate = self._latencies(prefix)
-        estimate = stats.bootstrap_quantile_ratio(
-            incumbent,
-            candidate,
-            0.95,
-            self.level,
-            n_resamples=self.policy.n_resamples,
-            seed=self.policy.seed,
-        )
-        return self._check(
-            name, estimate, limit, "ratio",
-            f"candidate p95 / incumbent p95, percentile bootstrap ({self.policy.n_resamples})",
-        )  # fmt: skip
-
-    def _median_ratio(self) -> Check | None:
-        limit = self.policy.max_median_latency_ratio
-        if limit is None:
-            return None
-        incumbent, candidate = self._latencies("")
-        incumbent, candidate = incumbent[incumbent > 0], candidate[candidate > 0]
-        shift = stats.hodges_lehmann_shift(
-            np.log(incumbent), np.log(candidate), self.level, seed=self.policy.seed
-        )
-        p_value = stats.mann_whitney_p(incumbent, candidate, alternative="greater")
-        estimate = shift.map(math.exp)
-        method = "Hodges–Lehmann shift of log latency with Moses bounds"
-        if p_value is not None:
-            method += f"; Mann–Whitney one-sided p={p_value:.3g}"
-        return self._check("median_latency_ratio", estimate, limit, "ratio", method)
-
-    def _mean_cost(self) -> Check | None:
-        limit = self.policy.max_mean_cost_usd
-        if limit is None:
-            return None
-        costs = self.frame.column("cost.mirror_usd", self.frame.both_ok)
-        estimate = stats.mean_ci(costs, self.level)
-        return self._check("mean_cost_usd", estimate, limit, "usd", "Student-t bounds")
+def _min_pairs(candidate: str, n: int, needed: int) -> Check:
+    return Check(
+        candidate=candidate,
+        name="min_pairs",
+        status=Verdict.PASS if n >= needed else Verdict.INCONCLUSIVE,
+        value=float(n),
+        threshold=float(needed),
+        direction="at_least",
+        unit="pairs",
+        n=n,
+        method="count of scored candidate pairs",
+    )

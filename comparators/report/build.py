@@ -183,12 +183,14 @@ def _candidate_report(
     frame = ScoreFrame.of(records)
     total = ctx.weight(frame)
     rows = [_slice("all", "all", frame, noise, total, ctx)]
-    for route in sorted(set(frame.routes.tolist())):
-        part = frame.where_route(route)
-        rows.append(_slice("route", route, part, noise.where_route(route), total, ctx))
-    for model in sorted(set(frame.models.tolist())):
-        part = frame.where_model(model)
-        rows.append(_slice("model", model, part, noise.where_model(model), total, ctx))
+    dimensions = {"route": sorted(set(frame.routes.tolist()))}
+    dimensions["model"] = sorted(set(frame.models.tolist()))
+    dimensions.update(frame.segments())  # kind, stream and tags where they vary
+    for dimension, values in dimensions.items():
+        for value in values:
+            part = frame.take(frame.segment_mask(dimension, value))
+            part_noise = noise.take(noise.segment_mask(dimension, value))
+            rows.append(_slice(dimension, value, part, part_noise, total, ctx))
     models = sorted({r.mirror_model for r in records if r.mirror_model})
     return CandidateReport(
         name=name,
@@ -216,6 +218,19 @@ def _slice(
         frame.flag("embedding.applicable"),
         noise.flag("embedding.applicable"),
     )
+    changed, noise_changed = frame.changed(), noise.changed()
+    change_k, change_n = int((changed == 1).sum()), int((changed >= 0).sum())
+    noise_change_k, noise_change_n = (
+        int((noise_changed == 1).sum()),
+        int((noise_changed >= 0).sum()),
+    )
+    if noise_change_n:
+        excess_change = stats.newcombe_difference(
+            change_k, change_n, noise_change_k, noise_change_n, conf
+        )
+    else:
+        excess_change = stats.proportion(change_k, change_n, conf)
+    meaning, noise_meaning = frame.flag("semantic.applicable"), noise.flag("semantic.applicable")
     return SliceReport.model_validate(
         {
             "scope": scope,
@@ -243,8 +258,25 @@ def _slice(
             "errors": _rates(frame, "outcome.mirror_error", "outcome.incumbent_error", conf),
             "refusals": _rates(frame, "outcome.mirror_refusal", "outcome.incumbent_refusal", conf),
             "latency": _latency(frame, "latency.incumbent_ms", "latency.mirror_ms", ctx),
-            "ttft": _latency(frame, "latency.incumbent_ttft_ms", "latency.mirror_ttft_ms", ctx),
+            "ttft": _latency(
+                frame,
+                "latency.incumbent_ttft_ms",
+                "latency.mirror_ttft_ms",
+                ctx,
+                frame.streamed(),
+            ),
             "cost": _cost(frame, ctx.weight(frame) / total if total else 0.0, ctx),
+            "change_rate": stats.proportion(change_k, change_n, conf),
+            "noise_change_rate": stats.proportion(noise_change_k, noise_change_n, conf),
+            "excess_change": excess_change,
+            "meaning_similarity": stats.mean_ci(frame.column("semantic.similarity", meaning), conf),
+            "noise_meaning_similarity": stats.mean_ci(
+                noise.column("semantic.similarity", noise_meaning), conf
+            ),
+            "fact_conflict_rate": _rate(frame, "semantic.facts_match", conf, meaning, negate=True),
+            "json_equal_rate": _rate(frame, "json.equal", conf, json_applicable),
+            "candidate_wins": _rate(frame, "outcome.mirror_win", conf),
+            "candidate_losses": _rate(frame, "outcome.mirror_loss", conf),
             "breach_rates": {
                 kind: stats.proportion(frame.breach_count(kind), len(frame), conf)
                 for kind in frame.breach_kinds()
@@ -254,10 +286,16 @@ def _slice(
 
 
 def _rate(
-    frame: ScoreFrame, key: str, confidence: float, within: BoolArray | None = None
+    frame: ScoreFrame,
+    key: str,
+    confidence: float,
+    within: BoolArray | None = None,
+    *,
+    negate: bool = False,
 ) -> Estimate:
+    """The share of ``within`` where the flag ``key`` is true (false with ``negate``)."""
     k, n = frame.count(key, within)
-    return stats.proportion(k, n, confidence)
+    return stats.proportion(n - k if negate else k, n, confidence)
 
 
 def _rates(frame: ScoreFrame, candidate: str, incumbent: str, confidence: float) -> RateComparison:
@@ -278,8 +316,16 @@ def _quantiles(values: FloatArray) -> Quantiles:
     return Quantiles(n=int(values.size), p50=p50, p95=p95, p99=p99)
 
 
-def _latency(frame: ScoreFrame, incumbent: str, candidate: str, ctx: _Context) -> LatencyComparison:
-    ok = frame.both_ok
+def _latency(
+    frame: ScoreFrame,
+    incumbent: str,
+    candidate: str,
+    ctx: _Context,
+    within: BoolArray | None = None,
+) -> LatencyComparison:
+    """Latency on pairs where both sides answered (and ``within``: TTFT is read on streamed
+    pairs only, since a plain answer's first byte is its last)."""
+    ok = frame.both_ok if within is None else frame.both_ok & within
     a, b = frame.column(incumbent, ok), frame.column(candidate, ok)
     conf, resamples, seed = ctx.confidence, ctx.n_resamples, ctx.seed
     deltas = {
@@ -326,8 +372,10 @@ def _distributions(frame: ScoreFrame, noise: ScoreFrame, ctx: _Context) -> Distr
     return Distributions(
         latency_incumbent=_percentiles(frame.column("latency.incumbent_ms", ok)),
         latency_candidate=_percentiles(frame.column("latency.mirror_ms", ok)),
-        ttft_incumbent=_percentiles(frame.column("latency.incumbent_ttft_ms", ok)),
-        ttft_candidate=_percentiles(frame.column("latency.mirror_ttft_ms", ok)),
+        ttft_incumbent=_percentiles(
+            frame.column("latency.incumbent_ttft_ms", ok & frame.streamed())
+        ),
+        ttft_candidate=_percentiles(frame.column("latency.mirror_ttft_ms", ok & frame.streamed())),
         cost_incumbent=_percentiles(frame.column("cost.incumbent_usd", ok)),
         cost_candidate=_percentiles(frame.column("cost.mirror_usd", ok)),
         divergence_edges=edges,

@@ -14,7 +14,7 @@ import re
 import time
 
 from comparators.gate.render import format_value
-from comparators.gate.result import GateResult
+from comparators.gate.result import GateResult, Verdict
 from comparators.report.charts import cost_chart, divergence_chart, latency_chart
 from comparators.report.model import CampaignReport, CandidateReport, SliceReport
 from comparators.report.style import CSS
@@ -83,15 +83,31 @@ def _summary_rows(
     row: SliceReport, threshold: float, unpriced: dict[str, int] | None = None
 ) -> list[list[str]]:
     lat, ttft, cost = row.latency, row.ttft, row.cost
-    rows = [
+    rows: list[list[str]] = []
+    if row.change_rate.n:
+        rows += [
+            [
+                "changed answers (meaning)",
+                fmt_estimate(row.change_rate),
+                f"{fmt_estimate(row.noise_change_rate)} (n={row.noise_change_rate.n})",
+                "excess " + fmt_estimate(row.excess_change, fmt_pts),
+            ],
+            [
+                "meaning similarity",
+                fmt_estimate(row.meaning_similarity, fmt_plain),
+                fmt_estimate(row.noise_meaning_similarity, fmt_plain),
+                "fact conflicts " + fmt_estimate(row.fact_conflict_rate),
+            ],
+        ]
+    rows += [
         [
-            f"divergence > {threshold:g}",
+            f"word divergence > {threshold:g}",
             fmt_estimate(row.divergence_rate),
             f"{fmt_estimate(row.noise_divergence_rate)} (n={row.noise_pairs})",
             "excess " + fmt_estimate(row.excess_divergence, fmt_pts),
         ],
         [
-            "mean similarity",
+            "word similarity",
             fmt_estimate(row.mean_similarity, fmt_plain),
             fmt_estimate(row.noise_mean_similarity, fmt_plain),
             "",
@@ -103,7 +119,14 @@ def _summary_rows(
             fmt_estimate(row.json_valid_incumbent),
             "",
         ],
+        ["JSON fields all equal", fmt_estimate(row.json_equal_rate), "", ""],
         ["tool-call agreement", fmt_estimate(row.tool_call_agreement), "", ""],
+        [
+            "answered where the other failed",
+            fmt_estimate(row.candidate_wins),
+            fmt_estimate(row.candidate_losses),
+            "candidate wins / losses",
+        ],
     ]
     if row.embedding_cosine.n or row.noise_embedding_cosine.n:
         rows.append(
@@ -123,7 +146,7 @@ def _summary_rows(
                 fmt_estimate(rates.delta, fmt_pts),
             ]
         )
-    for label, comp in (("latency", lat), ("TTFT", ttft)):
+    for label, comp in (("latency", lat), ("TTFT (streamed)", ttft)):
         for q in ("p50", "p95", "p99"):
             cand, inc = getattr(comp.candidate, q), getattr(comp.incumbent, q)
             rows.append(
@@ -175,17 +198,21 @@ def _summary_rows(
 def _slices(candidate: CandidateReport) -> str:
     rows = [
         [
-            Html(f"{e(r.scope)}: <code>{e(r.key)}</code>"),
+            Html(f"{e(r.scope)}=<code>{e(r.key)}</code>"),
             str(r.pairs),
+            fmt_estimate(r.change_rate),
+            fmt_estimate(r.excess_change, fmt_pts),
             fmt_estimate(r.divergence_rate),
-            fmt_estimate(r.excess_divergence, fmt_pts),
             fmt_estimate(r.errors.delta, fmt_pts),
             fmt_estimate(r.latency.p95_delta_ms, fmt_delta_ms),
             fmt_estimate(r.cost.mean_delta_usd, fmt_delta_usd),
         ]
         for r in candidate.rows[1:]
     ]
-    headers = ["slice", "pairs", "divergence", "excess", "errors Δ", "p95 Δ", "cost Δ/query"]
+    headers = [
+        "segment", "pairs", "changed", "excess changed", "word divergence", "errors Δ", "p95 Δ",
+        "cost Δ/query",
+    ]  # fmt: skip
     return _table(headers, rows, "num") if rows else ""
 
 
@@ -210,7 +237,7 @@ def _candidate(candidate: CandidateReport, report: CampaignReport, index: int) -
     return (
         f'<section class="candidate"><h2>{e(name)}{models}</h2>'
         f"<p>{row.pairs:,} pairs; intervals at {report.confidence:.0%}.</p>"
-        f"{summary}<h3>By route and model</h3>{_slices(candidate)}"
+        f"{summary}<h3>By segment</h3>{_slices(candidate)}"
         f'<h3>Distributions</h3><div class="charts">{charts}</div></section>'
     )
 
@@ -219,7 +246,7 @@ def _gate(gate: GateResult) -> str:
     rows = [
         [
             c.candidate,
-            c.name,
+            c.name if c.segment is None else f"{c.name} [{c.segment}]",
             Html(f'<span class="badge {c.status.value.lower()}">{c.status.value}</span>'),
             format_value(c.value, c.unit),
             f"[{format_value(c.lower, c.unit)}, {format_value(c.upper, c.unit)}]",
@@ -228,6 +255,7 @@ def _gate(gate: GateResult) -> str:
             c.method,
         ]
         for c in gate.checks
+        if c.segment is None or c.status is Verdict.FAIL
     ]
     table = _table(
         ["candidate", "check", "status", "measured", "bounds", "limit", "n", "method"], rows

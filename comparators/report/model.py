@@ -8,8 +8,6 @@ report's confidence, and ``None`` means "no data", never zero. Field meanings ar
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from comparators.gate.estimate import Estimate
@@ -86,9 +84,11 @@ class RateComparison(_Model):
 
 
 class SliceReport(_Model):
-    """One candidate on one slice of traffic: all pairs, one route, or one requested model."""
+    """One candidate on one slice of traffic: all pairs (scope ``all``) or one segment, whose
+    scope is its dimension (``route``, ``model``, ``kind``, ``stream``, ``tag:<key>``; see
+    :mod:`comparators.segments`)."""
 
-    scope: Literal["all", "route", "model"]
+    scope: str
     key: str
     pairs: int
     divergence_rate: Estimate
@@ -113,6 +113,19 @@ class SliceReport(_Model):
     embedding_cosine: Estimate = _NO_DATA
     embedding_divergence: Estimate = _NO_DATA
     noise_embedding_cosine: Estimate = _NO_DATA
+    # The semantic reading (what ``quality: semantic`` gates on): answers whose meaning, facts,
+    # JSON leaves or tool calls changed, on pairs where both sides answered.
+    change_rate: Estimate = _NO_DATA
+    noise_change_rate: Estimate = _NO_DATA
+    excess_change: Estimate = _NO_DATA
+    meaning_similarity: Estimate = _NO_DATA
+    noise_meaning_similarity: Estimate = _NO_DATA
+    fact_conflict_rate: Estimate = _NO_DATA
+    json_equal_rate: Estimate = _NO_DATA
+    # Outcomes apart from content: the candidate answered where the incumbent failed (a win),
+    # or failed where the incumbent answered (a loss), as shares of all pairs.
+    candidate_wins: Estimate = _NO_DATA
+    candidate_losses: Estimate = _NO_DATA
 
 
 class Distributions(_Model):

@@ -2,9 +2,9 @@
 comment (Markdown), intervals in brackets.
 
 One summary table per candidate (all pairs: candidate, incumbent or noise floor, and the
-difference) and one compact table of the per-route and per-model slices, so a regression
-confined to one route is visible without opening the HTML report. Both renderings come from
-the same :class:`~comparators.tables.Grid`, so they cannot disagree.
+difference) and one compact table of its segments (route, model, request kind, stream, user
+tags), so a regression confined to one slice is visible without opening the HTML report. Both
+renderings come from the same :class:`~comparators.tables.Grid`, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -102,14 +102,27 @@ def _summary(candidate: CandidateReport, report: CampaignReport) -> Grid:
         keep_whole=frozenset({"metric"}),
         bold_first=True,
     )
+    if row.change_rate.n:
+        table.add_row(
+            "changed answers (meaning)",
+            fmt_estimate(row.change_rate),
+            f"{fmt_estimate(row.noise_change_rate)} (n={row.noise_change_rate.n})",
+            f"excess {fmt_estimate(row.excess_change, fmt_pts)}",
+        )
+        table.add_row(
+            "meaning similarity",
+            fmt_estimate(row.meaning_similarity, fmt_plain),
+            fmt_estimate(row.noise_meaning_similarity, fmt_plain),
+            f"fact conflicts {fmt_estimate(row.fact_conflict_rate)}",
+        )
     table.add_row(
-        f"divergence > {report.divergence_threshold:g}",
+        f"word divergence > {report.divergence_threshold:g}",
         fmt_estimate(row.divergence_rate),
         f"{fmt_estimate(row.noise_divergence_rate)} (n={row.noise_pairs})",
         f"excess {fmt_estimate(row.excess_divergence, fmt_pts)}",
     )
     table.add_row(
-        "mean similarity",
+        "word similarity",
         fmt_estimate(row.mean_similarity, fmt_plain),
         fmt_estimate(row.noise_mean_similarity, fmt_plain),
         "",
@@ -121,6 +134,8 @@ def _summary(candidate: CandidateReport, report: CampaignReport) -> Grid:
         fmt_estimate(row.json_valid_incumbent),
         "",
     )
+    if row.json_equal_rate.n:
+        table.add_row("JSON fields all equal", fmt_estimate(row.json_equal_rate), "", "")
     table.add_row("tool-call agreement", fmt_estimate(row.tool_call_agreement), "", "")
     if row.embedding_cosine.n or row.noise_embedding_cosine.n:
         table.add_row(
@@ -130,9 +145,16 @@ def _summary(candidate: CandidateReport, report: CampaignReport) -> Grid:
             f"divergence {fmt_estimate(row.embedding_divergence, fmt_plain)}",
         )
     _rate_rows(table, "error rate", row.errors)
+    if row.candidate_wins.value or row.candidate_losses.value:
+        table.add_row(
+            "answered where the other failed",
+            fmt_estimate(row.candidate_wins),
+            fmt_estimate(row.candidate_losses),
+            "candidate wins / losses",
+        )
     _rate_rows(table, "refusal rate", row.refusals)
     _latency_rows(table, "latency", row.latency)
-    _latency_rows(table, "TTFT", row.ttft)
+    _latency_rows(table, "TTFT (streamed)", row.ttft)
     cost = row.cost
     table.add_row(
         "cost/query mean",
@@ -150,20 +172,24 @@ def _summary(candidate: CandidateReport, report: CampaignReport) -> Grid:
 
 
 def _slices(candidate: CandidateReport) -> Grid:
-    columns = ("slice", "pairs", "divergence", "excess", "errors Δ", "p95 Δ", "cost Δ/query")
+    columns = (
+        "segment", "pairs", "changed", "excess changed", "word divergence", "errors Δ",
+        "p95 Δ", "cost Δ/query",
+    )  # fmt: skip
     table = Grid(
-        f"{candidate.name} by route and model",
+        f"{candidate.name} by segment",
         columns,
-        keep_whole=frozenset({"slice", "pairs"}),
+        keep_whole=frozenset({"segment", "pairs"}),
         right=frozenset(columns[1:]),
     )
     rows: list[SliceReport] = candidate.rows[1:]
     for row in rows:
         table.add_row(
-            f"{row.scope}: {row.key}",
+            f"{row.scope}={row.key}",
             str(row.pairs),
+            fmt_estimate(row.change_rate),
+            fmt_estimate(row.excess_change, fmt_pts),
             fmt_estimate(row.divergence_rate),
-            fmt_estimate(row.excess_divergence, fmt_pts),
             fmt_estimate(row.errors.delta, fmt_pts),
             fmt_estimate(row.latency.p95_delta_ms, fmt_delta_ms),
             fmt_estimate(row.cost.mean_delta_usd, fmt_delta_usd),

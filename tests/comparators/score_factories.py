@@ -35,17 +35,24 @@ def score(
     campaign: str = "test",
     sample_rate: float | None = None,
     details: dict[str, dict[str, Any]] | None = None,
+    kind: str | None = "chat",
+    stream: bool | None = False,
+    tags: dict[str, str] | None = None,
     **extra: Value,
 ) -> ScoreRecord:
     """``extra`` sets further values by key with ``__`` for the dot:
-    ``score(json__applicable=True)``."""
+    ``score(json__applicable=True)``. A similarity below 0.8 is a changed answer in both
+    readings: its divergence is above the lexical threshold (0.2) and ``semantic.changed``."""
     failed = incumbent_error or mirror_error
     if divergence is _UNSET:
-        divergence = 1.0 if failed else 1.0 - (similarity if similarity is not None else 1.0)
+        divergence = None if failed else 1.0 - (similarity if similarity is not None else 1.0)
     values: dict[str, Value] = {
         "text.exact_match": None if failed else similarity == 1.0,
         "text.similarity": None if failed else similarity,
         "text.divergence": None if failed or similarity is None else 1.0 - similarity,
+        "semantic.applicable": None if failed else similarity is not None,
+        "semantic.similarity": None if failed else similarity,
+        "semantic.changed": None if failed or similarity is None else similarity < 0.8,
         "json.applicable": False,
         "tool_calls.applicable": False,
         "outcome.incumbent_error": incumbent_error,
@@ -80,6 +87,9 @@ def score(
         mirror=mirror,
         role=role,
         mirror_model="small-model-v2" if role is Role.CANDIDATE else model,
+        kind=kind,
+        stream=stream,
+        tags=tags or {},
         divergence=divergence,
         values=values,
         details=details or {},

@@ -162,8 +162,10 @@ def test_bad_options_fail_at_start_up() -> None:
             mirror('{"a": 1}', tool_calls=[call("g")]),
             1.0,
         ),  # tool calls beat json
-        (side(), mirror(error="timeout", status=None), 1.0),
-        (side(status=500), mirror(), 1.0),
+        # A failed side is an outcome, never a divergence: it would charge the candidate for
+        # the incumbent's context-length 400s and inflate the noise floor with its 5xx.
+        (side(), mirror(error="timeout", status=None), None),
+        (side(status=500), mirror(), None),
         (side(status=500), mirror(status=502), None),
         (side(""), mirror(""), None),  # nothing to read is not "identical"
     ],

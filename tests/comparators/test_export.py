@@ -88,7 +88,8 @@ def data() -> Data:
 @pytest.mark.parametrize(
     ("where", "expected"),
     [
-        ("divergence > 0.5", {"p1", "p3"}),
+        ("divergence > 0.5", {"p1"}),  # a failed side has no divergence: it is an outcome
+        ("divergence > 0.5 or outcome.mirror_error", {"p1", "p3"}),
         ("outcome.mirror_error == true", {"p3"}),
         ("outcome.mirror_error", {"p3"}),
         ("not outcome.mirror_error and divergence >= 0.05", {"p1", "p2"}),
@@ -98,7 +99,7 @@ def data() -> Data:
         ("0.5 < divergence <= 0.8", {"p1"}),
         ('mirror in ["cand-b", "cand-a"] and text.similarity < 0.5', {"p1"}),
         ("text.similarity == null", {"p3"}),
-        ("latency.mirror_ms > -1 and not (divergence > 0.5)", {"p2", "p4"}),
+        ("latency.mirror_ms > -1 and not (divergence > 0.5)", {"p2", "p3", "p4"}),
         ('route == 1 or text.similarity > "a"', set()),  # mixed types never match
     ],
 )
@@ -146,7 +147,12 @@ def test_syntax_errors_and_empty_filters_are_clear() -> None:
 def test_export_writes_lines_and_manifest(tmp_path: Path, data: Data) -> None:
     scores, pairs = data
     manifest = export_golden_set(
-        scores, pairs, "divergence > 0.5", tmp_path, "prod", now=1_700_000_000.0
+        scores,
+        pairs,
+        "divergence > 0.5 or outcome.mirror_error",
+        tmp_path,
+        "prod",
+        now=1_700_000_000.0,
     )
     target = tmp_path / "v1"
     lines = [json.loads(line) for line in (target / "pairs.jsonl").read_text().splitlines()]
@@ -168,7 +174,7 @@ def test_export_writes_lines_and_manifest(tmp_path: Path, data: Data) -> None:
     assert manifest.version == "v1"
     assert (manifest.source_campaign, manifest.filter, manifest.count) == (
         "prod",
-        "divergence > 0.5",
+        "divergence > 0.5 or outcome.mirror_error",
         3,
     )
     assert manifest.missing_pairs == 0
@@ -209,7 +215,9 @@ def test_a_version_taken_during_the_export_fails_clearly(
 
 def test_missing_pairs_are_counted(tmp_path: Path, data: Data) -> None:
     scores, pairs = data
-    manifest = export_golden_set(scores, {"p1": pairs["p1"]}, "divergence > 0.5", tmp_path, "prod")
+    manifest = export_golden_set(
+        scores, {"p1": pairs["p1"]}, "divergence > 0.5 or outcome.mirror_error", tmp_path, "prod"
+    )
     assert (manifest.count, manifest.missing_pairs) == (2, 1)  # p1 twice, p3 gone
 
 

@@ -63,6 +63,7 @@ def test_none_selects_every_builtin_with_defaults() -> None:
     assert [c.name for c in comparators] == list(BUILTINS)
     assert list(BUILTINS) == [
         "text",
+        "semantic",
         "json",
         "tool_calls",
         "outcome",
@@ -105,7 +106,7 @@ def test_unknown_name_lists_the_known_ones() -> None:
             {"text": {"normalise": True}},
             r"text\.normalise: unknown option; expected one of: normalize",
         ),
-        ({"outcome": {"x": 1}}, r"outcome\.x: unknown option; expected one of: no options"),
+        ({"outcome": {"x": 1}}, r"outcome\.x: unknown option; expected one of: refusals"),
         (
             {"cost": {"chars_per_token": 0}},
             r"cost\.chars_per_token: got 0; expected greater than 0",

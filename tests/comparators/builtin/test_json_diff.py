@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -68,6 +69,8 @@ def test_identical_documents() -> None:
         "applicable": True,
         "incumbent_valid": True,
         "mirror_valid": True,
+        "equal": True,
+        "changed_fields": 0,
         "divergence": 0.0,
     }
 
@@ -75,6 +78,8 @@ def test_identical_documents() -> None:
 def test_changed_document_reports_the_diff() -> None:
     score = run('{"city": "Paris", "country": "FR"}', '{"city": "Lyon", "country": "FR"}')
     assert score.values["divergence"] == 0.5
+    assert score.values["equal"] is False
+    assert score.values["changed_fields"] == 1
     assert score.details["diff"] == [
         {"op": "value_change", "path": "/city", "incumbent": "Paris", "mirror": "Lyon"}
     ]
@@ -88,6 +93,8 @@ def test_invalid_json_on_one_side_is_total_divergence() -> None:
         "applicable": True,
         "incumbent_valid": True,
         "mirror_valid": False,
+        "equal": False,
+        "changed_fields": None,
         "divergence": 1.0,
     }
     assert score.details["mirror_error"].startswith("invalid JSON")
@@ -99,6 +106,8 @@ def test_prose_on_both_sides_is_not_applicable() -> None:
         "applicable": False,
         "incumbent_valid": None,
         "mirror_valid": None,
+        "equal": None,
+        "changed_fields": None,
         "divergence": None,
     }
 
@@ -111,6 +120,8 @@ def test_requested_json_with_prose_answers_is_applicable_without_divergence(kind
         "applicable": True,
         "incumbent_valid": False,
         "mirror_valid": False,
+        "equal": None,
+        "changed_fields": None,
         "divergence": None,
     }
 
@@ -166,3 +177,20 @@ def test_failed_side_leaves_nothing_to_compare() -> None:
     comparator = JsonComparator(JsonOptions(), context())
     [score] = comparator.compare(pairing(side('{"a": 1}'), mirror(error="reset")))
     assert set(score.values.values()) == {None}
+
+
+def test_one_changed_field_of_six_is_not_equal_whatever_its_share() -> None:
+    invoice = {"id": "A-7", "total": 1250.0, "currency": "USD", "due": "2026-01-31",
+               "paid": False, "customer": "Acme"}  # fmt: skip
+    wrong = {**invoice, "total": 1520.0}
+    score = run(json.dumps(invoice), json.dumps(wrong))
+    assert score.values["divergence"] == pytest.approx(1 / 6)  # below a 0.2 word threshold
+    assert score.values["equal"] is False
+    assert score.details["diff"] == [
+        {"op": "value_change", "path": "/total", "incumbent": 1250.0, "mirror": 1520.0}
+    ]
+
+
+def test_key_order_spacing_and_number_spelling_are_equal() -> None:
+    score = run('{"a": 1.0, "b": [true, null]}', '{ "b" : [ true , null ] , "a" : 1 }')
+    assert score.values["equal"] is True

@@ -27,6 +27,8 @@ def test_healthy_pair() -> None:
         "incumbent_error": False,
         "mirror_error": False,
         "one_side_error": False,
+        "mirror_win": False,
+        "mirror_loss": False,
         "incumbent_status_class": "2xx",
         "mirror_status_class": "2xx",
         "status_class_match": True,
@@ -51,6 +53,7 @@ def test_healthy_pair() -> None:
 def test_error_on_the_mirror_only(status: int | None, error: str | None, status_class: str) -> None:
     score = run(side(), mirror(status=status, error=error))
     assert score.values["mirror_error"] is True
+    assert (score.values["mirror_loss"], score.values["mirror_win"]) == (True, False)
     assert score.values["incumbent_error"] is False
     assert score.values["one_side_error"] is True
     assert score.values["mirror_status_class"] == status_class
@@ -78,7 +81,21 @@ def test_refusal_on_the_mirror_only() -> None:
     assert score.values["incumbent_refusal"] is False
     assert score.values["mirror_refusal"] is True
     assert score.values["one_side_refusal"] is True
-    assert score.details["refusal"] == {"incumbent": None, "mirror": "i'm sorry, but i can't"}
+    assert score.details["refusal"] == {
+        "incumbent": None,
+        "mirror": "phrase: i'm sorry, but i can't",
+    }
+
+
+def test_a_refusal_without_any_listed_phrase_is_read_by_meaning() -> None:
+    score = run(side("Paris."), mirror("That is not something I am able to share with you."))
+    assert score.values["mirror_refusal"] is True
+    assert str(score.details["refusal"]["mirror"]).startswith("meaning: ")
+    phrases = OutcomeComparator(OutcomeOptions(refusals="phrases"), context())
+    [plain] = phrases.compare(
+        pairing(side("Paris."), mirror("That is not something I am able to share with you."))
+    )
+    assert plain.values["mirror_refusal"] is False
 
 
 def test_refusal_channel_counts_without_a_phrase() -> None:
@@ -96,7 +113,7 @@ def test_refusal_channel_counts_without_a_phrase() -> None:
     ],
 )
 def test_refusal_heuristic(text: str, evidence: str | None) -> None:
-    assert refusal_evidence(output(text)) == evidence
+    assert refusal_evidence(output(text)) == (None if evidence is None else f"phrase: {evidence}")
 
 
 def test_refusal_phrases_are_stored_folded() -> None:
@@ -106,3 +123,8 @@ def test_refusal_phrases_are_stored_folded() -> None:
 def test_length_ratio_is_none_for_an_empty_incumbent() -> None:
     assert run(side(""), mirror("text")).values["length_ratio"] is None
     assert run(side("text"), mirror("")).values["length_ratio"] == 0.0
+
+
+def test_a_mirror_that_answers_where_the_incumbent_failed_wins() -> None:
+    score = run(side(status=400, error="http_status"), mirror("fine"))
+    assert (score.values["mirror_win"], score.values["mirror_loss"]) == (True, False)

@@ -98,7 +98,11 @@ def test_latency_deltas_rank_test_and_shift() -> None:
     inc = rng.lognormal(6.5, 0.3, 400)
     records = [
         score(
-            f"p{i}", incumbent_ms=float(inc[i]), mirror_ms=float(inc[i] * 1.5), mirror_ttft_ms=300.0
+            f"p{i}",
+            incumbent_ms=float(inc[i]),
+            mirror_ms=float(inc[i] * 1.5),
+            mirror_ttft_ms=300.0,
+            stream=i % 2 == 0,
         )
         for i in range(400)
     ]
@@ -109,6 +113,7 @@ def test_latency_deltas_rank_test_and_shift() -> None:
     assert (latency.hodges_lehmann_ms.value or 0.0) > 0
     ttft = build_report(records).candidates[0].overall.ttft
     assert ttft.p50_delta_ms.value == pytest.approx(100.0)
+    assert ttft.candidate.n == 200  # streamed pairs only: a plain answer's first byte is its last
 
 
 def test_monthly_cost_projection_bases() -> None:
@@ -214,7 +219,7 @@ def test_html_is_self_contained_escaped_and_complete() -> None:
         "Highest divergence",
         "Largest latency regression",
         "Highest candidate cost",
-        "By route and model",
+        "By segment",
     ):
         assert section in page
     assert "<script" not in page

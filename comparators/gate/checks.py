@@ -1,0 +1,299 @@
+"""The gate's checks for one candidate on one slice of its pairs (all of them, or a segment).
+
+Each check asks "is the true value at most the limit?" and computes its estimate twice: at
+the policy's confidence for the upper bound a PASS needs, and at the family-adjusted confidence
+for the lower bound a FAIL needs (:mod:`comparators.gate.verdict` explains the adjustment).
+A check whose limit is ``null`` is not run.
+
+Latency is checked three ways on purpose. Kayenta's users found that a rank test alone passes a
+regression that fattens the tail without moving the median, so the rank-based median ratio
+(Hodges–Lehmann on log latency, with its Moses interval) is paired with bootstrap p95 and p99
+ratios: a candidate that is faster for most requests and twice as slow for the slowest 1%
+FAILs the p99 check. Time to first token is judged on streamed pairs only: a plain answer's
+first byte is its last, and pooling the two hides a streaming regression.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from comparators.frame import BoolArray, ScoreFrame
+from comparators.gate import stats
+from comparators.gate.estimate import Estimate, FloatArray, decide_at_most, two_sided_level
+from comparators.gate.policy import GatePolicy, Quality
+from comparators.gate.result import Check, Verdict
+
+__all__ = ["CheckSet", "fail_capable"]
+
+Estimator = Callable[[float], Estimate]
+
+
+def fail_capable(policy: GatePolicy, frame: ScoreFrame) -> int:
+    """How many checks on ``frame`` could FAIL under ``policy``: the size of its share of the
+    family whose false-FAIL rate the gate controls."""
+    limits = [
+        policy.max_excess_divergence,
+        policy.max_error_rate,
+        policy.max_error_rate_increase,
+        policy.max_refusal_rate_increase,
+        policy.max_p95_latency_ms,
+        policy.max_p95_latency_ratio,
+        policy.max_p99_latency_ratio,
+        policy.max_median_latency_ratio,
+        policy.max_mean_cost_usd,
+    ]
+    count = sum(limit is not None for limit in limits)
+    if policy.max_p95_ttft_ratio is not None and bool(frame.streamed().any()):
+        count += 1
+    return count
+
+
+def _detectable(estimate: Estimate, limit: float, ratio: bool) -> float | None:
+    """About the smallest true value that would FAIL half the time at this sample size: the
+    limit plus the distance from the estimate down to its FAIL bound."""
+    if estimate.value is None or estimate.lower is None:
+        return None
+    if ratio:
+        if estimate.lower <= 0:
+            return None
+        return limit * estimate.value / estimate.lower
+    return limit + (estimate.value - estimate.lower)
+
+
+class CheckSet:
+    """The checks for one candidate on ``frame``, with replica scores ``noise`` from the same
+    slice; :meth:`checks` runs them all."""
+
+    def __init__(
+        self,
+        candidate: str,
+        frame: ScoreFrame,
+        noise: ScoreFrame,
+        policy: GatePolicy,
+        *,
+        fail_confidence: float,
+        segment: str | None = None,
+    ) -> None:
+        self.candidate = candidate
+        self.frame = frame
+        self.noise = noise
+        self.policy = policy
+        self.segment = segment
+        self.pass_level = two_sided_level(policy.confidence)
+        self.fail_level = two_sided_level(max(fail_confidence, policy.confidence))
+
+    def checks(self) -> list[Check]:
+        found = [
+            self._excess_divergence(),
+            self._error_rate(),
+            self._rate_increase(
+                "error_rate_increase",
+                "outcome.mirror_error",
+                "outcome.incumbent_error",
+                self.policy.max_error_rate_increase,
+            ),
+            self._rate_increase(
+                "refusal_rate_increase",
+                "outcome.mirror_refusal",
+                "outcome.incumbent_refusal",
+                self.policy.max_refusal_rate_increase,
+            ),
+            self._p95_latency(),
+            self._quantile_ratio("p95_latency_ratio", "", 0.95, self.policy.max_p95_latency_ratio),
+            self._quantile_ratio("p99_latency_ratio", "", 0.99, self.policy.max_p99_latency_ratio),
+            self._median_ratio(),
+            self._quantile_ratio("p95_ttft_ratio", "ttft_", 0.95, self.policy.max_p95_ttft_ratio),
+            self._mean_cost(),
+        ]
+        return [check for check in found if check is not None]
+
+    def _check(
+        self,
+        name: str,
+        estimator: Estimator,
+        limit: float,
+        unit: str,
+        method: str,
+        *,
+        ratio: bool = False,
+        fail: bool = True,
+    ) -> Check:
+        """Run ``estimator`` at both levels and judge; ``fail=False`` caps the status at
+        INCONCLUSIVE (evidence of a breach that the data cannot attribute to the candidate)."""
+        shown = estimator(self.pass_level)
+        strict = shown if self.fail_level == self.pass_level else estimator(self.fail_level)
+        estimate = Estimate(shown.value, strict.lower, shown.upper, shown.n)
+        status = Verdict(decide_at_most(estimate, limit))
+        if status is Verdict.FAIL and not fail:
+            status = Verdict.INCONCLUSIVE
+        return Check(
+            candidate=self.candidate,
+            name=name,
+            segment=self.segment,
+            status=status,
+            value=estimate.value,
+            lower=estimate.lower,
+            upper=estimate.upper,
+            threshold=limit,
+            unit=unit,
+            n=estimate.n,
+            method=method,
+            detectable=_detectable(strict, limit, ratio),
+        )
+
+    def _changed(self, frame: ScoreFrame) -> tuple[int, int]:
+        lexical = (
+            self.policy.divergence_threshold if self.policy.quality is Quality.LEXICAL else None
+        )
+        column = frame.changed(lexical)
+        return int((column == 1).sum()), int((column >= 0).sum())
+
+    def _excess_divergence(self) -> Check | None:
+        limit = self.policy.max_excess_divergence
+        if limit is None:
+            return None
+        quality = self.policy.quality
+        if quality is Quality.JUDGE:
+            return Check(
+                candidate=self.candidate,
+                name="excess_divergence",
+                segment=self.segment,
+                status=Verdict.INCONCLUSIVE,
+                threshold=limit,
+                unit="rate",
+                method="quality: judge needs judge.* scores; none were found (configure a judge)",
+            )
+        k, n = self._changed(self.frame)
+        noise_k, noise_n = self._changed(self.noise)
+        reading = f"{quality.value} changes"
+        if noise_n == 0:
+            # No noise floor: the raw rate bounds the excess from above, good enough to PASS
+            # on, but a FAIL could be the incumbent's own nondeterminism.
+            return self._check(
+                "excess_divergence",
+                lambda level: stats.proportion(k, n, level),
+                limit,
+                "rate",
+                f"raw rate of {reading}, Wilson bounds; no noise floor (no replica pairs), "
+                "so it cannot FAIL",
+                fail=False,
+            )
+        return self._check(
+            "excess_divergence",
+            lambda level: stats.newcombe_difference(k, n, noise_k, noise_n, level),
+            limit,
+            "rate",
+            f"rate of {reading} minus the noise floor (n={noise_n} replica pairs), Newcombe bounds",
+        )
+
+    def _error_rate(self) -> Check | None:
+        limit = self.policy.max_error_rate
+        if limit is None:
+            return None
+        k, n = self.frame.count("outcome.mirror_error")
+        return self._check(
+            "error_rate",
+            lambda level: stats.proportion(k, n, level, exact=True),
+            limit,
+            "rate",
+            "Clopper–Pearson exact bounds",
+        )
+
+    def _rate_increase(
+        self, name: str, candidate_key: str, incumbent_key: str, limit: float | None
+    ) -> Check | None:
+        if limit is None:
+            return None
+        k1, n1 = self.frame.count(candidate_key)
+        k2, n2 = self.frame.count(incumbent_key)
+        p_value = stats.fisher_greater_p(k1, n1, k2, n2)
+        method = "candidate minus incumbent, Newcombe bounds"
+        if p_value is not None:
+            method += f"; Fisher exact one-sided p={p_value:.3g}"
+        return self._check(
+            name,
+            lambda level: stats.newcombe_difference(k1, n1, k2, n2, level),
+            limit,
+            "rate",
+            method,
+        )
+
+    def _latencies(self, prefix: str) -> tuple[FloatArray, FloatArray]:
+        within: BoolArray = self.frame.both_ok
+        if prefix == "ttft_":
+            within = within & self.frame.streamed()
+        return (
+            self.frame.column(f"latency.incumbent_{prefix}ms", within),
+            self.frame.column(f"latency.mirror_{prefix}ms", within),
+        )
+
+    def _p95_latency(self) -> Check | None:
+        limit = self.policy.max_p95_latency_ms
+        if limit is None:
+            return None
+        _, candidate = self._latencies("")
+        return self._check(
+            "p95_latency_ms",
+            lambda level: stats.quantile_ci_exact(candidate, 0.95, level),
+            limit,
+            "ms",
+            "exact order-statistic bounds",
+        )
+
+    def _quantile_ratio(
+        self, name: str, prefix: str, q: float, limit: float | None
+    ) -> Check | None:
+        if limit is None:
+            return None
+        incumbent, candidate = self._latencies(prefix)
+        if prefix == "ttft_" and incumbent.size == 0 and candidate.size == 0:
+            return None  # no streamed pairs here: nothing to judge, nothing to show
+        resamples, seed = self.policy.n_resamples, self.policy.seed
+        what = "streamed pairs only, " if prefix == "ttft_" else ""
+        return self._check(
+            name,
+            lambda level: stats.bootstrap_quantile_ratio(
+                incumbent, candidate, q, level, n_resamples=resamples, seed=seed
+            ),
+            limit,
+            "ratio",
+            f"{what}candidate p{round(q * 100)} / incumbent p{round(q * 100)}, "
+            f"percentile bootstrap ({resamples})",
+            ratio=True,
+        )
+
+    def _median_ratio(self) -> Check | None:
+        limit = self.policy.max_median_latency_ratio
+        if limit is None:
+            return None
+        incumbent, candidate = self._latencies("")
+        incumbent, candidate = incumbent[incumbent > 0], candidate[candidate > 0]
+        log_a, log_b, seed = np.log(incumbent), np.log(candidate), self.policy.seed
+        p_value = stats.mann_whitney_p(incumbent, candidate, alternative="greater")
+        method = "Hodges–Lehmann shift of log latency with Moses bounds"
+        if p_value is not None:
+            method += f"; Mann–Whitney one-sided p={p_value:.3g}"
+        return self._check(
+            "median_latency_ratio",
+            lambda level: stats.hodges_lehmann_shift(log_a, log_b, level, seed=seed).map(math.exp),
+            limit,
+            "ratio",
+            method,
+            ratio=True,
+        )
+
+    def _mean_cost(self) -> Check | None:
+        limit = self.policy.max_mean_cost_usd
+        if limit is None:
+            return None
+        costs = self.frame.column("cost.mirror_usd", self.frame.both_ok)
+        return self._check(
+            "mean_cost_usd",
+            lambda level: stats.mean_ci(costs, level),
+            limit,
+            "usd",
+            "Student-t bounds",
+        )
