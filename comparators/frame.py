@@ -182,6 +182,15 @@ class ScoreFrame:
         known = column >= 0
         return int((column == 1).sum()), int(known.sum())
 
+    def discordant(self, first: str, second: str) -> tuple[int, int, int]:
+        """(records where only ``first`` is true, where only ``second`` is, records where both
+        flags are known): the counts a paired comparison of two rates needs."""
+        a, b = self.flags[first], self.flags[second]
+        known = (a >= 0) & (b >= 0)
+        only_first = int((known & (a == 1) & (b == 0)).sum())
+        only_second = int((known & (a == 0) & (b == 1)).sum())
+        return only_first, only_second, int(known.sum())
+
     def flag(self, key: str) -> BoolArray:
         result: BoolArray = self.flags[key] == 1
         return result

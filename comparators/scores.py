@@ -33,9 +33,9 @@ HEADLINE_KEYS = (
     "json.divergence",  # float in [0, 1]
     "json.equal",  # bool: no leaf changed (key order and number spelling aside)
     "json.changed_fields",  # int: entries of the structural diff
-    "semantic.applicable",  # bool: both sides answered with text
-    "semantic.similarity",  # float in [-1, 1]: cosine of the sentence embeddings
-    "semantic.fact_conflicts",  # int: kinds of fact (money, number, name, negation) that conflict
+    "semantic.applicable",  # bool: both sides answered, at least one with text
+    "semantic.similarity",  # float in [-1, 1]: sentence-coverage similarity of the meanings
+    "semantic.fact_conflicts",  # int: kinds of fact (money, number, unit, name...) in conflict
     "semantic.changed",  # bool: the meaning or a fact changed; what quality: semantic counts
     "tool_calls.applicable",  # bool: either side called a tool
     "tool_calls.agree",  # bool: same tools, same order, equal parsed arguments

@@ -17,9 +17,12 @@ it is. This comparator judges prose the way a reviewer would, in two parts:
 
 Refusals are read by meaning too (:mod:`comparators.semantic.refusal`): two refusals worded
 differently mean the same (their vectors are far apart: 0.26), and an answer next to a refusal
-is a change whatever the similarity.
+is a change whatever the similarity. When one side plainly refused, the other counts as a
+refusal too if its opening merely leans that way (nearest exemplar a refusal, at
+:data:`LEAN_THRESHOLD`), so a refusal worded past the detector is not a change.
 
-Values: ``applicable`` (both sides answered with text), ``similarity`` ([-1, 1]),
+Values: ``applicable`` (both sides answered, at least one with text; an empty answer next to
+a real one is ``changed``), ``similarity`` ([-1, 1]),
 ``divergence`` (``1 - similarity`` clipped to [0, 1]), ``fact_conflicts`` (kinds of fact that
 conflict), ``facts_match``, ``incumbent_refusal`` / ``mirror_refusal`` and ``changed``: the
 per-pair verdict the gate's ``quality: semantic`` mode counts. When the embedding endpoint
@@ -41,7 +44,11 @@ from comparators.semantic.facts import conflicts, extract
 from comparators.semantic.meaning import meaning_similarity
 from comparators.semantic.refusal import RefusalDetector
 
-__all__ = ["SemanticComparator", "SemanticOptions"]
+__all__ = ["LEAN_THRESHOLD", "SemanticComparator", "SemanticOptions"]
+
+LEAN_THRESHOLD = 0.25
+"""How near a refusal exemplar an answer's opening must be to count as a refusal when the other
+side plainly refused: two refusals in different words are the same answer."""
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +66,7 @@ _KEYS = (
 
 
 class SemanticOptions(BaseModel):
-    """``comparators: {semantic: {threshold: 0.55, embeddings: {url: ..., model: ...}}}``."""
+    """``comparators: {semantic: {threshold: 0.45, embeddings: {url: ..., model: ...}}}``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -83,19 +90,38 @@ class SemanticComparator:
         self.embedder = load_embedder(options.embeddings)
         self.refusals = RefusalDetector(self.embedder if options.refusals_by_meaning else None)
 
+    def _leans_refusal(self, text: str) -> bool:
+        """Whether the exemplar nearest to the answer's opening is a refusal at
+        :data:`LEAN_THRESHOLD`, below the detector's own threshold."""
+        found = self.refusals.nearest(text)
+        return found is not None and found[1] and found[2] >= LEAN_THRESHOLD
+
     def compare(self, pair: Pairing) -> list[Score]:
         incumbent, mirror = pair.incumbent.output, pair.mirror.output
         if incumbent is None or mirror is None or not pair.both_ok:
             return [make_score(self.name, dict.fromkeys(_KEYS))]
         a, b = incumbent.text.strip(), mirror.text.strip()
-        if not a or not b:
+        if not a and not b:  # nothing to read is not "identical"
             values: dict[str, Value] = dict.fromkeys(_KEYS)
             values["applicable"] = False
             return [make_score(self.name, values)]
+        if not a or not b:  # an empty answer next to a real one says something else
+            values = dict.fromkeys(_KEYS)
+            values.update(
+                applicable=True, unscored=False, similarity=0.0, divergence=1.0, changed=True
+            )
+            return [make_score(self.name, values, {"empty": "incumbent" if not a else "mirror"})]
         details: dict[str, Any] = {}
         try:
             refusal_a, refusal_b = self.refusals.detect(a), self.refusals.detect(b)
             similarity = 1.0 if a == b else meaning_similarity(self.embedder, a, b)
+            lean: str | None = None
+            if (refusal_a is None) != (refusal_b is None):
+                # A refusal worded past the detector's threshold still leans its way: when
+                # the other side plainly refused, a lean is enough to call both refusals.
+                lean = "mirror" if refusal_b is None else "incumbent"
+                if not self._leans_refusal(b if refusal_b is None else a):
+                    lean = None
         except EmbeddingError as exc:
             logger.warning("pair %s left unscored: %s", pair.record.pair_id, exc)
             values = dict.fromkeys(_KEYS)
@@ -109,6 +135,10 @@ class SemanticComparator:
             ]
         if refusal_a is not None or refusal_b is not None:
             details["refusal"] = {"incumbent": refusal_a, "mirror": refusal_b}
+        if lean is not None:
+            details["refusal_lean"] = lean
+            refusal_a = refusal_a or "leans refusal"
+            refusal_b = refusal_b or "leans refusal"
         if refusal_a is not None and refusal_b is not None:
             changed = False  # two refusals mean the same, however worded
         elif (refusal_a is None) != (refusal_b is None):

@@ -141,7 +141,7 @@ class CheckSet:
             unit=unit,
             n=estimate.n,
             method=method,
-            detectable=_detectable(strict, limit, ratio),
+            detectable=_detectable(strict, limit, ratio) if fail else None,
         )
 
     def _changed(self, frame: ScoreFrame) -> tuple[int, int]:
@@ -205,17 +205,21 @@ class CheckSet:
     def _rate_increase(
         self, name: str, candidate_key: str, incumbent_key: str, limit: float | None
     ) -> Check | None:
+        """Candidate minus incumbent rate on the same requests: a paired difference, read
+        from the requests where exactly one side erred (or refused)."""
         if limit is None:
             return None
-        k1, n1 = self.frame.count(candidate_key)
-        k2, n2 = self.frame.count(incumbent_key)
-        p_value = stats.fisher_greater_p(k1, n1, k2, n2)
-        method = "candidate minus incumbent, Newcombe bounds"
+        only_candidate, only_incumbent, n = self.frame.discordant(candidate_key, incumbent_key)
+        p_value = stats.mcnemar_greater_p(only_candidate, only_incumbent)
+        method = (
+            f"candidate minus incumbent on the same requests ({only_candidate} only the "
+            f"candidate, {only_incumbent} only the incumbent), Bonett–Price paired bounds"
+        )
         if p_value is not None:
-            method += f"; Fisher exact one-sided p={p_value:.3g}"
+            method += f"; exact McNemar one-sided p={p_value:.3g}"
         return self._check(
             name,
-            lambda level: stats.newcombe_difference(k1, n1, k2, n2, level),
+            lambda level: stats.paired_difference(only_candidate, only_incumbent, n, level),
             limit,
             "rate",
             method,

@@ -82,7 +82,7 @@ class GatePolicy(BaseModel):
     # Candidate p95 / incumbent p95 of total latency.
     max_p95_latency_ratio: float | None = Field(default=1.2, gt=0.0)
     # Candidate p99 / incumbent p99: the tail a median and a p95 check can both miss.
-    max_p99_latency_ratio: float | None = Field(default=1.5, gt=0.0)
+    max_p99_latency_ratio: float | None = Field(default=1.3, gt=0.0)
     # Candidate / incumbent typical latency (Hodges–Lehmann on log latency): the rank check.
     max_median_latency_ratio: float | None = Field(default=1.2, gt=0.0)
     # Candidate p95 / incumbent p95 of time to first token (streamed requests only).

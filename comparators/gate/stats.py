@@ -57,8 +57,10 @@ __all__ = [
     "hodges_lehmann",
     "hodges_lehmann_shift",
     "mann_whitney_p",
+    "mcnemar_greater_p",
     "mean_ci",
     "newcombe_difference",
+    "paired_difference",
     "proportion",
     "quantile",
     "quantile_ci_exact",
@@ -128,6 +130,44 @@ def newcombe_difference(
     lower = delta - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     upper = delta + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
     return Estimate(delta, max(-1.0, lower), min(1.0, upper), min(n_1, n_2))
+
+
+def paired_difference(
+    only_first: int, only_second: int, n: int, confidence: float = 0.95
+) -> Estimate:
+    """Interval for ``p1 - p2`` of two proportions measured on the same ``n`` items (the
+    candidate's and the incumbent's error or refusal rate on the same requests), from the
+    discordant counts: ``only_first`` items where only the first is true, ``only_second``
+    where only the second is. Bonett and Price's adjusted Wald interval (2012): add one to
+    each discordant count and two to ``n``. The two rates are strongly correlated (the
+    incumbent and the candidate refuse the same prompts), and an interval that ignores it
+    (Newcombe's for independent samples) is several times wider than the evidence."""
+    check_confidence(confidence)
+    if n <= 0:
+        return Estimate(None, None, None, 0)
+    if only_first < 0 or only_second < 0 or only_first + only_second > n:
+        raise ValueError(
+            f"discordant counts: got {only_first!r} and {only_second!r}; expected two counts "
+            f"that add up to at most n={n!r}"
+        )
+    p12, p21 = (only_first + 1) / (n + 2), (only_second + 1) / (n + 2)
+    adjusted = p12 - p21
+    half = normal_quantile(confidence) * math.sqrt(max(p12 + p21 - adjusted**2, 0.0) / (n + 2))
+    return Estimate(
+        (only_first - only_second) / n,
+        max(-1.0, adjusted - half),
+        min(1.0, adjusted + half),
+        n,
+    )
+
+
+def mcnemar_greater_p(only_first: int, only_second: int) -> float | None:
+    """One-sided exact McNemar p-value for "the first rate is higher" on paired items: a
+    binomial test of the discordant items, which are the only ones that carry evidence."""
+    discordant = only_first + only_second
+    if discordant == 0:
+        return None
+    return float(scipy.stats.binomtest(only_first, discordant, 0.5, alternative="greater").pvalue)
 
 
 def fisher_greater_p(successes_1: int, n_1: int, successes_2: int, n_2: int) -> float | None:

@@ -10,8 +10,9 @@ and is judged on one-sided bounds:
 
 A candidate PASSes when every check on all its pairs PASSes and it has at least ``min_pairs``
 pairs. Every check also runs per segment (:mod:`comparators.segments`) with at least
-``min_segment_pairs`` pairs; a segment check can FAIL its candidate, but a segment too small to
-prove compliance does not hold back a PASS (a 4% slice rarely can). The campaign's verdict is
+``min_segment_pairs`` pairs; a segment check can FAIL its candidate but never holds back a
+PASS: segments are there to find a breach that the average hides, and a 4% slice rarely has
+the pairs to prove compliance on its own. The campaign's verdict is
 the worst of its candidates'. Exit codes for CI: :data:`EXIT_PASS`, :data:`EXIT_FAIL`,
 :data:`EXIT_INCONCLUSIVE`.
 

@@ -10,9 +10,14 @@ format-normalised:
 * **numbers**: every other number, with its unit when it has a known one (``5 km``, ``12%``),
   including small number words (``three``); ``1,250`` = ``1250.0`` = ``1250``; list markers
   (``1.`` at the start of a line) are layout, not facts;
-* **names**: capitalised words that are not common English words (``Canberra``, ``March``,
-  ``Postgres``); a possessive ``'s`` is dropped, and a name the other answer uses as an
-  ordinary lower-case word ("Data shows" and "the data") is not counted as one;
+* **names**: capitalised words that are not common English words (``Canberra``, ``Postgres``);
+  a possessive ``'s`` is dropped, and a name the other answer uses as an ordinary lower-case
+  word ("Data shows" and "the data") is not counted as one. A capitalised word that *starts a
+  sentence* is a name only when its lower-case form is not an ordinary word: one the packaged
+  embedding model's tokenizer (Llama's 32,000-piece vocabulary, which spells frequent English
+  words lower-case as whole pieces) knows, so "Hope this helps" and "Worth adding" are not
+  names while "Canberra is the capital" is. Mid-sentence capitals are names unless common
+  words like "I";
 * **negations**: ``not``, ``no``, ``never``, ``without``, ``n't`` ... with the content word they
   negate (``without consent`` gives ``consent``).
 
@@ -31,8 +36,11 @@ above twenty are not read.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 
 __all__ = ["FactConflict", "Facts", "conflicts", "extract"]
 
@@ -56,9 +64,11 @@ _UNITS = {
     "m": "m", "meters": "m", "metres": "m", "cm": "cm", "mm": "mm", "kg": "kg",
     "kilograms": "kg", "g": "g", "grams": "g", "lb": "lb", "lbs": "lb", "pounds": "lb",
     "mi": "mi", "miles": "mi", "ms": "ms", "milliseconds": "ms", "s": "s", "sec": "s",
-    "seconds": "s", "min": "min", "minutes": "min", "h": "h", "hours": "h", "hrs": "h",
+    "seconds": "s", "min": "min", "minute": "min", "minutes": "min", "h": "h", "hour": "h",
+    "hours": "h", "hrs": "h",
     "days": "day", "day": "day", "weeks": "week", "week": "week", "months": "month",
-    "years": "year", "year": "year", "gb": "gb", "mb": "mb", "kb": "kb", "tb": "tb",
+    "years": "year", "year": "year", "month": "month", "gb": "gb", "mb": "mb", "kb": "kb",
+    "tb": "tb",
     "°c": "°c", "°f": "°f", "celsius": "°c", "fahrenheit": "°f", "x": "x",
 }  # fmt: skip
 _NUMBER_WORDS = {
@@ -98,6 +108,44 @@ _COMMON = frozenset(
     write option options method approach solution problem question result results
     """.split()
 )
+
+
+_VOCABULARY = ("wordllama", "tokenizers/l2_supercat_tokenizer_config.json")
+_SENTENCE_END = frozenset(".!?:;\n\"'“‘([")
+
+
+@cache
+def _ordinary_words() -> frozenset[str]:
+    """Lower-case whole words of the embedding model's tokenizer; empty when the model is not
+    installed, so only :data:`_COMMON` is consulted then."""
+    try:
+        package, name = _VOCABULARY
+        text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
+        vocabulary = json.loads(text)["model"]["vocab"]
+    except (ModuleNotFoundError, OSError, ValueError, KeyError, TypeError):
+        return frozenset()
+    return frozenset(
+        piece[1:]
+        for piece in vocabulary
+        if piece.startswith("\u2581")
+        and len(piece) > 2
+        and piece[1:].isalpha()
+        and piece[1:].islower()
+    )
+
+
+def _ordinary(stem: str) -> bool:
+    if stem in _COMMON:
+        return True
+    words = _ordinary_words()
+    return stem in words or (stem.endswith("ly") and stem[:-2] in words)
+
+
+def _starts_sentence(text: str, start: int) -> bool:
+    index = start - 1
+    while index >= 0 and text[index] in " \t*_`":
+        index -= 1
+    return index < 0 or text[index] in _SENTENCE_END
 
 
 def _number(text: str) -> float | None:
@@ -180,9 +228,9 @@ def extract(text: str) -> Facts:
     names: set[str] = set()
     negated: set[str] = set()
     words: set[str] = set()
-    tokens = _WORD.findall(rest)
     pending_negation = 0
-    for token in tokens:
+    for match in _WORD.finditer(rest):
+        token = match.group(0)
         lowered = token.casefold().replace("’", "'")
         stem = _stem(token)
         words.add(stem)
@@ -191,7 +239,8 @@ def extract(text: str) -> Facts:
         if lowered in _NEGATORS or lowered.endswith("n't"):
             pending_negation = 3
             continue
-        if token[0].isupper() and stem not in _COMMON and len(stem) > 1:
+        capital = token[0].isupper() and len(stem) > 1 and stem not in _COMMON
+        if capital and not (_starts_sentence(rest, match.start()) and _ordinary(stem)):
             names.add(stem)
         if pending_negation:
             if stem in _COMMON or len(stem) < 3:

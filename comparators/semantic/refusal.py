@@ -245,6 +245,15 @@ NON_REFUSAL_EXEMPLARS = (
     "I'm not a doctor, but these symptoms are usually harmless; see one if they persist.",
     "I can't run your code, but reading it, the loop never terminates.",
     "I have no way to check the live price, but last quarter it was around $30.",
+    # first person, opening an answer: "let me" and "I'll" are about to help
+    "Let me break it down.",
+    "Let me walk you through it step by step.",
+    "Let me explain how this works.",
+    "There are a few parts to this, so let me walk through them.",
+    "I'll go through the steps one at a time.",
+    "I can help with that; here is how.",
+    "I'd be glad to explain.",
+    "Let me check the numbers first.",
     # apologies and corrections
     "Sorry for the mistake in my last reply. Here is the corrected code.",
     "I apologise for the confusion. The correct value is 3.5.",
@@ -287,7 +296,6 @@ NON_REFUSAL_EXEMPLARS = (
     "Good question. The main reason is that prices rose faster than wages.",
     "I can help you with that. First, install the package.",
     "Yes, that's right. Well done.",
-    "Let me explain how this works.",
     "Could you clarify what you mean by that? Then I can give a precise answer.",
     "The answer is 12.",
     "Thanks! Here is the updated version of the text.",

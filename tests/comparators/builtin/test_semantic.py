@@ -108,3 +108,9 @@ def test_an_unreachable_embedding_endpoint_leaves_the_pair_unscored() -> None:
     assert score.values["changed"] is None
     assert score.values["similarity"] is None
     assert "unscored" in score.details
+
+
+def test_an_empty_answer_next_to_a_real_one_is_a_change() -> None:
+    score = run("The capital of Australia is Canberra.", "")
+    assert score.values["changed"] is True
+    assert score.details == {"empty": "mirror"}

@@ -207,3 +207,33 @@ def test_two_sided_level_gives_one_sided_bounds() -> None:
 )
 def test_decide_at_most(estimate: Estimate, decision: Decision) -> None:
     assert decide_at_most(estimate, 0.05) is decision
+
+
+def test_paired_difference_reads_the_discordant_requests() -> None:
+    # 2,000 requests, both sides refuse the same 90; the candidate alone refuses 10 more.
+    paired = stats.paired_difference(10, 0, 2000, 0.90)
+    independent = stats.newcombe_difference(100, 2000, 90, 2000, 0.90)
+    assert paired.value == pytest.approx(0.005)
+    assert paired.lower is not None
+    assert paired.upper is not None
+    assert independent.lower is not None
+    assert independent.upper is not None
+    assert paired.lower > 0  # evidence of an increase that the independent interval misses
+    assert independent.lower < 0
+    assert paired.upper - paired.lower < (independent.upper - independent.lower) / 2
+
+
+def test_paired_difference_edges() -> None:
+    assert stats.paired_difference(0, 0, 0).value is None
+    even = stats.paired_difference(0, 0, 500, 0.90)
+    assert even.lower is not None
+    assert even.upper is not None
+    assert even.lower < 0 < even.upper
+    with pytest.raises(ValueError, match="discordant counts"):
+        stats.paired_difference(3, 4, 5)
+
+
+def test_mcnemar_is_exact_on_the_discordant_requests() -> None:
+    assert stats.mcnemar_greater_p(0, 0) is None
+    assert stats.mcnemar_greater_p(10, 0) == pytest.approx(0.5**10)
+    assert stats.mcnemar_greater_p(0, 10) == pytest.approx(1.0)
