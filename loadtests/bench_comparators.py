@@ -3,7 +3,11 @@
 Scores synthetic pairs with about 1 KB of text per side (the issue's yardstick) through the
 real :class:`~comparators.engine.ScoringEngine`, with the text, outcome, latency and cost
 comparators, then with every built-in. A third figure runs the whole worker (read from Redis,
-score, write scores and acknowledge atomically) against the embedded Redis.
+score, write scores and acknowledge atomically) against the embedded Redis. A fourth scores
+realistic answers (:mod:`loadtests.realistic`: prose, facts, JSON, tool calls, refusals, a
+replica on half the pairs, worded afresh on every side) with the ``semantic`` comparator
+alone, whose sentence embeddings are the costliest part of ``quality: semantic``; it counts
+scored (pair, mirror)s, as the worker does.
 
     python -m loadtests.bench_comparators [--pairs 5000] [--json out.json]
 """
@@ -25,6 +29,7 @@ from prometheus_client import CollectorRegistry
 from comparators.engine import ScoringEngine
 from comparators.metrics import WorkerMetrics
 from comparators.worker import CompareWorker
+from loadtests.realistic import Scenario, generate
 from proxy.config.loading import parse_config
 from proxy.config.root import Config
 from proxy.recording.embedded_redis import EmbeddedRedis
@@ -105,6 +110,24 @@ def score_rate(pairs: list[PairRecord], selection: dict[str, dict[str, Any]] | N
     return best
 
 
+def semantic_rate(pairs: int, seed: int = 1) -> float:
+    """(pair, mirror)s per second through the semantic comparator alone, best of three runs,
+    each on freshly generated records so that no run reads another's cached embeddings (within
+    a run the cache works as in a worker: a replica and a candidate share the incumbent's
+    answer, and common openers recur)."""
+    engine = ScoringEngine(config({"semantic": {}}))
+    engine.score(generate(Scenario(pairs=1), seed)[0])  # load the model outside the timing
+    best = 0.0
+    for run in range(3):
+        records = generate(Scenario(pairs=pairs), seed + run)
+        mirrors = sum(len(record.mirrors) for record in records)
+        started = time.perf_counter()
+        for record in records:
+            engine.score(record)
+        best = max(best, mirrors / (time.perf_counter() - started))
+    return best
+
+
 async def worker_rate(pairs: list[PairRecord]) -> float:
     with tempfile.TemporaryDirectory(prefix="dl-bench-") as folder:
         server = EmbeddedRedis(Path(folder))
@@ -141,6 +164,7 @@ def main() -> None:
         "core_set_pairs_per_s": round(score_rate(pairs, CORE_SET)),
         "all_builtins_pairs_per_s": round(score_rate(pairs, None)),
         "worker_end_to_end_pairs_per_s": round(asyncio.run(worker_rate(pairs))),
+        "semantic_pairs_per_s": round(semantic_rate(args.pairs)),
     }
     print(json.dumps(results, indent=2))
     if args.json:

@@ -236,6 +236,15 @@ def comparators(data: dict[str, Any]) -> list[str]:
         f"{c['all_builtins_pairs_per_s']:,} |",
         "| the whole worker end to end: `XREADGROUP` from the embedded Redis, parse, score, "
         f"write scores and `XACK` atomically | {c['worker_end_to_end_pairs_per_s']:,} |",
+        *(
+            [
+                "| the `semantic` comparator alone on realistic answers (sentence embeddings, "
+                "fact tokens, refusals by meaning; per scored mirror; target ≥ 2,000) | "
+                f"**{c['semantic_pairs_per_s']:,}** |"
+            ]
+            if "semantic_pairs_per_s" in c
+            else []
+        ),
         "",
         "The scoring engine is several times faster than the worker around it: parsing each "
         "pair record with pydantic, serialising each score record and the Redis round trips "

@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 __all__ = ["FactConflict", "Facts", "conflicts", "extract"]
@@ -219,9 +219,11 @@ def _numbers(text: str) -> set[str]:
     return found
 
 
+@lru_cache(maxsize=4096)
 def extract(text: str) -> Facts:
     """The fact tokens of ``text``; markdown emphasis, headings and list markers are removed
-    first so a formatted answer and a plain one read the same."""
+    first so a formatted answer and a plain one read the same. Cached: the incumbent's answer
+    is read once for the replica and again for each candidate."""
     plain = _MARKUP.sub(" ", text)
     money, rest = _money(plain)
     numbers = _numbers(rest)

@@ -13,6 +13,9 @@ terse incumbent. So answers are compared sentence by sentence:
 * the similarity is the larger of the whole-answer cosine and the two coverages: when one
   answer is contained in the other (a terser or a more verbose wording of the same answer),
   they agree. An answer about something else covers nothing and scores low either way.
+  When the whole-answer cosine is already :data:`AGREE` or more, the sentence pass is
+  skipped: it could only raise a similarity that already says "the same", and it is most of
+  the cost.
 
 Whether a terse answer left out something that mattered is a judgement of completeness, not of
 meaning: the LLM judge's to make (``quality: judge``), not this measure's.
@@ -26,7 +29,9 @@ import numpy as np
 
 from comparators.semantic.embedder import Embedder, Vectors
 
-__all__ = ["MAX_SENTENCES", "meaning_similarity", "sentences"]
+__all__ = ["AGREE", "MAX_SENTENCES", "meaning_similarity", "sentences"]
+
+AGREE = 0.9
 
 MAX_SENTENCES = 24  # a long answer's first 24 sentences: bounded work per pair
 _SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -59,12 +64,15 @@ def _coverage(similarities: Vectors, weights: Vectors) -> float:
 
 def meaning_similarity(embedder: Embedder, a: str, b: str) -> float:
     """The similarity described in the module docstring, in [-1, 1]."""
+    wholes = embedder.embed([a, b])
+    whole = float(np.dot(wholes[0], wholes[1]))
+    if whole >= AGREE:
+        return whole
     parts_a, parts_b = sentences(a) or [a], sentences(b) or [b]
-    vectors = embedder.embed([a, b, *parts_a, *parts_b])
-    whole = float(np.dot(vectors[0], vectors[1]))
     if len(parts_a) == 1 and len(parts_b) == 1:
         return whole
-    va, vb = vectors[2 : 2 + len(parts_a)], vectors[2 + len(parts_a) :]
+    vectors = embedder.embed([*parts_a, *parts_b])
+    va, vb = vectors[: len(parts_a)], vectors[len(parts_a) :]
     matrix = va @ vb.T
     weights_a = np.array([len(p) for p in parts_a], dtype=np.float32)
     weights_b = np.array([len(p) for p in parts_b], dtype=np.float32)
