@@ -2,7 +2,9 @@
 machines (JSON).
 
 The table shows, per check, the measured value and its one-sided bounds next to the limit, so a
-reviewer can see *how far* from the limit a candidate is, not only which side of it. Checks on
+reviewer can see *how far* from the limit a candidate is, not only which side of it, and the
+check's power ("FAILs from"): about the true value these pairs would FAIL half the time, so
+an INCONCLUSIVE tail check says how large a regression it could have seen. Checks on
 all pairs are always shown; segment checks only when they FAIL, with one line per segment in a
 second table (its pairs and verdict, or "not judged" below ``min_segment_pairs``). The
 verdict line quotes the exit code ``darklaunch gate`` (and ``report --policy``, and ``demo``)
@@ -55,7 +57,17 @@ def _title(result: GateResult) -> str:
 def _grid(result: GateResult) -> Grid:
     grid = Grid(
         _title(result),
-        ("candidate", "check", "status", "measured", "bounds", "limit", "n", "method"),
+        (
+            "candidate",
+            "check",
+            "status",
+            "measured",
+            "bounds",
+            "limit",
+            "FAILs from",
+            "n",
+            "method",
+        ),
         keep_whole=frozenset({"candidate", "check", "status", "measured", "limit", "n"}),
     )
     for check in result.checks:
@@ -70,6 +82,7 @@ def _grid(result: GateResult) -> Grid:
             format_value(check.value, check.unit),
             _bounds(check),
             f"{sign} {format_value(check.threshold, check.unit)}",
+            "—" if check.detectable is None else f"~{format_value(check.detectable, check.unit)}",
             str(check.n),
             check.method,
         )

@@ -251,6 +251,7 @@ def _gate(gate: GateResult) -> str:
             format_value(c.value, c.unit),
             f"[{format_value(c.lower, c.unit)}, {format_value(c.upper, c.unit)}]",
             ("≤ " if c.direction == "at_most" else "≥ ") + format_value(c.threshold, c.unit),
+            "—" if c.detectable is None else "~" + format_value(c.detectable, c.unit),
             str(c.n),
             c.method,
         ]
@@ -258,7 +259,18 @@ def _gate(gate: GateResult) -> str:
         if c.segment is None or c.status is Verdict.FAIL
     ]
     table = _table(
-        ["candidate", "check", "status", "measured", "bounds", "limit", "n", "method"], rows
+        [
+            "candidate",
+            "check",
+            "status",
+            "measured",
+            "bounds",
+            "limit",
+            "FAILs from",
+            "n",
+            "method",
+        ],
+        rows,
     )
     notes = "".join(f"<p class=note>{e(n)}</p>" for n in gate.notes)
     verdict = gate.verdict.value
