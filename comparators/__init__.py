@@ -6,9 +6,11 @@ here. Rooms::
 
     base, registry, engine   the comparator protocol, its plug-ins found, one pair scored
     builtin/                 the built-in comparators, one per module
+    semantic/                meaning: embeddings, fact tokens, refusals, sentence coverage
     pricing/                 the price table and per-query budgets
     worker, service, metrics the consumer-group worker that scores the pairs stream
-    scores, frame            score records, and the same as numpy columns
+    scores                   score records
+    columns/                 score records as numpy columns, segments, "did it change"
     gate/                    statistics, the policy, the verdict and its rendering
     report/                  the campaign report: model, table, HTML, charts, worst pairs
     campaign, commands       reading a campaign back; the report, gate and export commands

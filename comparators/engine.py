@@ -28,11 +28,11 @@ from comparators.base import (
     Pairing,
     side_failed,
 )
+from comparators.columns.segments import request_kind
 from comparators.pricing.budgets import Budgets
 from comparators.pricing.prices import PriceTable
 from comparators.registry import Registration, load_comparators
 from comparators.scores import Score, ScoreRecord, Value
-from comparators.segments import request_kind
 from proxy.config.root import Config
 from proxy.recording.schema import PairRecord, Side
 

@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from comparators.frame import dedupe
+from comparators.columns.frame import dedupe
 from comparators.pair_view import side_output
 from comparators.scores import ScoreRecord
 from comparators.where import FilterError, compile_filter

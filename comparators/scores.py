@@ -101,8 +101,9 @@ class ScoreRecord(BaseModel):
     mirror: str
     role: Role
     mirror_model: str | None = None
-    # Segment dimensions (:mod:`comparators.segments`): what the request asked for, whether it
-    # was streamed, and the user tags recorded with the pair. ``None``/empty in older records.
+    # Segment dimensions (:mod:`comparators.columns.segments`): what the request asked for,
+    # whether it was streamed, and the user tags recorded with the pair. ``None``/empty in
+    # older records.
     kind: str | None = None
     stream: bool | None = None
     tags: dict[str, str] = Field(default_factory=dict)

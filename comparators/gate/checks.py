@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from comparators.frame import BoolArray, ScoreFrame
+from comparators.columns.frame import BoolArray, ScoreFrame
 from comparators.gate import stats
 from comparators.gate.estimate import Estimate, FloatArray, decide_at_most, two_sided_level
 from comparators.gate.policy import GatePolicy, Quality

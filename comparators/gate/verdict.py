@@ -9,7 +9,7 @@ and is judged on one-sided bounds:
 * INCONCLUSIVE otherwise: not enough data to say either.
 
 A candidate PASSes when every check on all its pairs PASSes and it has at least ``min_pairs``
-pairs. Every check also runs per segment (:mod:`comparators.segments`) with at least
+pairs. Every check also runs per segment (:mod:`comparators.columns.segments`) with at least
 ``min_segment_pairs`` pairs; a segment check can FAIL its candidate but never holds back a
 PASS: segments are there to find a breach that the average hides, and a 4% slice rarely has
 the pairs to prove compliance on its own. The campaign's verdict is
@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from comparators.frame import ScoreFrame, split_roles
+from comparators.columns.frame import ScoreFrame, split_roles
 from comparators.gate.checks import CheckSet, fail_capable
 from comparators.gate.policy import GatePolicy, Quality
 from comparators.gate.result import Check, GateResult, SegmentVerdict, Verdict

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from comparators.frame import BoolArray, ScoreFrame, dedupe, split_roles
+from comparators.columns.frame import BoolArray, ScoreFrame, dedupe, split_roles
 from comparators.gate import stats
 from comparators.gate.estimate import DEFAULT_RESAMPLES, Estimate, FloatArray
 from comparators.report.histogram import divergence_edges, divergence_histogram

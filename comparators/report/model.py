@@ -86,7 +86,7 @@ class RateComparison(_Model):
 class SliceReport(_Model):
     """One candidate on one slice of traffic: all pairs (scope ``all``) or one segment, whose
     scope is its dimension (``route``, ``model``, ``kind``, ``stream``, ``tag:<key>``; see
-    :mod:`comparators.segments`)."""
+    :mod:`comparators.columns.segments`)."""
 
     scope: str
     key: str

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from comparators.frame import dedupe
+from comparators.columns.frame import dedupe
 from comparators.pair_view import last_user_message, side_text
 from comparators.scores import ScoreRecord
 from proxy.recording.schema import PairRecord, Role

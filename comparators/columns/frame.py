@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from comparators.columns.change import semantic_change
 from comparators.gate.estimate import FloatArray
 from comparators.scores import ScoreRecord
 from proxy.recording.schema import Role
@@ -123,6 +124,7 @@ class ScoreFrame:
     kinds: npt.NDArray[np.object_]  # None where the record predates segments
     streams: FlagArray  # 1 streamed, 0 plain, -1 unknown
     tags: list[dict[str, str]]
+    semantic_changes: FlagArray  # comparators.columns.change.semantic_change per record
     floats: dict[str, FloatArray]
     flags: dict[str, FlagArray]
     breaches: list[list[str]] = field(default_factory=list)
@@ -142,6 +144,7 @@ class ScoreFrame:
             kinds=np.array([r.kind for r in records], dtype=object),
             streams=_flags([r.stream for r in records]),
             tags=[r.tags for r in records],  # shared, never mutated
+            semantic_changes=_flags([semantic_change(v) for v in values]),
             floats=floats,
             flags=flags,
             breaches=[r.breaches for r in records],  # shared, never mutated
@@ -162,6 +165,7 @@ class ScoreFrame:
             kinds=self.kinds[index],
             streams=self.streams[index],
             tags=[self.tags[i] for i in index],
+            semantic_changes=self.semantic_changes[index],
             floats={k: v[index] for k, v in self.floats.items()},
             flags={k: v[index] for k, v in self.flags.items()},
             breaches=[self.breaches[i] for i in index],
@@ -204,36 +208,22 @@ class ScoreFrame:
         """Per pair: 1 when the mirror's answer says something else, 0 when it says the same,
         -1 when that is unknown (a side failed, or no view could read the answers).
 
-        By default this is the *semantic* reading, most specific view first: tool calls
-        (any changed name or argument), else JSON (any changed leaf), else prose (meaning and
-        fact tokens, :mod:`comparators.builtin.semantic`). With ``lexical_threshold`` it is
-        the word-overlap reading instead: headline divergence above the threshold."""
-        ok = self.both_ok
-        if lexical_threshold is not None:
-            known = np.isfinite(self.divergence) & ok
-            lexical = np.where(known, (self.divergence > lexical_threshold).astype(np.int8), -1)
-            return lexical.astype(np.int8)
-        result = np.full(len(self), -1, dtype=np.int8)
-        views = (
-            ("tool_calls.applicable", "tool_calls.agree", True),
-            ("json.applicable", "json.equal", True),
-            ("semantic.applicable", "semantic.changed", False),
-        )
-        undecided = ok.copy()
-        for applicable, verdict, agreement in views:
-            column = self.flags[verdict]
-            here = undecided & (self.flags[applicable] == 1) & (column >= 0)
-            value = (1 - column) if agreement else column
-            result[here] = value[here]
-            undecided &= ~here
-        return result
+        By default this is the *semantic* reading
+        (:func:`comparators.columns.change.semantic_change`). With ``lexical_threshold`` it is
+        the word-overlap reading instead: headline divergence above the threshold, on pairs
+        where both sides answered."""
+        if lexical_threshold is None:
+            return self.semantic_changes
+        known = np.isfinite(self.divergence) & self.both_ok
+        lexical = np.where(known, (self.divergence > lexical_threshold).astype(np.int8), -1)
+        return lexical.astype(np.int8)
 
     def streamed(self) -> BoolArray:
         result: BoolArray = self.streams == 1
         return result
 
     def segment_mask(self, dimension: str, value: str) -> BoolArray:
-        """The pairs in segment ``dimension=value`` (see :mod:`comparators.segments`)."""
+        """The pairs in segment ``dimension=value`` (see :mod:`comparators.columns.segments`)."""
         if dimension == "route":
             return np.asarray(self.routes == value, dtype=np.bool_)
         if dimension == "model":
