@@ -121,6 +121,14 @@ def evaluate(
         notes.append("quality: judge needs judge.* scores; none were found, so it is not judged")
     noise = ScoreFrame.of(replicas)
     frames = {name: ScoreFrame.of(records) for name, records in candidates.items()}
+    if policy.quality is Quality.SEMANTIC and policy.max_excess_divergence is not None:
+        unread = [name for name, f in frames.items() if len(f) and not (f.changed() >= 0).any()]
+        if unread:
+            notes.append(
+                f"quality: semantic, but no pair of {', '.join(unread)} has a semantic verdict: "
+                "these scores were written without the semantic, json and tool_calls "
+                "comparators (enable them in comparators:, or judge with quality: lexical)"
+            )
     segments = [s for name, f in frames.items() for s in _segments(name, f, noise, policy)]
     overall_confidence, segment_confidence = _fail_confidences(
         policy,

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from comparators.gate.policy import GatePolicy, GatePolicyError, load_policy, parse_policy
+from comparators.gate.policy import (
+    GatePolicy,
+    GatePolicyError,
+    Quality,
+    load_policy,
+    parse_policy,
+)
 from comparators.gate.render import gate_json, render_gate
 from comparators.gate.result import GateResult, Verdict
 from comparators.gate.verdict import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS, evaluate
@@ -198,3 +204,103 @@ def test_policy_errors_name_the_key_and_value(tmp_path: Path) -> None:
     with pytest.raises(GatePolicyError, match="cannot read"):
         load_policy(tmp_path / "missing.yaml")
     assert parse_policy(None) == GatePolicy()
+
+
+def test_scores_without_a_semantic_verdict_say_so_instead_of_judging_quality() -> None:
+    records = [
+        score(f"p{i}", semantic__applicable=None, semantic__changed=None) for i in range(600)
+    ]
+    result = evaluate(records, GatePolicy())
+    quality = next(c for c in result.checks if c.name == "excess_divergence")
+    assert quality.status is Verdict.INCONCLUSIVE
+    assert any("no pair of cand-a has a semantic verdict" in note for note in result.notes)
+    lexical = evaluate(records, GatePolicy(quality=Quality.LEXICAL))
+    assert not any("semantic verdict" in note for note in lexical.notes)
+
+
+def test_reworded_answers_fail_a_lexical_gate_and_pass_a_semantic_one() -> None:
+    # Every answer is worded differently (similarity 0.6, divergence 0.4 > 0.2) yet says the
+    # same thing (semantic.changed false), on the candidate and on the replicas alike except
+    # that the incumbent repeats itself word for word more often than the candidate does.
+    records = campaign(2000, divergent_share=0.0, noise_share=0.0)
+    reworded = [
+        r.model_copy(
+            update={
+                "divergence": 0.4,
+                "values": {**r.values, "semantic.changed": False, "text.similarity": 0.6},
+            }
+        )
+        if r.role.value == "candidate"
+        else r
+        for r in records
+    ]
+    semantic = evaluate(reworded, GatePolicy())
+    lexical = evaluate(reworded, GatePolicy(quality=Quality.LEXICAL))
+    assert statuses(semantic)["excess_divergence"] is Verdict.PASS
+    assert statuses(lexical)["excess_divergence"] is Verdict.FAIL
+
+
+def test_a_broken_slice_fails_in_its_segment_though_the_average_passes() -> None:
+    records = []
+    for i in range(3000):
+        broken = i % 25 == 0  # 4% of traffic: tool calls, all changed
+        kind = "tool_call" if broken else "chat"
+        records.append(score(f"p{i}", kind=kind, similarity=0.5 if broken else 0.95))
+        records.append(replica(f"p{i}", kind=kind, similarity=0.95))
+    result = evaluate(records, GatePolicy())
+    overall = next(c for c in result.checks if c.name == "excess_divergence" and not c.segment)
+    assert overall.status is not Verdict.FAIL  # 4 points: within the 5-point limit
+    assert result.verdict is Verdict.FAIL
+    failed = {(c.name, c.segment) for c in result.failed()}
+    assert ("excess_divergence", "kind=tool_call") in failed
+    segment = next(s for s in result.segments if s.segment == "kind=tool_call")
+    assert (segment.n, segment.status) == (120, Verdict.FAIL)
+
+
+def test_small_segments_are_shown_not_judged() -> None:
+    records = [score(f"p{i}", tags={"tenant": "tiny" if i < 50 else "big"}) for i in range(1000)]
+    result = evaluate(records, GatePolicy())
+    tiny = next(s for s in result.segments if s.segment == "tag:tenant=tiny")
+    assert (tiny.n, tiny.status) == (50, None)
+    assert not any(c.segment == "tag:tenant=tiny" for c in result.checks)
+
+
+def test_fail_bounds_are_bonferroni_adjusted_per_family() -> None:
+    records = [score(f"p{i}", kind="chat" if i % 2 else "json", stream=False) for i in range(1000)]
+    result = evaluate(records, GatePolicy())
+    checks = 7  # the shipped limits that can FAIL (no streamed pairs: no TTFT check)
+    assert result.fail_confidence["all pairs"] == pytest.approx(1 - 0.025 / checks)
+    assert result.fail_confidence["segments"] == pytest.approx(1 - 0.025 / (2 * checks))
+    alone = evaluate(records, GatePolicy(segments=False))
+    assert alone.fail_confidence == {"all pairs": pytest.approx(1 - 0.05 / checks)}
+    assert alone.segments == []
+
+
+def test_ttft_is_judged_on_streamed_pairs_only() -> None:
+    records = [
+        score(
+            f"p{i}",
+            stream=i % 2 == 0,
+            incumbent_ttft_ms=200.0 + i % 7,
+            # plain answers' "first byte" is their last: slow, but not a streaming regression
+            mirror_ttft_ms=(200.0 + i % 7) if i % 2 == 0 else 900.0,
+        )
+        for i in range(1000)
+    ]
+    result = evaluate(records, GatePolicy(max_p95_ttft_ratio=1.2))
+    ttft = next(c for c in result.checks if c.name == "p95_ttft_ratio" and not c.segment)
+    assert ttft.n == 500
+    assert ttft.status is Verdict.PASS
+    assert "streamed pairs only" in ttft.method
+
+
+def test_a_doubled_p99_fails_although_median_and_p95_hold() -> None:
+    records = campaign(5000, tail_share=0.03, tail_factor=4.0)  # p99 x1.9, p95 x1.15
+    result = evaluate(records, GatePolicy())
+    found = statuses(result)
+    assert found["p99_latency_ratio"] is Verdict.FAIL
+    assert found["p95_latency_ratio"] is Verdict.PASS
+    assert found["median_latency_ratio"] is Verdict.PASS
+    p99 = next(c for c in result.checks if c.name == "p99_latency_ratio" and not c.segment)
+    assert p99.detectable is not None
+    assert 1.3 < p99.detectable < 1.9  # its power: a ratio this large FAILs half the time
