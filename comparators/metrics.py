@@ -3,7 +3,9 @@
 These are the live quality, cost and lag signals the dashboard and the rollback alerts read.
 ``role`` is ``candidate`` or ``replica`` (the incumbent compared with itself: the noise floor);
 ``candidate`` is the mirror's configured name (``replica`` for the replica). ``side`` says
-whose error or refusal it was: ``incumbent`` or ``mirror``.
+whose error or refusal it was: ``incumbent`` or ``mirror``. ``changed`` is ``true`` or
+``false``: the verdict of :func:`comparators.columns.change.semantic_change`, the reading the
+release gate's default ``quality: semantic`` counts.
 """
 
 from __future__ import annotations
@@ -45,6 +47,17 @@ class WorkerMetrics:
             "Text similarity per scored mirror, in [0, 1].",
             ["role", "candidate"],
             buckets=SIMILARITY_BUCKETS,
+            registry=registry,
+        )
+        # The gate's quality check is a rate of changed answers (by meaning, tool call or JSON
+        # leaf) above the replica's; the divergence histogram above is word overlap and reads a
+        # reworded answer as a change. One counter with a two-valued ``changed`` label gives
+        # both the numerator and the denominator (answers that had a verdict) of that rate.
+        self.judged = Counter(
+            "darklaunch_answers_judged_total",
+            "Scored mirrors whose answer had a semantic verdict (quality: semantic), by whether"
+            " it changed.",
+            ["role", "candidate", "changed"],
             registry=registry,
         )
         self.scored_errors = Counter(
@@ -108,7 +121,9 @@ class WorkerMetrics:
 
     def create_series(self, role: str, candidate: str) -> None:
         """Start this mirror's counters at zero, so rates and deltas exist before the first
-        error, refusal or breach instead of appearing out of nowhere."""
+        error, refusal, breach or changed answer instead of appearing out of nowhere."""
+        for changed in ("true", "false"):
+            self.judged.labels(role, candidate, changed)
         for side in ("incumbent", "mirror"):
             self.scored_errors.labels(role, candidate, side)
             self.scored_refusals.labels(role, candidate, side)

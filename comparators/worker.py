@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import NoScriptError, ResponseError
 
+from comparators.columns.change import semantic_change
 from comparators.engine import ScoringEngine
 from comparators.metrics import WorkerMetrics
 from comparators.scores import ScoreRecord
@@ -235,6 +236,11 @@ class CompareWorker:
             metrics.scored.labels(role, name).inc()
             if result.divergence is not None:
                 metrics.divergence.labels(role, name).observe(result.divergence)
+            # The same verdict the gate counts, so the live changed-answer rate and its alert
+            # agree with the gate; failed or unreadable pairs (None) are not in its denominator.
+            changed = semantic_change(result.values)
+            if changed is not None:
+                metrics.judged.labels(role, name, "true" if changed else "false").inc()
             similarity = result.value("text.similarity")
             if isinstance(similarity, int | float):
                 metrics.similarity.labels(role, name).observe(float(similarity))

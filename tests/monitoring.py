@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,41 @@ def concrete(expr: str, **values: str) -> str:
 def alert_rules() -> list[dict[str, Any]]:
     data = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
     return [rule for group in data["groups"] for rule in group["rules"]]
+
+
+# ------------------------------------------------------------------------ promtool tests
+
+
+def growing_series(registry: CollectorRegistry, sample: str, steps: int) -> list[dict[str, str]]:
+    """Every ``sample`` series in ``registry`` as a ``promtool test rules`` input series that
+    starts at 0 and grows by the registry's value every interval, for ``steps`` intervals.
+
+    Built from what an exporter really publishes (its names, labels and pre-created zero
+    series) rather than written by hand, so a renamed metric or label fails the test."""
+    series = []
+    for family in registry.collect():
+        for found in family.samples:
+            if found.name != sample:
+                continue
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(found.labels.items()))
+            series.append(
+                {"series": f"{sample}{{{labels}}}", "values": f"0+{found.value:g}x{steps}"}
+            )
+    return series
+
+
+def run_promtool_tests(promtool: str, tests: dict[str, Any], path: Path) -> None:
+    """Write ``tests`` (a ``promtool test rules`` file) to ``path`` and run it; Prometheus's
+    own rule engine evaluates the queries and alerts, so a pass means Prometheus agrees."""
+    path.write_text(yaml.safe_dump(tests, sort_keys=False), encoding="utf-8")
+    result = subprocess.run(
+        [promtool, "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # ----------------------------------------------------------------------------- metrics doc

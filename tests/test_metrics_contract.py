@@ -33,7 +33,7 @@ ROLLBACK_ALERTS = {
     "DarklaunchCandidateErrorRateHigh",
     "DarklaunchCandidateErrorRateAboveIncumbent",
     "DarklaunchCandidateLatencyP95OverBudget",
-    "DarklaunchCandidateDivergenceOverNoise",
+    "DarklaunchCandidateChangedAnswersOverNoise",
     "DarklaunchCandidateCostPerQueryOverBudget",
     "DarklaunchRecorderDroppingRecords",
 }

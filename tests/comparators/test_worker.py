@@ -1,5 +1,5 @@
 """The comparator worker on a real Redis: every (pair, mirror) scored exactly once, even when a
-worker is killed mid-batch."""
+worker is killed mid-batch, and its metrics read the way the gate does."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 import yaml
 from prometheus_client import CollectorRegistry
 
+from comparators.columns.frame import ScoreFrame
 from comparators.scores import ScoreRecord
 from comparators.service import run_worker
 from proxy.config.loading import parse_config
@@ -141,6 +142,98 @@ async def test_once_scores_every_mirror_and_publishes_metrics(
     assert (
         value("darklaunch_cost_per_query_usd_count", {"side": "mirror", "candidate": "cand"}) or 0
     ) > 0
+
+
+REFUND = "Your refund of $30 will arrive within 5 business days. Contact support if it does not."
+# Candidate answers to REFUND's question, by whether they say something else.
+ANSWERS = {
+    "same": (REFUND, False),
+    # Few words in common (word divergence about 0.3, over the lexical 0.2), same meaning.
+    "reworded": (
+        "You will get the $30 refund back in 5 business days; if it has not arrived by then, "
+        "reach out to support.",
+        False,
+    ),
+    # Nearly every word in common, one fact changed.
+    "fact": (REFUND.replace("$30", "$45"), True),
+    "unrelated": ("Paris is the capital of France and sits on the Seine river.", True),
+}
+
+
+def _answer_pair(pair_id: str, campaign: str, mirrors: list[Side]) -> PairRecord:
+    return PairRecord(
+        pair_id=pair_id,
+        campaign=campaign,
+        timestamp=time.time(),
+        route="/v1/chat/completions",
+        method="POST",
+        request=RequestInfo(
+            body={"model": "big-model-v1", "messages": [{"role": "user", "content": "refund?"}]}
+        ),
+        incumbent=_answer(Role.INCUMBENT, "incumbent", REFUND),
+        mirrors=mirrors,
+    )
+
+
+def _answer(role: Role, name: str, text: str) -> Side:
+    return Side(
+        role=role,
+        name=name,
+        model="big-model-v1",
+        status=200,
+        latency_ms=50.0,
+        ttft_ms=10.0,
+        output=Output(choices=[Choice(text=text, finish_reason="stop")]),
+    )
+
+
+async def test_judged_answers_count_what_the_gate_counts(redis_url: str, campaign: str) -> None:
+    """``darklaunch_answers_judged_total`` is the gate's ``quality: semantic`` reading: a
+    reworded answer is not a change and a changed fact is, and a failed side is no verdict at
+    all (it is an error, counted elsewhere), for candidates and the replica alike."""
+    pairs = [
+        _answer_pair(
+            key,
+            campaign,
+            [_answer(Role.CANDIDATE, "cand", text), _answer(Role.REPLICA, "replica", REFUND)],
+        )
+        for key, (text, _) in ANSWERS.items()
+    ]
+    failed = Side(role=Role.CANDIDATE, name="cand", error=ErrorInfo(kind="timeout", message="x"))
+    pairs.append(_answer_pair("failed", campaign, [failed]))
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        for pair in pairs:
+            await client.xadd(pairs_key(campaign), {"record": pair.model_dump_json()})
+    finally:
+        await client.aclose()
+    registry = CollectorRegistry()
+    stats = await run_worker(
+        worker_config(redis_url, campaign), once=True, registry=registry, serve_metrics=False
+    )
+    assert stats.scored == len(pairs)
+
+    def judged(role: str, name: str, changed: str) -> float | None:
+        labels = {"role": role, "candidate": name, "changed": changed}
+        return registry.get_sample_value("darklaunch_answers_judged_total", labels)
+
+    scored = {"role": "candidate", "candidate": "cand"}
+    assert registry.get_sample_value("darklaunch_pairs_scored_total", scored) == len(pairs)
+    changed = sum(is_change for _, is_change in ANSWERS.values())
+    assert judged("candidate", "cand", "true") == changed
+    assert judged("candidate", "cand", "false") == len(ANSWERS) - changed
+    assert judged("replica", "replica", "false") == len(ANSWERS)
+    assert judged("replica", "replica", "true") == 0  # exists before the first change
+    # The same numbers the gate's quality check reads from the stored scores.
+    scores = await read_scores(redis_url, campaign)
+    for role, name in ((Role.CANDIDATE, "cand"), (Role.REPLICA, "replica")):
+        column = ScoreFrame.of([s for s in scores if s.role is role]).changed()
+        assert judged(role.value, name, "true") == (column == 1).sum()
+        assert judged(role.value, name, "false") == (column == 0).sum()
+    # What the word-overlap divergence (and its alert) would have counted as a change.
+    [reworded] = [s for s in scores if s.pair_id == "reworded" and s.role is Role.CANDIDATE]
+    assert reworded.divergence is not None
+    assert reworded.divergence > 0.2
 
 
 async def test_bad_entry_goes_to_dead_stream_and_does_not_wedge(
