@@ -19,24 +19,14 @@ A segment is written ``dimension=value`` (``kind=tool_call``, ``tag:tenant=acme`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
+from comparators.builtin.json_diff import json_requested
 from proxy.recording.schema import PairRecord
 
 __all__ = ["DIMENSIONS", "STREAM_LABELS", "request_kind", "segment_labels"]
 
 DIMENSIONS = ("route", "model", "kind", "stream")
 STREAM_LABELS = {True: "streamed", False: "plain"}
-_JSON_FORMATS = frozenset({"json_object", "json_schema"})
-
-
-def _asks_json(body: Mapping[str, Any]) -> bool:
-    response_format = body.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") in _JSON_FORMATS:
-        return True
-    text = body.get("text")
-    fmt = text.get("format") if isinstance(text, dict) else None
-    return isinstance(fmt, dict) and fmt.get("type") in _JSON_FORMATS
 
 
 def request_kind(record: PairRecord) -> str:
@@ -49,7 +39,7 @@ def request_kind(record: PairRecord) -> str:
         return "chat"
     if body.get("tools") or body.get("functions"):
         return "tool_call"
-    if _asks_json(body):
+    if json_requested(body):
         return "json"
     return "chat"
 

@@ -19,7 +19,7 @@ from rich.text import Text
 from comparators.gate.result import Check, GateResult, Verdict
 from comparators.tables import Grid, markdown_text, to_markdown, to_rich
 
-__all__ = ["gate_json", "gate_markdown", "render_gate"]
+__all__ = ["GATE_COLUMNS", "gate_json", "gate_markdown", "render_gate", "shown_checks"]
 
 _STYLES = {
     Verdict.PASS: "bold green",
@@ -54,25 +54,24 @@ def _title(result: GateResult) -> str:
     return title + (f"; FAIL bounds at {fail})" if fail else ")")
 
 
+GATE_COLUMNS = (
+    "candidate", "check", "status", "measured", "bounds", "limit", "FAILs from", "n", "method",
+)  # fmt: skip
+
+
+def shown_checks(result: GateResult) -> list[Check]:
+    """The checks a table shows: every check on all pairs, and the segment checks that FAIL
+    (the rest are in the JSON; a table of every check of every segment buries the verdict)."""
+    return [c for c in result.checks if c.segment is None or c.status is Verdict.FAIL]
+
+
 def _grid(result: GateResult) -> Grid:
     grid = Grid(
         _title(result),
-        (
-            "candidate",
-            "check",
-            "status",
-            "measured",
-            "bounds",
-            "limit",
-            "FAILs from",
-            "n",
-            "method",
-        ),
+        GATE_COLUMNS,
         keep_whole=frozenset({"candidate", "check", "status", "measured", "limit", "n"}),
     )
-    for check in result.checks:
-        if check.segment is not None and check.status is not Verdict.FAIL:
-            continue
+    for check in shown_checks(result):
         sign = "≤" if check.direction == "at_most" else "≥"
         name = check.name if check.segment is None else f"{check.name} [{check.segment}]"
         grid.add_row(

@@ -13,8 +13,8 @@ import html
 import re
 import time
 
-from comparators.gate.render import format_value
-from comparators.gate.result import GateResult, Verdict
+from comparators.gate.render import GATE_COLUMNS, format_value, shown_checks
+from comparators.gate.result import GateResult
 from comparators.report.charts import cost_chart, divergence_chart, latency_chart
 from comparators.report.model import CampaignReport, CandidateReport, SliceReport
 from comparators.report.style import CSS
@@ -255,23 +255,9 @@ def _gate(gate: GateResult) -> str:
             str(c.n),
             c.method,
         ]
-        for c in gate.checks
-        if c.segment is None or c.status is Verdict.FAIL
+        for c in shown_checks(gate)
     ]
-    table = _table(
-        [
-            "candidate",
-            "check",
-            "status",
-            "measured",
-            "bounds",
-            "limit",
-            "FAILs from",
-            "n",
-            "method",
-        ],
-        rows,
-    )
+    table = _table(list(GATE_COLUMNS), rows)
     notes = "".join(f"<p class=note>{e(n)}</p>" for n in gate.notes)
     verdict = gate.verdict.value
     return (
