@@ -372,7 +372,11 @@ def demo(
         float, typer.Option(min=0, max=1, help="Share of requests mirrored.")
     ] = 1.0,
     candidate_profile: Annotated[
-        str, typer.Option(help="Simulated candidate: 'good' or 'regressed'.")
+        str,
+        typer.Option(
+            help="Simulated candidate: 'good' (PASS), 'paraphrasing' (same facts in its own "
+            "words: PASS) or 'regressed' (wrong facts, slower: FAIL)."
+        ),
     ] = "good",
     data_dir: Annotated[
         Path, typer.Option(help="Where the embedded Redis and the HTML report go.")
@@ -386,7 +390,8 @@ def demo(
     from proxy.sim.demo import CANDIDATE_PROFILES, run_demo
 
     if candidate_profile not in CANDIDATE_PROFILES:
-        fail(f"--candidate-profile {candidate_profile!r}; expected one of: good, regressed")
+        expected = ", ".join(CANDIDATE_PROFILES)
+        fail(f"--candidate-profile {candidate_profile!r}; expected one of: {expected}")
     configure_logging("WARNING")
     result = uvloop.run(
         run_demo(

@@ -1,11 +1,15 @@
 """``darklaunch demo``: a complete dark-launch campaign on embedded defaults, in about a minute.
 
-It starts an embedded Redis, two simulated model servers (an incumbent, and a faster, cheaper
-candidate that diverges on some prompts and refuses some), the proxy and a comparator worker.
-A generator replays a bundled prompt mix (plain chat, streaming, tool calls, JSON mode) through
-the official ``openai`` SDK, exactly as a client would, at a fixed rate. Then it prints the
-campaign report and the gate verdict and writes the HTML report; ``darklaunch demo`` exits
-with the verdict's code. Everything it starts, it stops: the demo leaves no process behind.
+It starts an embedded Redis, two simulated model servers (an incumbent and a candidate, see
+:data:`CANDIDATE_PROFILES`), the proxy and a comparator worker. A generator replays questions
+from the content bank (:mod:`proxy.sim.prompts`: prose, short facts, JSON extraction, tool
+calls and a few prompts the incumbent refuses, some streamed) through the official ``openai``
+SDK, exactly as a client would, at a fixed rate; a share of them goes to the incumbent a second
+time, the replica whose disagreements are the noise floor. Then it prints the campaign report,
+where the quality verdict came from, and the verdict of the shipped gate policy (its quality
+mode, ``semantic`` by default: meaning and exact facts, not wording), and writes the HTML
+report; ``darklaunch demo`` exits with the verdict's code. Everything it starts, it stops: the
+demo leaves no process behind.
 
 The demo composes both planes, so it imports the analysis plane, lazily, inside its functions;
 the data plane proper never does.
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import openai
 import redis.asyncio as aioredis
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -32,61 +37,87 @@ from proxy.config.root import Config
 from proxy.recording.embedded_redis import EmbeddedRedis
 from proxy.recording.keys import pairs_key, scores_key
 from proxy.server import running_proxy
+from proxy.shipped.files import read_shipped
 from proxy.sim.profile import SimProfile
-from proxy.sim.prompts import PROMPTS, WEATHER_TOOL
+from proxy.sim.prompts import DemoRequest, traffic
 from proxy.sim.server import running_simulator
 
 if TYPE_CHECKING:
+    from comparators.gate.policy import GatePolicy
     from comparators.gate.result import GateResult
     from comparators.report.model import CampaignReport
 
-__all__ = ["CANDIDATE_PROFILES", "DEMO_POLICY", "INCUMBENT_PROFILE", "DemoResult", "run_demo"]
+__all__ = [
+    "CANDIDATE_PROFILES",
+    "DEMO_POLICY",
+    "INCUMBENT_PROFILE",
+    "DemoResult",
+    "demo_policy",
+    "run_demo",
+]
 
 CAMPAIGN = "demo"
+MODEL = "big-model-v1"
 INCUMBENT_PROFILE = SimProfile(
     name="incumbent",
-    model="big-model-v1",
+    model=MODEL,
     latency_ms=150,
     latency_jitter_ms=80,
     token_interval_ms=6,
     tokens_per_chunk=3,
     nondeterminism=0.15,
     output_tokens_mean=60,
+    # Its own wording differs on every call; 2% of its answers also differ defensibly in
+    # content (a figure rounded, a detail left out), which the replica shows as noise.
+    content_noise_rate=0.02,
 )
+_FASTER = {
+    "name": "candidate",
+    "model": "small-model-v2",
+    "latency_ms": 70,
+    "latency_jitter_ms": 40,
+    "token_interval_ms": 3,
+}
 CANDIDATE_PROFILES = {
-    # Faster and about 15x cheaper; diverges on about 1% of prompts and refuses about 1%.
+    # Faster and about 15x cheaper, says the same things in a mix of every style, and refuses
+    # 1% of ordinary questions: PASS.
     "good": INCUMBENT_PROFILE.model_copy(
-        update={
-            "name": "candidate",
-            "model": "small-model-v2",
-            "latency_ms": 70,
-            "latency_jitter_ms": 40,
-            "token_interval_ms": 3,
-            "divergence_rate": 0.01,
-            "refusal_rate": 0.01,
-            "output_tokens_mean": 55,
-        }
+        update={**_FASTER, "style": "mixed", "refusal_rate": 0.01}
     ),
-    # Slower, wrong more often, refuses and fails: every check of the gate should catch it.
+    # Just as fast, and as right as the incumbent (no more refusals either), but words every
+    # answer its own way: reworded and reordered, padded out, or in markdown. Word overlap
+    # calls most answers changed; the semantic check reads the same meaning and facts: PASS.
+    # This is what the quality mode is for.
+    "paraphrasing": INCUMBENT_PROFILE.model_copy(
+        update={**_FASTER, "style": ("own", "verbose", "markdown")}
+    ),
+    # Slower, wrong on about an eighth of questions (half one fact, JSON field or argument
+    # off, half another answer or the wrong tool), refuses more and fails some requests:
+    # FAIL, with the changed-answer check among the failing ones.
     "regressed": INCUMBENT_PROFILE.model_copy(
         update={
-            "name": "candidate",
-            "model": "small-model-v2",
+            **_FASTER,
             "latency_ms": 260,
             "latency_jitter_ms": 200,
             "token_interval_ms": 10,
-            "nondeterminism": 0.3,
-            "divergence_rate": 0.3,
-            "refusal_rate": 0.12,
+            "style": "mixed",
+            "content_error_rate": 0.13,
+            "refusal_rate": 0.06,
             "error_rate": 0.05,
-            "output_tokens_mean": 40,
         }
     ),
 }
-# The shipped gate defaults (config/gate.yaml), except that the demo's smaller campaign is
+# Over the shipped gate policy (gate.yaml, quality: semantic): the demo's smaller campaign is
 # enough from 300 pairs, and a smaller model may refuse up to 3 points more often.
 DEMO_POLICY: dict[str, Any] = {"min_pairs": 300, "max_refusal_rate_increase": 0.03}
-KINDS = ("chat", "stream", "tools", "json")
+
+
+def demo_policy() -> GatePolicy:
+    """The shipped gate policy with :data:`DEMO_POLICY` over it, validated as a file would be."""
+    from comparators.gate.policy import parse_policy
+
+    shipped = yaml.safe_load(read_shipped("gate.yaml")) or {}
+    return parse_policy({**shipped, **DEMO_POLICY}, source="gate.yaml with the demo's limits")
 
 
 @dataclass
@@ -126,30 +157,14 @@ def demo_config(
     )
 
 
-async def _one_request(client: openai.AsyncOpenAI, kind: str, prompt: str, user: str) -> None:
-    messages: Any = [{"role": "user", "content": prompt}]
-    if kind == "chat":
-        await client.chat.completions.create(model="big-model-v1", messages=messages, user=user)
-    elif kind == "stream":
-        stream = await client.chat.completions.create(
-            model="big-model-v1", messages=messages, stream=True, user=user
-        )
-        async for _ in stream:
-            pass
-    elif kind == "tools":
-        tool_messages: Any = [
-            {"role": "user", "content": f"Use get_weather for Paris, then: {prompt}"}
-        ]
-        await client.chat.completions.create(
-            model="big-model-v1", messages=tool_messages, tools=[WEATHER_TOOL], user=user
-        )
-    else:
-        await client.chat.completions.create(
-            model="big-model-v1",
-            messages=[{"role": "user", "content": f"Answer in JSON: {prompt}"}],
-            response_format={"type": "json_object"},
-            user=user,
-        )
+async def _one_request(client: openai.AsyncOpenAI, request: DemoRequest, user: str) -> None:
+    arguments = request.arguments()
+    if not request.stream:
+        await client.chat.completions.create(model=MODEL, user=user, **arguments)
+        return
+    stream = await client.chat.completions.create(model=MODEL, stream=True, user=user, **arguments)
+    async for _ in stream:
+        pass
 
 
 async def _drive(
@@ -157,7 +172,7 @@ async def _drive(
 ) -> None:
     """Open-loop traffic: one request every 1/rate seconds for ``duration_s``, at most 64 in
     flight (beyond that the generator waits, and says so in the counts)."""
-    plan = itertools.cycle(itertools.product(PROMPTS, KINDS))
+    plan = traffic()
     slots = asyncio.Semaphore(64)
     running: set[asyncio.Task[None]] = set()
     columns = (
@@ -170,12 +185,12 @@ async def _drive(
         base_url=url + "/v1", api_key="sk-demo", max_retries=0, timeout=30
     ) as client:
 
-        async def one(index: int, kind: str, prompt: str) -> None:
+        async def one(index: int, request: DemoRequest) -> None:
             try:
-                await _one_request(client, kind, prompt, user=f"user-{index % 97}")
-                sent[kind] += 1
+                await _one_request(client, request, user=f"user-{index % 97}")
+                sent[request.label] += 1
             except openai.APIError as exc:
-                sent[f"{kind} ({type(exc).__name__})"] += 1
+                sent[f"{request.label} ({type(exc).__name__})"] += 1
             finally:
                 slots.release()
 
@@ -190,8 +205,7 @@ async def _drive(
                 if due > now:
                     await asyncio.sleep(due - now)
                 await slots.acquire()
-                prompt, kind = next(plan)
-                job = asyncio.ensure_future(one(index, kind, prompt))  # noqa: TID251 - kept in `running`
+                job = asyncio.ensure_future(one(index, next(plan)))  # noqa: TID251 - kept in `running`
                 running.add(job)
                 job.add_done_callback(running.discard)
                 progress.update(
@@ -214,7 +228,6 @@ async def run_demo(
 ) -> DemoResult:
     """Run the whole campaign and print what a person needs to decide."""
     from comparators.commands import report_campaign
-    from comparators.gate.policy import parse_policy
     from comparators.gate.render import render_gate
     from comparators.report.table import render_table
     from comparators.service import run_worker
@@ -222,6 +235,7 @@ async def run_demo(
 
     if console is None:
         console = output_console()  # logs and CI: wide enough for the tables to stay tables
+    policy = demo_policy()
     redis_server = EmbeddedRedis(data_dir / "redis")
     redis_url = await asyncio.to_thread(redis_server.start)
     sent = Counter[str]()
@@ -258,9 +272,7 @@ async def run_demo(
             await run_worker(config, once=True, consumer="demo-final", serve_metrics=False)
             recorded = int(await client.xlen(pairs_key(CAMPAIGN)))
             await client.aclose()
-            output = await report_campaign(
-                config, CAMPAIGN, "html", policy=parse_policy(DEMO_POLICY)
-            )
+            output = await report_campaign(config, CAMPAIGN, "html", policy=policy)
     finally:
         await asyncio.to_thread(redis_server.stop)
     assert output.gate is not None
@@ -270,8 +282,10 @@ async def run_demo(
     _print_traffic(console, sent, recorded)
     console.print(render_table(output.report))
     console.print(render_gate(output.gate))
+    _print_quality(console, output.report, output.gate, policy)
+    others = " or ".join(p for p in CANDIDATE_PROFILES if p != candidate_profile)
     console.print(
-        f"HTML report: [bold]{html}[/]   (rerun: darklaunch demo --candidate-profile regressed)"
+        f"HTML report: [bold]{html}[/]   (try: darklaunch demo --candidate-profile {others})"
     )
     return DemoResult(sent, recorded, output.report, output.gate, html)
 
@@ -286,3 +300,37 @@ def _print_traffic(console: Console, sent: Counter[str], recorded: int) -> None:
     console.print(table)
     answered, stream = sum(sent.values()), pairs_key(CAMPAIGN)
     console.print(f"{answered} requests answered; [bold]{recorded}[/] pairs recorded to {stream}.")
+
+
+def _print_quality(
+    console: Console, report: CampaignReport, gate: GateResult, policy: GatePolicy
+) -> None:
+    """Say where the quality verdict came from: the policy's mode and the changed-answer rate
+    it judged against the noise floor, next to what word overlap alone would have read, which
+    is the difference between a candidate that rewords and one that is wrong."""
+    from comparators.gate.policy import Quality
+    from comparators.report.table import fmt_estimate, fmt_pct, fmt_pts
+
+    check = next(
+        (c for c in gate.checks if c.name == "excess_divergence" and c.segment is None), None
+    )
+    if not report.candidates or check is None:
+        return
+    row = report.candidates[0].overall
+    bounds = ""
+    if check.lower is not None and check.upper is not None:
+        bounds = f" [{fmt_pts(check.lower)}, {fmt_pts(check.upper)}]"
+    console.print(
+        f"[bold]quality[/]: {policy.quality.value} (the shipped gate.yaml's mode): changed "
+        f"answers minus the noise floor {fmt_pts(check.value or 0.0)}{bounds}, limit "
+        f"{check.threshold * 100:g} pts: [bold]{check.status.value}[/]"
+    )
+    if policy.quality is not Quality.SEMANTIC or not row.change_rate.n:
+        return
+    console.print(
+        f"  changed in meaning or facts: {fmt_estimate(row.change_rate)} of the candidate's "
+        f"answers, {fmt_pct(row.noise_change_rate.value or 0.0)} of the replica's "
+        f"(n={row.noise_change_rate.n}); changed in wording (word divergence > "
+        f"{report.divergence_threshold:g}): {fmt_pct(row.divergence_rate.value or 0.0)} vs "
+        f"{fmt_pct(row.noise_divergence_rate.value or 0.0)}, which this mode does not charge"
+    )

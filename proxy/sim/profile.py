@@ -3,16 +3,23 @@ wire builders read, kept apart from both so that they import it one way."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Mode", "SimProfile"]
+from proxy.sim.answers.model import Style
+
+__all__ = ["Mode", "SimProfile", "StyleChoice"]
 
 Mode = Literal[
     "ok", "hang", "reset", "garbage", "error", "slow_headers", "die_mid_stream", "malformed_sse",
     "huge",
 ]  # fmt: skip
+# One style of :mod:`proxy.sim.answers.writer`, ``mixed`` (any of them), or a list to draw from.
+StyleChoice = (
+    Literal["same", "verbose", "terse", "own", "markdown", "mixed"]
+    | Annotated[tuple[Style, ...], Field(min_length=1)]
+)
 
 
 class SimProfile(BaseModel):
@@ -26,6 +33,12 @@ class SimProfile(BaseModel):
         SimProfile(error_rate=0.1, error_status=503)      # one request in ten fails
         SimProfile(seed=7, nondeterminism=0.3)            # wording wobbles, reproducibly
         SimProfile(name="cand", divergence_rate=0.2)      # a fifth of prompts answered differently
+        SimProfile(style="own", content_error_rate=0.1)   # bank questions: own words, 10% wrong
+
+    A prompt that is exactly one of the content bank's questions (:mod:`proxy.sim.answers`) is
+    answered with that item's content, worded in ``style`` afresh on every call, so the release
+    gate's semantic check has facts to compare; any other prompt gets the phrase-bank prose of
+    :func:`proxy.sim.text.compose`, which ``nondeterminism`` and ``divergence_rate`` shape.
 
     The fault modes are described in :mod:`proxy.sim.server`, which carries them out.
     """
@@ -52,8 +65,21 @@ class SimProfile(BaseModel):
     # Chance per sentence of rewording, so repeated prompts give similar, not identical, text.
     nondeterminism: float = Field(default=0.0, ge=0, le=1)
     # Shares of prompts, picked by a stable hash of the prompt and ``name``, that get a
-    # substantively different answer, or a refusal.
+    # substantively different answer (phrase-bank prompts only), or a refusal (any prompt; the
+    # bank's refusable questions are refused whatever this says).
     divergence_rate: float = Field(default=0.0, ge=0, le=1)
     refusal_rate: float = Field(default=0.0, ge=0, le=1)
     # Typical completion length in tokens (about four characters each).
     output_tokens_mean: int = Field(default=60, ge=1)
+    # Bank questions: how answers are worded. A list (or ``mixed``, all five) is drawn from per
+    # answer with the per-request RNG, as a model's habits vary from one answer to the next.
+    style: StyleChoice = "same"
+    # Bank questions: share picked by a stable hash of the prompt and ``name`` (like
+    # ``divergence_rate``) whose answer is substantively wrong, the same way on every call:
+    # the lower half of that share one fact, JSON leaf or tool argument off (subtle), the upper
+    # half another answer or the wrong tool (gross).
+    content_error_rate: float = Field(default=0.0, ge=0, le=1)
+    # Bank questions: share of answers, drawn per request, with a defensible difference (a
+    # figure rounded, a detail left out): a model's own content-level nondeterminism, which a
+    # replica of the incumbent measures as the noise floor.
+    content_noise_rate: float = Field(default=0.0, ge=0, le=1)

@@ -3,7 +3,9 @@
 It plays the incumbent and the candidate alike. It is a real aiohttp app on a real socket that
 speaks the wire format closely enough for the official ``openai`` SDK, so the proxy meets the
 same bytes, pacing and failures it will meet in production. The behaviour lives in a
-:class:`~proxy.sim.profile.SimProfile` that can be changed while the server runs.
+:class:`~proxy.sim.profile.SimProfile` that can be changed while the server runs; what an
+answer says (the content bank's facts for its own questions, phrase-bank prose otherwise) is
+decided in :mod:`proxy.sim.wire` and :mod:`proxy.sim.text`, identically in every fault mode.
 
 Fault modes (``SimProfile.mode``):
 

@@ -6,25 +6,52 @@ makes the wording wobble a little (``nondeterminism``), and some prompts get a d
 altogether (``divergence_rate``). Everything here is a pure function of its arguments and a
 caller-supplied RNG, so it is cheap, reproducible and needs no network.
 
+A prompt that is one of the content bank's questions (:mod:`proxy.sim.answers`) is answered
+from the bank instead (:func:`bank_answer`): real facts worded in a style, so the release
+gate's semantic check, which compares meaning and exact facts, has something to judge. The
+phrase-bank prose of :func:`compose` stays for every other prompt.
+
 Token counts use the usual four-characters-per-token rule of thumb, rounded up, which works for
 prose and for compact JSON alike.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import random
 import re
 from collections.abc import Sequence
 from typing import Any
 
+from proxy.sim.answers import (
+    KINDS,
+    STYLES,
+    Content,
+    Item,
+    Prose,
+    Style,
+    Written,
+    gross,
+    items,
+    noise,
+    subtle,
+    write,
+)
+from proxy.sim.profile import SimProfile, StyleChoice
+
 __all__ = [
+    "bank_answer",
+    "bank_content",
+    "bank_item",
     "cached_tokens",
     "compose",
     "estimate_tokens",
     "fill_schema",
     "json_answer",
     "message_text",
+    "pick_style",
     "pick_tools",
     "refusal",
     "split_pieces",
@@ -345,3 +372,64 @@ def pick_tools(names: Sequence[str], prompt: str, tool_choice: Any, parallel: bo
     if not mentioned and tool_choice == "required":
         mentioned = [names[0]]
     return mentioned if parallel else mentioned[:1]
+
+
+@functools.cache
+def _bank() -> dict[str, Item]:
+    return {item.question.strip(): item for kind in KINDS for item in items(kind)}
+
+
+def bank_item(prompt: str) -> Item | None:
+    """The bank item whose question ``prompt`` is, exactly (give or take outer white space):
+    anything else, even a near miss, is not a bank question and keeps the phrase-bank path."""
+    return _bank().get(prompt.strip())
+
+
+def bank_content(item: Item, profile: SimProfile, rng: random.Random) -> Content:
+    """What the model ``profile`` describes says to ``item``, before any wording.
+
+    Wrong on a share ``content_error_rate`` of questions, picked by a stable hash of the
+    profile's name and the question: a model that has a fact wrong has it wrong every time it
+    is asked, so the mutation comes from a stable RNG too (the lower half of the share subtle,
+    the upper half gross). Otherwise the bank's answer or, at ``content_noise_rate`` per call,
+    a defensible variant of it. A refusable item is always its refusal.
+    """
+    if item.kind == "refusable":
+        return item.answer
+    share = stable_fraction(profile.name, item.question, "content")
+    if share < profile.content_error_rate:
+        stable = random.Random(stable_hex(profile.name, item.question, "mutation"))
+        mutate = subtle if share < profile.content_error_rate / 2 else gross
+        return mutate(item, stable).content
+    if rng.random() < profile.content_noise_rate:
+        return noise(item, rng).content
+    return item.answer
+
+
+def pick_style(style: StyleChoice, rng: random.Random) -> Style:
+    """One answer's style: ``style`` itself, or a draw from ``mixed`` (every style) or a list."""
+    if style == "mixed":
+        return rng.choice(STYLES)
+    return style if isinstance(style, str) else rng.choice(style)
+
+
+def bank_answer(
+    item: Item, profile: SimProfile, fmt: tuple[str, Any], rng: random.Random
+) -> Written:
+    """``profile``'s answer to ``item``, worded afresh from ``rng`` in one of its styles, for a
+    request whose output format is ``fmt`` (kind and schema, as the wire builders read it).
+
+    In JSON mode a document is never fenced (the API guarantees bare JSON, so a markdown
+    writer indents it instead), and prose is wrapped the way :func:`json_answer` and
+    :func:`fill_schema` wrap phrase-bank prose.
+    """
+    content = bank_content(item, profile, rng)
+    style = pick_style(profile.style, rng)
+    if fmt[0] in ("json_object", "json_schema") and style == "markdown":
+        style = "verbose"
+    written = write(content, style, rng)
+    if isinstance(content, Prose) and fmt[0] == "json_object":
+        return Written(json.dumps(json_answer(item.question, written.text)))
+    if isinstance(content, Prose) and fmt[0] == "json_schema":
+        return Written(json.dumps(fill_schema(fmt[1], item.question, written.text)))
+    return written

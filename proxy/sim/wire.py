@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.sim import text
+from proxy.sim.answers import Item, ToolUse, refusals
 from proxy.sim.profile import SimProfile
 
 __all__ = [
@@ -165,11 +166,16 @@ def _tools(specs: Any, after_tool: bool, nested: bool) -> dict[str, Any]:
 def _answers(
     call: Call, prompt: str, tools: dict[str, Any], fmt: tuple[str, Any], limit: int | None, n: int
 ) -> list[Answer]:
-    """Refuse, call tools or write text, as the profile's rates and the request decide."""
+    """Refuse, call tools or write text, as the profile's rates and the request decide: from
+    the content bank when the prompt is one of its questions, else from the phrase banks."""
     p, body = call.profile, call.body
-    if text.stable_fraction(p.name, prompt, "refuse") < p.refusal_rate:
-        said = text.refusal(prompt)
+    item = text.bank_item(prompt)
+    refused = item is not None and item.kind == "refusable"
+    if refused or text.stable_fraction(p.name, prompt, "refuse") < p.refusal_rate:
+        said = text.refusal(prompt) if item is None else refusals.refusal(call.rng)
         return [Answer(refusal=said) if fmt[0] == "json_schema" else Answer(content=said)] * n
+    if item is not None and _fits(item, tools, body.get("tool_choice", "auto")):
+        return [_bank_answer(call, item, fmt, limit) for _ in range(n)]
     parallel = body.get("parallel_tool_calls") is not False
     names = text.pick_tools(list(tools), prompt, body.get("tool_choice", "auto"), parallel)
     if names:
@@ -193,6 +199,25 @@ def _answers(
         said, cut = text.truncate_to_tokens(said, limit) if limit else (said, False)
         answers.append(Answer(content=said, finish="length" if cut else "stop"))
     return answers
+
+
+def _fits(item: Item, tools: dict[str, Any], tool_choice: Any) -> bool:
+    """Whether the bank can answer: a tool-call question only when its tool is offered and
+    ``tool_choice`` lets the model call it (else it answers in words, as a model would)."""
+    if not isinstance(item.answer, ToolUse):
+        return True
+    name = item.answer.name
+    return name in text.pick_tools(list(tools), name, tool_choice, parallel=True)
+
+
+def _bank_answer(call: Call, item: Item, fmt: tuple[str, Any], limit: int | None) -> Answer:
+    """One choice: the profile's content for ``item`` in one of its styles, worded afresh."""
+    written = text.bank_answer(item, call.profile, fmt, call.rng)
+    if written.tool_calls:
+        calls = [(f"call_{call.rng.getrandbits(96):024x}", n, a) for n, a in written.tool_calls]
+        return Answer(tool_calls=calls, finish="tool_calls")
+    said, cut = text.truncate_to_tokens(written.text, limit) if limit else (written.text, False)
+    return Answer(content=said, finish="length" if cut else "stop")
 
 
 def _interleave(per_choice: list[list[Event]]) -> list[Event]:

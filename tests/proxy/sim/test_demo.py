@@ -3,10 +3,15 @@ report and a verdict, and no process left behind."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+
+from proxy.sim.demo import CANDIDATE_PROFILES, INCUMBENT_PROFILE, demo_config, demo_policy
+from proxy.sim.prompts import traffic
 
 
 def test_demo_produces_a_report_and_a_verdict_from_recorded_pairs(tmp_path: Path) -> None:
@@ -38,8 +43,46 @@ def test_demo_produces_a_report_and_a_verdict_from_recorded_pairs(tmp_path: Path
     assert answered >= 100
     assert pairs == answered  # sample rate 1: every answered request became one pair
     assert re.search(rf"candidate \(small-model-v2\): {pairs} pairs", out)
+    # The quality verdict is said to come from the semantic check, against a noise floor.
+    assert re.search(r"quality: semantic .*: (PASS|FAIL|INCONCLUSIVE)", out), out[-3000:]
+    assert re.search(r"changed in meaning or facts: .* of the replica's \(n=[1-9]", out)
     html = (data_dir / "report.html").read_text()
     assert "Release gate" in html
     assert html.count("<svg") >= 3
     leftovers = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True)
     assert leftovers.stdout == "", f"processes left behind: {leftovers.stdout}"
+
+
+def test_the_candidates_differ_from_the_incumbent_in_wording_facts_or_speed() -> None:
+    assert list(CANDIDATE_PROFILES) == ["good", "paraphrasing", "regressed"]
+    good, paraphrasing, regressed = CANDIDATE_PROFILES.values()
+    assert INCUMBENT_PROFILE.style == "same"
+    assert good.style == "mixed"
+    assert paraphrasing.style != "mixed"
+    assert "same" not in paraphrasing.style
+    assert good.content_error_rate == paraphrasing.content_error_rate == 0.0
+    assert 0.10 <= regressed.content_error_rate <= 0.15
+    assert regressed.refusal_rate > good.refusal_rate
+    assert regressed.latency_ms > INCUMBENT_PROFILE.latency_ms > good.latency_ms
+
+
+def test_the_demo_judges_with_the_shipped_policy_against_a_noise_floor(tmp_path: Path) -> None:
+    policy = demo_policy()
+    assert policy.quality.value == "semantic"
+    assert policy.min_pairs == 300
+    config = demo_config("http://127.0.0.1:1", "http://127.0.0.1:2", "redis://x", tmp_path, 1.0)
+    assert config.mirror.noise_rate > 0
+
+
+def test_the_demo_traffic_asks_every_kind_of_bank_question() -> None:
+    sent = list(itertools.islice(traffic(), 1000))
+    kinds = Counter(r.item.kind for r in sent)
+    assert set(kinds) == {"prose", "short_fact", "json", "tool_call", "refusable"}
+    assert 0.02 < kinds["refusable"] / len(sent) < 0.1
+    assert 0.25 < sum(r.stream for r in sent) / len(sent) < 0.55
+    assert [r.item.key for r in itertools.islice(traffic(), 50)] == [r.item.key for r in sent[:50]]
+    tool = next(r for r in sent if r.item.kind == "tool_call").arguments()
+    assert tool["tools"]
+    assert tool["messages"][-1]["role"] == "user"
+    document = next(r for r in sent if r.item.kind == "json").arguments()
+    assert document["response_format"] == {"type": "json_object"}
