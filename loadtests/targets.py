@@ -33,6 +33,9 @@ RSS_DELTA_MAX_MB = 100.0
 # stays near 1x in the same setup). Two workers pass when they really run in parallel (at least
 # SCALING_MIN_CORES cores busy) and each core they use serves at least SCALING_MIN_EFFICIENCY of
 # one pinned worker's rps: a lock or an imbalance between the processes fails one or the other.
+# The semantic comparator on one core (issue 15): an absolute rate, the one target here that is
+# not a ratio, because what it guards (a worker keeping up with mirrored traffic) is absolute.
+SEMANTIC_MIN_PAIRS_PER_S = 2000.0
 SCALING_MIN_CORES = 1.4
 SCALING_MIN_EFFICIENCY = 0.75
 
@@ -180,4 +183,19 @@ def evaluate(data: dict[str, Any]) -> list[Target]:
         targets.append(_added(data, workers, "p99", ADDED_P99_MAX_MS))
     targets += [_isolation(data, "slow"), _isolation(data, "hang"), _memory(data)]
     targets.append(_scaling(data))
+    targets.append(_semantic(data))
     return targets
+
+
+def _semantic(data: dict[str, Any]) -> Target:
+    goal = f"semantic comparator ≥ {SEMANTIC_MIN_PAIRS_PER_S:,.0f} scored pairs/s on one core"
+    rate = get(data, "comparators", "semantic_pairs_per_s")
+    if not rate:
+        return _missing("semantic_pairs_per_s", goal)
+    return Target(
+        "semantic_pairs_per_s",
+        goal,
+        f"{rate:,.0f} pairs/s",
+        float(rate),
+        rate >= SEMANTIC_MIN_PAIRS_PER_S,
+    )
