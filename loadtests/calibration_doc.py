@@ -18,6 +18,22 @@ from loadtests.calibration_result import SettingResult
 __all__ = ["write_doc"]
 
 
+_NOTES = """## Notes
+
+- `limits` meets every limit at once: 5 points of wrong answers, +1 point of errors, +1 point
+  of refusals and every latency x1.2 (median, p95 and streamed TTFT at their limits; p99 at
+  1.2, under its 1.3). An extra refusal is also a changed answer, so the quality check sits a
+  little beyond its limit (the measured excess above). Its FAIL rate is the family-wise
+  false-FAIL rate that the Bonferroni-adjusted FAIL bounds control across every check,
+  segment and candidate.
+- `segment` and `tail` run 5,000 pairs: 4% of 2,000 pairs is 80, under `min_segment_pairs`,
+  and a p99 of 2,000 latencies rests on 20 of them. Each check's power at the campaign's
+  size is in the gate's "FAILs from" column.
+- The wrong answers include subtle errors the fact tokens cannot see (a swapped winner: the
+  same names in another order) and paraphrases that round a figure on both sides (the noise
+  floor): the study measures the gate with them, not around them."""
+
+
 def _num(value: float | None, fmt: str) -> str:
     return "—" if value is None else format(value, fmt)
 
@@ -96,6 +112,8 @@ def write_doc(
         "means over seeds of the gate's own estimates on all pairs: the changed-answer rate "
         "over the noise floor, and candidate/incumbent latency ratios (Hodges–Lehmann median, "
         "bootstrap p95 and p99, p95 of streamed TTFT).",
+        "",
+        *_NOTES.splitlines(),
         "",
         "## Which checks decided",
         "",
