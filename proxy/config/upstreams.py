@@ -79,6 +79,19 @@ class CandidateConfig(_UpstreamConfig):
     """A model under evaluation. Its answers are recorded and never shown to a client.
 
     ``- {name: cand-a, url: http://10.0.0.5:8000, model: my-model-v2, max_inflight: 64}``
+
+    A candidate may be another provider, so it gets only an allowlist of the client's headers:
+    ``Accept``, ``Accept-Encoding`` (narrowed to `gzip`, `deflate` and `identity`, the codings
+    darklaunch can read back), ``User-Agent``, ``OpenAI-Beta``, ``Anthropic-Version``,
+    ``Anthropic-Beta`` and the SDKs' ``X-Stainless-*`` telemetry, plus ``Authorization`` with
+    `forward_authorization: true`. Everything else the client sent is withheld: cookies, API
+    keys of every vendor (``x-api-key``, ``api-key``, ``x-goog-api-key``,
+    ``x-amz-security-token``, ...), ``OpenAI-Organization`` and ``OpenAI-Project``,
+    ``Idempotency-Key``, tracing ids and the client's ``x-darklaunch-tags``. ``Content-Type`` is
+    always `application/json`, and the candidate's `headers` are sent as configured.
+
+    The replica (`mirror.noise_rate`) is the incumbent asked again: it gets what the incumbent
+    got, less ``x-darklaunch-tags`` and ``Idempotency-Key``.
     """
 
     name: str = Field(pattern=NAME_PATTERN)
@@ -95,8 +108,9 @@ class CandidateConfig(_UpstreamConfig):
     max_inflight: int = Field(default=64, ge=1)
     """Mirror calls in flight at most; beyond it mirrors are skipped (reason max_inflight)."""
     forward_authorization: bool = False
-    """Send the client's Authorization, Cookie, API-key and OpenAI-Organization headers to
-    this candidate; by default they are withheld."""
+    """Send the client's Authorization header to this candidate; by default it is withheld.
+    No other credential of the client's is ever sent (see above); use `headers` for the
+    candidate's own."""
     stream_usage: bool = True
     """Ask streamed chat/completions for a usage chunk (nobody sees the candidate's stream)."""
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)

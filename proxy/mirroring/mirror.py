@@ -18,7 +18,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from proxy.config.root import Config
 from proxy.metrics import ProxyMetrics
 from proxy.mirroring.pair import PendingPair
-from proxy.mirroring.request import candidate_body, candidate_headers
+from proxy.mirroring.request import candidate_body, candidate_headers, replica_headers
 from proxy.mirroring.target import CandidateTarget, SkipReason, replica_config
 from proxy.recording.exchange import UpstreamResult
 from proxy.recording.pacing import PacedSink
@@ -149,11 +149,14 @@ class Mirror:
                 continue
             target.in_flight += 1
             target.in_flight_gauge.inc()
+            # A candidate gets an allowlist of the client's headers; the replica what the
+            # incumbent got (see proxy.mirroring.request).
+            make_headers = replica_headers if target.role is Role.REPLICA else candidate_headers
             calls.append(
                 _Call(
                     target,
                     candidate_body(config, parsed, path, body),
-                    candidate_headers(config, headers, pending.pair_id),
+                    make_headers(config, headers, pending.pair_id),
                 )
             )
         if not calls:

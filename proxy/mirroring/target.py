@@ -159,8 +159,9 @@ class CandidateTarget:
 
 
 def replica_config(config: Config) -> CandidateConfig:
-    """The incumbent, called a second time as if it were a candidate. It gets the client's
-    credentials (the incumbent is who they are for) and the incumbent's own headers."""
+    """The incumbent, called a second time as if it were a candidate. Its headers are not a
+    candidate's but what the incumbent got (:func:`proxy.mirroring.request.replica_headers`):
+    the client's credentials are the incumbent's, and so are its configured headers."""
     incumbent = config.incumbent
     return CandidateConfig(
         name="replica",
@@ -173,5 +174,4 @@ def replica_config(config: Config) -> CandidateConfig:
         timeout_s=incumbent.timeout_s,
         first_byte_timeout_s=incumbent.timeout_s,
         max_inflight=config.mirror.replica_max_inflight,
-        forward_authorization=True,
     )
