@@ -129,8 +129,10 @@ class Forwarder:
 
     async def _handle(self, request: Request, response: ResponseWriter, started: float) -> None:
         # The target is always base URL + the request's own path: the host comes from the
-        # config only, so an absolute-URI request line cannot make this an open proxy. The
-        # server has already read the body, within its size limit and deadline.
+        # config only, so an absolute-URI request line cannot make this an open proxy, and the
+        # server has refused any path with a dot segment, which could climb out of the base
+        # path (proxy.http.cycle.dot_segment). It has also read the body, within its size limit
+        # and deadline, and dropped any trailer fields: the headers are the head's only.
         path = request.path
         path_qs = request.path_qs
         route = self._route_labels.get(path, OTHER_ROUTE)

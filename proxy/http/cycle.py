@@ -13,6 +13,9 @@ gets an answer whatever the handler does:
 - a client that has gone (a write raised :class:`ConnectionError`) only ends the connection.
 
 Then the connection answers its next request, or closes.
+
+:func:`dot_segment` is the rule on a request's path that the connection enforces before a
+:class:`Request` exists: no ``.`` or ``..`` segment, however it is spelled.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
 
 from multidict import CIMultiDictProxy
 
@@ -28,7 +32,7 @@ from proxy.http.writer import Connection, ResponseWriter
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Handler", "Request", "exchange"]
+__all__ = ["Handler", "Request", "dot_segment", "exchange"]
 
 
 class Request:
@@ -63,6 +67,24 @@ class Request:
 
 
 Handler = Callable[[Request, ResponseWriter], Awaitable[None]]
+
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def dot_segment(path: str) -> bool:
+    """Whether ``path`` (as sent, without its query) has a ``.`` or ``..`` segment as some
+    upstream might read it: percent-decoded once (``%2e``, and ``%2f`` making a slash), with
+    a backslash taken for a slash (WHATWG URL parsers, so Node, do that) and a ``;`` parameter
+    cut off (Java servlet containers read ``..;`` as ``..``).
+
+    Why: the upstream gets the configured base path plus this path verbatim, so a dot segment
+    would resolve above the base path, on a request carrying the incumbent's configured
+    credentials. Such a path is refused, not resolved: no OpenAI API path has one (nginx
+    resolves those that stay under the root and answers 400 to the others)."""
+    if "." not in path and "%" not in path:  # the common case: no decoding at all
+        return False
+    decoded = unquote(path, encoding="latin-1").replace("\\", "/")
+    return any(segment.partition(";")[0] in _DOT_SEGMENTS for segment in decoded.split("/"))
 
 
 async def exchange(conn: Connection, handler: Handler, request: Request) -> None:

@@ -7,6 +7,10 @@
   paused when too many are queued), ``Expect: 100-continue``, chunked request bodies;
 - limits: header lines (431), the request target (414), the body (413, before it is read
   when ``Content-Length`` says so);
+- the request framing rules of ``docs/RELIABILITY.md``: a path with a dot segment, which
+  would climb out of the incumbent's base path, and ``Transfer-Encoding`` in an HTTP/1.0
+  request (faulty framing, RFC 9112 §6.1) get a 400 before their body is read; trailer fields
+  after a chunked body are dropped, never merged into the headers;
 - deadlines: a request's headers must be complete within ``header_timeout_s`` of its first
   byte (slowloris), its body within ``body_timeout_s`` of its headers (408 either way), and
   an idle keep-alive connection is closed after ``keepalive_timeout_s``. The server's sweep
@@ -32,7 +36,7 @@ from urllib.parse import unquote
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.http.cycle import Handler, Request, exchange
+from proxy.http.cycle import Handler, Request, dot_segment, exchange
 from proxy.http.state import ANSWERING, BODY, CLOSED, CLOSING, HEAD, IDLE
 from proxy.http.writer import Connection, error_answer
 
@@ -85,11 +89,18 @@ class HttpProtocol(Connection):
         self._refusal: bytes | None = None  # an error answer held while a request is answered
         # the request being parsed
         self._url: list[bytes] = []
+        self._target = ""  # its target in origin form, once its head is complete
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
         self._body_size = 0
         self._head_size = 0  # bytes of the request line and headers, as parsed
         self._head_fed = 0  # bytes read while the head was incomplete
+        # Chunks seen on this connection, and the number of the one whose header came last
+        # if no data has followed it (0 otherwise): the last chunk's, while its trailer
+        # section arrives. ``_trailer_fed`` bounds that section as ``_head_fed`` bounds a head.
+        self._chunks = 0
+        self._bare_chunk = 0
+        self._trailer_fed = 0
         # requests parsed and waiting, and the exchange answering one
         self._queue: deque[Request] = deque()
         self._task: asyncio.Task[None] | None = None
@@ -124,6 +135,7 @@ class HttpProtocol(Connection):
             if self._head_fed > 2 * MAX_HEAD_BYTES:
                 self._refuse(431, "the request head is too large", "request_header_too_large")
                 return
+        bare_chunk = self._bare_chunk
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -135,6 +147,13 @@ class HttpProtocol(Connection):
             if self.state is not CLOSING:
                 message = str(exc.args[0] if exc.args else exc)
                 self._refuse(400, f"malformed HTTP request: {message}", "invalid_http_request")
+            return
+        if bare_chunk and self._bare_chunk == bare_chunk:
+            # All of this read is the trailer section of the last chunk, where the parser
+            # buffers a field until its line ends: a line that never ends is refused here.
+            self._trailer_fed += len(data)
+            if self._trailer_fed > 2 * MAX_HEAD_BYTES:
+                self._refuse(431, "the request trailers are too large", "request_header_too_large")
 
     def eof_received(self) -> bool | None:
         """A client may half-close once it has sent its request: it still gets the answer."""
@@ -166,8 +185,16 @@ class HttpProtocol(Connection):
             raise _Refused
         self._head_size += len(name) + len(value) + 4
         if self._head_size > MAX_HEAD_BYTES:
-            self._refuse(431, "the request head is too large", "request_header_too_large")
+            part = "head and trailers are" if self.state is BODY else "head is"
+            self._refuse(431, f"the request {part} too large", "request_header_too_large")
             raise _Refused
+        if self.state is BODY:
+            # A trailer field, after the last chunk: llhttp reports it like a header. Merged
+            # into the headers it would let a client add ``Authorization`` or ``X-User-Id``
+            # that nothing looking at the head saw (RFC 9110 §6.5.1 forbids the merge); and
+            # the body goes on with a Content-Length, which has no trailers to carry it. So
+            # it is dropped, as nginx drops it, after counting against the head's limits.
+            return
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
@@ -176,8 +203,9 @@ class HttpProtocol(Connection):
         if method == b"CONNECT":
             self._refuse(405, "CONNECT is not supported: this is not a forward proxy", "bad_method")
             raise _Refused
+        self._target = self._origin_form()
         limit = self.server.max_body_bytes
-        expects_continue = has_body = False
+        expects_continue = has_body = chunked = False
         for name, value in self._headers:
             lowered = name.lower()
             if lowered == "content-length" and value.isdigit():
@@ -191,15 +219,34 @@ class HttpProtocol(Connection):
                     raise _Refused
                 has_body = int(value) > 0
             elif lowered == "transfer-encoding":
-                has_body = True
+                has_body = chunked = True
             elif lowered == "expect" and value.lower() == "100-continue":
                 expects_continue = True
+        if chunked and (version := parser.get_http_version()) != "1.1":
+            # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing (an
+            # HTTP/1.0 hop on the way may have relayed it without understanding it), so where
+            # the body ends, and the next request starts, cannot be trusted. nginx: 400.
+            self._refuse(
+                400,
+                f"Transfer-Encoding is not allowed in an HTTP/{version} request",
+                "invalid_http_request",
+            )
+            raise _Refused
         if expects_continue and has_body and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.state = BODY
         self.deadline = self.loop.time() + self.server.body_timeout_s
 
+    def on_chunk_header(self) -> None:
+        self._chunks += 1
+        self._bare_chunk = self._chunks
+        self._trailer_fed = 0
+
+    def on_chunk_complete(self) -> None:
+        self._bare_chunk = 0
+
     def on_body(self, body: bytes) -> None:
+        self._bare_chunk = 0
         self._body_size += len(body)
         if self._body_size > self.server.max_body_bytes:
             limit = self.server.max_body_bytes
@@ -213,17 +260,7 @@ class HttpProtocol(Connection):
 
     def on_message_complete(self) -> None:
         parser = self.parser
-        url = b"".join(self._url) if len(self._url) != 1 else self._url[0]
-        target = url.decode("latin-1")
-        if not target.startswith("/"):
-            try:
-                parsed = httptools.parse_url(url)
-            except httptools.HttpParserInvalidURLError:
-                self._refuse(400, f"malformed request target {target!r}", "invalid_http_request")
-                raise _Refused from None
-            path_only = (parsed.path or b"/").decode("latin-1")
-            query = parsed.query
-            target = path_only + ("?" + query.decode("latin-1") if query else "")
+        target = self._target
         raw_path, _, _ = target.partition("?")
         version = parser.get_http_version()
         # An upgrade asked for is answered as plain HTTP/1.1, and then the connection ends.
@@ -242,6 +279,7 @@ class HttpProtocol(Connection):
             self.remote,
         )
         self._url = []
+        self._target = ""
         self._headers = []
         self._body = []
         self._body_size = 0
@@ -252,6 +290,31 @@ class HttpProtocol(Connection):
         elif len(self._queue) >= MAX_PIPELINED and self.transport is not None:
             self._reading_paused = True
             self.transport.pause_reading()
+
+    def _origin_form(self) -> str:
+        """The request target as the upstream will get it after the base path: an absolute
+        target loses its scheme and authority (the host comes from the config only). Refuses
+        a target that does not parse, and a path with a dot segment (:func:`dot_segment`)."""
+        url = b"".join(self._url) if len(self._url) != 1 else self._url[0]
+        target = url.decode("latin-1")
+        if not target.startswith("/"):
+            try:
+                parsed = httptools.parse_url(url)
+            except httptools.HttpParserInvalidURLError:
+                self._refuse(400, f"malformed request target {target!r}", "invalid_http_request")
+                raise _Refused from None
+            path_only = (parsed.path or b"/").decode("latin-1")
+            query = parsed.query
+            target = path_only + ("?" + query.decode("latin-1") if query else "")
+        if dot_segment(target.partition("?")[0]):
+            self._refuse(
+                400,
+                "the request path has a '.' or '..' segment (maybe percent-encoded): "
+                "darklaunch does not forward paths that could leave the upstream's base path",
+                "invalid_request_path",
+            )
+            raise _Refused
+        return target
 
     # -- answering --------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ class ConnectionState(enum.Enum):
 
     IDLE = "idle"  # between requests, nothing to answer
     HEAD = "head"  # a request's head is arriving
-    BODY = "body"  # its body is arriving
+    BODY = "body"  # its body is arriving (and, after a chunked one, any trailer fields)
     ANSWERING = "answering"  # nothing being read; the requests read are answered, in order
     CLOSING = "closing"  # no more requests: input is ignored, the connection ends
     CLOSED = "closed"  # the transport is gone
