@@ -8,6 +8,12 @@ hands the connection back to its pool when the upstream keeps it alive; anything
 its framing in doubt (an unread answer, bytes nobody asked for, a parse error, a deadline)
 closes it instead.
 
+What arrives before the body (status line and header fields) and after a chunked body (the
+trailer section) is held in memory until its line or section ends, so both are bounded: see
+:data:`MAX_HEAD_BYTES`, :data:`MAX_LINE_BYTES` and :data:`MAX_FIELDS`. An upstream over any of
+them fails the exchange with :class:`~proxy.http.upstream_errors.HeadTooLarge` and loses the
+connection, as soon as the limit is passed rather than when a deadline does.
+
 The connection knows of its pool only what :class:`Owner` says
 (:class:`proxy.http.upstream_pool.UpstreamPool` is one).
 """
@@ -19,10 +25,50 @@ from typing import Protocol, cast
 
 import httptools
 
-from proxy.http.upstream_errors import BadResponse, Disconnected, StaleConnection, UpstreamError
+from proxy.http.upstream_errors import (
+    BadResponse,
+    Disconnected,
+    HeadTooLarge,
+    StaleConnection,
+    UpstreamError,
+)
 from proxy.http.upstream_response import UpstreamResponse, header_text
 
-__all__ = ["Owner", "UpstreamConnection"]
+__all__ = ["MAX_FIELDS", "MAX_HEAD_BYTES", "MAX_LINE_BYTES", "Owner", "UpstreamConnection"]
+
+# Without these an upstream that sends ``200 OK`` and then header lines without end grew the
+# proxy by hundreds of MB before a deadline passed (issue 17). They are the public listener's
+# limits on a request (``proxy.http.protocol``: MAX_HEAD_BYTES, MAX_FIELD_BYTES) and HAProxy's
+# header count (``tune.http.maxhdr``, 101); a real answer's head is a few KB (nginx holds one
+# in ``proxy_buffer_size``, 4 or 8 KB by default, and answers 502 past it).
+#
+# All of an answer's head: its status line and fields, interim (1xx) answers' included, counted
+# as the bytes of the lines (``name: value`` and a line break). Trailers have as much again.
+MAX_HEAD_BYTES = 65536
+# One line: a status line's reason phrase, or a field's name and value together.
+MAX_LINE_BYTES = 8190
+# Fields in a head (interim answers' included), and in a trailer section.
+MAX_FIELDS = 100
+# A status line's bytes besides the reason phrase: ``HTTP/1.1 200 `` and its line break.
+_STATUS_LINE_BYTES = 15
+# An unfinished line longer than this is over MAX_LINE_BYTES whatever it is: the status line's
+# ``HTTP/1.1 200 ``, a field's ``: ``, and a CR are not counted in the limit.
+_MAX_RAW_LINE = MAX_LINE_BYTES + _STATUS_LINE_BYTES
+
+
+def _count_lines(section: str, fields: list[tuple[bytes, bytes]], counted: int) -> int:
+    """The bytes of ``fields`` as lines (``name: value`` and a line break) on top of
+    ``counted``; raises :class:`HeadTooLarge` if a line or the total is over its limit."""
+    size = counted
+    for name, value in fields:
+        line = len(name) + len(value)
+        if line > MAX_LINE_BYTES:
+            kind = "header" if section == "head" else "trailer"
+            raise HeadTooLarge(f"a {kind} line is over {MAX_LINE_BYTES} bytes")
+        size += line + 4
+    if size > MAX_HEAD_BYTES:
+        raise HeadTooLarge(f"the {section} is over {MAX_HEAD_BYTES} bytes")
+    return size
 
 
 class Owner(Protocol):
@@ -57,6 +103,12 @@ class UpstreamConnection(asyncio.Protocol):
         self._until_eof = False
         self._got_bytes = False
         self._deadline: asyncio.TimerHandle | None = None
+        # What the limits are checked against (see _check_head and _check_trailers).
+        self._head_fed = 0  # bytes of the head in the reads before the one being parsed
+        self._reading = 0  # bytes of the read being parsed
+        self._line = 0  # bytes of the line unfinished at the end of the last read checked
+        self._interim_fields = 0  # fields of the interim heads before the final one
+        self._interim_bytes = 0  # and the bytes of those heads' lines
 
     # asyncio.Protocol
 
@@ -64,16 +116,80 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
-        if self._head_waiter is None and self._response is None:
-            self.abort()  # bytes nobody asked for: the connection's framing is lost
-            return
+        response = self._response
+        if response is None:
+            if self._head_waiter is None:
+                self.abort()  # bytes nobody asked for: the connection's framing is lost
+                return
+            self._reading = len(data)
+            buffered = 0
+        else:
+            buffered = response._buffered
         self._got_bytes = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(BadResponse("the upstream switched protocols, which is not supported"))
+            return
         except httptools.HttpParserError as exc:
-            self._fail(BadResponse(f"the upstream's answer is not valid HTTP/1.1: {exc}"))
+            limit = exc.__context__  # raised in a callback below, which httptools wraps
+            if isinstance(limit, HeadTooLarge):
+                self._fail(limit)
+            else:
+                self._fail(BadResponse(f"the upstream's answer is not valid HTTP/1.1: {exc}"))
+            return
+        if response is None:
+            if self._head_waiter is not None and not self.closed:
+                self._check_head(data)
+        # The body goes on (a failure would have dropped it): check a read that brought none
+        # of it, and trailer fields.
+        elif response is self._response and (response._buffered == buffered or self._raw_headers):
+            self._check_trailers(data, body=response._buffered != buffered)
+
+    # The limits. The parser holds a line until it ends (httptools a field's name and value,
+    # we the reason phrase), and we the fields until the head ends, so an upstream that never
+    # ends either would grow memory without bound. Whole heads and trailer sections are
+    # counted exactly in the callbacks below; what is still arriving is checked after each
+    # read, so that one read (at most 256 KiB) is the most held beyond a limit.
+
+    def _check_head(self, data: bytes) -> None:
+        """The head is still arriving after this read, so all of ``data`` was head: its bytes
+        so far are known exactly, and its last line, unfinished, starts after the last line
+        break (or is the line unfinished before this read, grown by all of it)."""
+        self._head_fed += len(data)
+        end = data.rfind(b"\n")
+        self._line = self._line + len(data) if end < 0 else len(data) - end - 1
+        if self._line > _MAX_RAW_LINE:
+            line = "the status line" if self._line == self._head_fed else "a header line"
+            error = HeadTooLarge(f"{line} is over {MAX_LINE_BYTES} bytes")
+        elif self._interim_fields + len(self._raw_headers) > MAX_FIELDS:
+            error = HeadTooLarge(f"the head has more than {MAX_FIELDS} fields")
+        elif self._head_fed > MAX_HEAD_BYTES + 2:  # the blank line that ends it is not counted
+            error = HeadTooLarge(f"the head is over {MAX_HEAD_BYTES} bytes")
+        else:
+            return
+        self._fail(error)
+
+    def _check_trailers(self, data: bytes, *, body: bool) -> None:
+        """The body is still arriving after this read. A read that brought none of it was
+        chunk framing or the trailer section after the last chunk, whose last line may be
+        unfinished; one that brought some may have ended with the start of trailers too."""
+        if not body:
+            end = data.rfind(b"\n")
+            self._line = self._line + len(data) if end < 0 else len(data) - end - 1
+            if self._line > _MAX_RAW_LINE:
+                self._fail(HeadTooLarge(f"a trailer line is over {MAX_LINE_BYTES} bytes"))
+                return
+        if self._raw_headers:
+            try:
+                self._count_trailers()
+            except HeadTooLarge as error:
+                self._fail(error)
+
+    def _count_trailers(self) -> None:
+        if len(self._raw_headers) > MAX_FIELDS:
+            raise HeadTooLarge(f"the trailer section has more than {MAX_FIELDS} fields")
+        _count_lines("trailer section", self._raw_headers, 0)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -99,15 +215,32 @@ class UpstreamConnection(asyncio.Protocol):
         self._reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # After the final head these are trailer fields (after the last chunk), counted and
+        # then dropped, as nginx drops them: the headers are relayed already, and RFC 9110
+        # §6.5.1 forbids merging them into the headers.
         self._raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
-        if status < 200:  # 100 Continue, 103 Early Hints: the real answer follows
-            self._interim = True
-            self._reason = b""
-            self._raw_headers = []
-            return
+        fields = self._raw_headers
+        if self._interim_fields + len(fields) > MAX_FIELDS:
+            raise HeadTooLarge(f"the head has more than {MAX_FIELDS} fields")
+        # A head that came in no more bytes than one line may have (a real one: a few KB) is
+        # within every limit on bytes, and is not measured; a bigger one is, exactly. So is an
+        # interim (1xx) head, whose lines count towards the final head's limits.
+        if status < 200 or self._head_fed + self._reading > MAX_LINE_BYTES:
+            if len(self._reason) > MAX_LINE_BYTES:
+                raise HeadTooLarge(f"the status line is over {MAX_LINE_BYTES} bytes")
+            status_line = len(self._reason) + _STATUS_LINE_BYTES
+            size = _count_lines("head", fields, self._interim_bytes + status_line)
+            if status < 200:  # 100 Continue, 103 Early Hints: the real answer follows
+                self._interim = True
+                self._interim_fields += len(fields)
+                self._interim_bytes = size
+                self._reason = b""
+                self._raw_headers = []
+                return
+        self._line = 0
         response = UpstreamResponse(self, status, header_text(self._reason), self._raw_headers)
         self._reason = b""
         self._raw_headers = []
@@ -134,6 +267,9 @@ class UpstreamConnection(asyncio.Protocol):
         if self._interim:
             self._interim = False
             return
+        if self._raw_headers:  # a trailer section
+            self._count_trailers()
+            self._raw_headers = []
         response, self._response = self._response, None
         self._cancel_deadline()
         if response is not None:
@@ -158,6 +294,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_waiter = waiter
         self._head_only = head_only
         self._got_bytes = False
+        self._head_fed = self._line = self._interim_fields = self._interim_bytes = 0
         self.set_deadline(deadline)
         self.transport.write(data)
         return waiter

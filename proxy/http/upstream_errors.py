@@ -8,6 +8,7 @@ own::
     ├── Disconnected    the upstream closed the connection before the answer ended
     │   └── StaleConnection   a pooled connection closed before any byte of the answer
     └── BadResponse     the upstream's bytes are not an HTTP/1.1 answer
+        └── HeadTooLarge      its head or trailer section is over a limit
 
 A deadline that passes raises the built-in ``TimeoutError``. :func:`classify_failure` turns
 any of them into an :class:`UpstreamFailure`: the kind counted in metrics and records, and the
@@ -22,6 +23,7 @@ __all__ = [
     "BadResponse",
     "ConnectFailed",
     "Disconnected",
+    "HeadTooLarge",
     "StaleConnection",
     "UpstreamError",
     "UpstreamFailure",
@@ -43,6 +45,15 @@ class Disconnected(UpstreamError):
 
 class BadResponse(UpstreamError):
     pass
+
+
+class HeadTooLarge(BadResponse):
+    """The upstream's head, or the trailer section after its chunked body, broke one of the
+    limits in :mod:`proxy.http.upstream_connection`; ``str()`` names the limit and its value.
+
+    A ``BadResponse`` like any other (kind ``protocol``, 502 ``upstream_error``, as nginx's
+    "upstream sent too big header"); its own class lets a test or a log reader tell it apart.
+    """
 
 
 class StaleConnection(Disconnected):
