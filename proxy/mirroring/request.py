@@ -106,12 +106,7 @@ def candidate_headers(
             headers.add(name, value)
     if accept_encoding:
         headers["accept-encoding"] = _decodable(accept_encoding)
-    headers["content-type"] = "application/json"
-    for name, value in config.headers.items():
-        headers[name] = value
-    headers["x-darklaunch-pair-id"] = pair_id
-    headers["x-darklaunch-shadow"] = "1"
-    return headers
+    return _finish(headers, config, pair_id)
 
 
 def replica_headers(
@@ -128,7 +123,12 @@ def replica_headers(
     candidate's must not) and ``Idempotency-Key``: the incumbent, seeing its key again, would
     replay its first answer or refuse the duplicate, and the noise floor would be measured on
     that instead of on a second answer."""
-    headers = forwardable_headers(client_headers, _REPLICA_DROP)
+    return _finish(forwardable_headers(client_headers, _REPLICA_DROP), config, pair_id)
+
+
+def _finish(headers: CIMultiDict[str], config: CandidateConfig, pair_id: str) -> CIMultiDict[str]:
+    """What every mirrored call carries last: a JSON body type, the upstream's configured
+    headers (they win over the client's), and darklaunch's pair id and shadow markers."""
     headers["content-type"] = "application/json"
     for name, value in config.headers.items():
         headers[name] = value
