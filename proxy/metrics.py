@@ -129,7 +129,8 @@ class RecorderMetrics:
         )
         self.dropped = Counter(
             "darklaunch_records_dropped_total",
-            "Pair records lost, by reason: queue_full, spool_full, shutdown, encode_error.",
+            "Pair records lost, by reason: queue_full, spool_full, spool_error, shutdown, "
+            "encode_error.",
             ["reason"],
             registry=registry,
         )

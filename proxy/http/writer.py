@@ -78,17 +78,29 @@ class Connection(asyncio.Protocol):
         send timeout; a client that reads nothing for that long is disconnected."""
         if self.transport is None:
             raise ConnectionResetError("the client closed the connection")
-        if self._drain is None:
-            self._drain = self.loop.create_future()
+        drain = self._drain
+        if drain is None:
+            drain = self._drain = self.loop.create_future()
         try:
             async with asyncio.timeout(self.send_timeout_s):
-                await asyncio.shield(self._drain)
+                await asyncio.shield(drain)
+            return
         except TimeoutError:
-            logger.info("disconnecting a client that read nothing for %ss", self.send_timeout_s)
-            self.keep_alive = False
-            if self.transport is not None:
-                self.transport.abort()
-            raise ConnectionResetError("the client stopped reading its answer") from None
+            pass
+        finally:
+            if not drain.done():
+                # This wait was the future's only reader. Left pending, it would be failed by
+                # ``connection_lost`` (``_fail_drain``) after the abort below, and asyncio
+                # logs a failed future nobody reads at ERROR ("Future exception was never
+                # retrieved") when it is collected: once for every client disconnected here.
+                drain.cancel()
+                if self._drain is drain:
+                    self._drain = None
+        logger.info("disconnecting a client that read nothing for %ss", self.send_timeout_s)
+        self.keep_alive = False
+        if self.transport is not None:
+            self.transport.abort()
+        raise ConnectionResetError("the client stopped reading its answer")
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

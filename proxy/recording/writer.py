@@ -11,8 +11,15 @@ When Redis is down or refuses writes, batches go to the :class:`~proxy.recording
 and are replayed in order when it answers again. New batches queue behind the spool, so order holds.
 
 Losses are counted in ``darklaunch_records_dropped_total`` by reason: ``queue_full`` (the
-writer could not keep up), ``spool_full`` (Redis was away longer than the spool could hold)
-and ``shutdown`` (records still queued when the flush deadline passed).
+writer could not keep up), ``spool_full`` (Redis was away longer than the spool could hold),
+``spool_error`` (the disk refused the spool's write: full, failing) and ``shutdown`` (records
+still queued when the flush deadline passed).
+
+The spool is a fallback, so its failures are never fatal: the writer task is the only thing
+that ever writes a record, and one that died on a full disk recorded nothing more until a
+restart, even once Redis was back. A spool error drops the batch it was writing (counted), is
+logged once for the whole run of errors it starts, and the writer goes on: batches already in
+the spool replay when Redis answers, and new ones go straight to Redis.
 """
 
 from __future__ import annotations
@@ -95,8 +102,11 @@ class RedisRecorder:
         self.healthy = True
         self._dropped = {
             reason: metrics.dropped.labels(reason)
-            for reason in ("queue_full", "spool_full", "shutdown", "encode_error")
+            for reason in ("queue_full", "spool_full", "spool_error", "shutdown", "encode_error")
         }
+        # Records dropped since the spool last failed, or ``None`` while it works: the spool's
+        # errors are logged once per run of them, not once per batch of a long outage.
+        self._spool_trouble: int | None = None
 
     def submit(self, record: PairData) -> None:
         if self._stopping.is_set() and not self._tasks:
@@ -127,8 +137,11 @@ class RedisRecorder:
             batch: list[bytes] = []
             while not self.queue.empty():
                 batch.append(self.queue.get_nowait())
-            if not self.spool.append(uuid.uuid4().hex, batch):
-                self._dropped["shutdown"].inc(len(batch))
+            try:
+                if not self.spool.append(uuid.uuid4().hex, batch):
+                    self._dropped["shutdown"].inc(len(batch))
+            except OSError as exc:
+                self._spool_failed("cannot write", exc, len(batch))
         if cancelled:
             logger.warning("recorder flush timed out; %d records kept in %s", left, self.spool.path)
         await self.client.aclose()
@@ -184,8 +197,12 @@ class RedisRecorder:
             if not batch:
                 continue
             batch_id = uuid.uuid4().hex
-            if not await self._write(batch_id, batch):
-                self._spool_batch(batch_id, batch)
+            if await self._write(batch_id, batch):
+                self._spool_works()  # the spool is not needed, whatever state its disk is in
+            elif not self._spool_batch(batch_id, batch):
+                # Neither Redis nor the disk takes records: wait before trying Redis again,
+                # while new records wait in the queue rather than being dropped batch by batch.
+                await self._backoff()
             await self._maybe_trim()
 
     def _spool_queued(self) -> None:
@@ -193,23 +210,69 @@ class RedisRecorder:
             size = min(self.batch_size, self.queue.qsize())
             self._spool_batch(uuid.uuid4().hex, [self.queue.get_nowait() for _ in range(size)])
 
-    def _spool_batch(self, batch_id: str, batch: list[bytes]) -> None:
+    def _spool_batch(self, batch_id: str, batch: list[bytes]) -> bool:
+        """Spool ``batch``; ``False`` when it was dropped (and counted) instead."""
         if not batch:
-            return
-        if self.spool.append(batch_id, batch):
-            self.metrics.spooled.inc(len(batch))
-        else:
+            return True
+        try:
+            spooled = self.spool.append(batch_id, batch)
+        except OSError as exc:
+            self._spool_failed("cannot write", exc, len(batch))
+            return False
+        if not spooled:
             self._dropped["spool_full"].inc(len(batch))
+            return False
+        self.metrics.spooled.inc(len(batch))
+        self._spool_works()
+        return True
 
     async def _replay_one(self) -> bool:
-        batch = await asyncio.to_thread(self.spool.peek)
-        if batch is None:
-            return True
+        """Replay the oldest spooled batch; ``False`` when it could not be (Redis refused, or
+        the spool could not be read), so the caller backs off."""
+        try:
+            batch = await asyncio.to_thread(self.spool.peek)
+            if batch is None:
+                self.spool.skip_torn_tail()
+                return True
+        except OSError as exc:
+            self._spool_failed("cannot read", exc, 0)
+            return False
         if not await self._write(batch.batch_id, batch.records):
             return False
-        await asyncio.to_thread(self.spool.commit, batch)
         self.metrics.replayed.inc(len(batch.records))
+        try:
+            await asyncio.to_thread(self.spool.commit, batch)
+        except OSError as exc:
+            # Replayed all the same: only a restart would replay it again, and its marker
+            # keeps that from writing it twice.
+            self._spool_failed("cannot save the replay progress of", exc, 0)
+        else:
+            self._spool_works()
         return True
+
+    def _spool_failed(self, what: str, exc: OSError, records: int) -> None:
+        """Count ``records`` as dropped for a spool error; log only the first of a run."""
+        self._dropped["spool_error"].inc(records)
+        if self._spool_trouble is None:
+            self._spool_trouble = 0
+            logger.warning(
+                "%s the spool %s (%s); records that cannot be spooled are dropped "
+                "(reason spool_error) until it works again or Redis answers",
+                what,
+                self.spool.path,
+                exc,
+            )
+        self._spool_trouble += records
+
+    def _spool_works(self) -> None:
+        """The run of spool errors (if any) is over: say what it cost, once."""
+        if self._spool_trouble is not None:
+            logger.warning(
+                "recording goes on: %d records were dropped while the spool %s failed",
+                self._spool_trouble,
+                self.spool.path,
+            )
+            self._spool_trouble = None
 
     async def _write(self, batch_id: str, records: list[bytes]) -> bool:
         """One atomic, idempotent batch write. ``False`` means "not known to be written"."""
