@@ -20,7 +20,7 @@ from proxy.http.cycle import Request
 from proxy.http.headers import end_to_end_headers, relayed_length
 from proxy.http.upstream_errors import UpstreamError, classify_failure
 from proxy.http.upstream_pool import UpstreamPool
-from proxy.http.writer import ResponseWriter, cut_short, send_error
+from proxy.http.writer import ResponseWriter, send_error
 from proxy.metrics import ProxyMetrics
 from proxy.upstreams import make_pool
 
@@ -82,7 +82,7 @@ class Fallback:
                             await response.write(chunk)
                         await response.finish()
                     except (TimeoutError, UpstreamError):
-                        await cut_short(response)
+                        response.abort()
                     return
             except (TimeoutError, UpstreamError) as exc:
                 failure = classify_failure(exc)

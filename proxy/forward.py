@@ -33,7 +33,7 @@ from proxy.http.headers import (
 from proxy.http.upstream_errors import UpstreamError, UpstreamFailure, classify_failure
 from proxy.http.upstream_pool import UpstreamPool
 from proxy.http.upstream_response import UpstreamResponse
-from proxy.http.writer import ResponseWriter, cut_short, send_error
+from proxy.http.writer import ResponseWriter, send_error
 from proxy.metrics import ProxyMetrics, status_class
 from proxy.mirroring.mirror import Mirror
 from proxy.mirroring.pair import PendingPair
@@ -131,7 +131,7 @@ class Forwarder:
         # The target is always base URL + the request's own path: the host comes from the
         # config only, so an absolute-URI request line cannot make this an open proxy, and the
         # server has refused any path with a dot segment, which could climb out of the base
-        # path (proxy.http.cycle.dot_segment). It has also read the body, within its size limit
+        # path (proxy.http.framing.dot_segment). It has also read the body, within its size limit
         # and deadline, and dropped any trailer fields: the headers are the head's only.
         path = request.path
         path_qs = request.path_qs
@@ -264,7 +264,7 @@ class Forwarder:
             logger.warning(
                 "incumbent %s mid-answer on %s: %s", failure.kind, request.path, failure.message
             )
-            await cut_short(response)
+            response.abort()
 
     def _count(self, route: str, status: int | None) -> None:
         """``darklaunch_requests_total`` for the incumbent, with the labelled child cached:

@@ -16,13 +16,16 @@ __all__ = ["BreakerConfig", "CandidateConfig", "IncumbentConfig", "PoolConfig"]
 class PoolConfig(Section):
     """Keep-alive connection pool for one upstream.
 
-    ``pool: {max_connections: 256, keepalive_timeout_s: 30}``
+    ``pool: {max_connections: 256, keepalive_timeout_s: 4}``
     """
 
     max_connections: int = Field(default=256, ge=1)
     """Connections open at most; calls beyond wait, in order, within their own deadline."""
-    keepalive_timeout_s: float = Field(default=30.0, gt=0)
-    """Seconds an idle pooled connection is kept for reuse before it is closed."""
+    keepalive_timeout_s: float = Field(default=4.0, gt=0)
+    """Seconds an idle pooled connection is kept for reuse before it is closed. Keep it
+    below the upstream's own idle timeout (uvicorn, which serves vLLM and SGLang, and Node
+    close after 5 s): a `POST` sent as the upstream closes the connection fails, and is
+    never sent twice. An upstream's `Keep-Alive: timeout=N` shortens it."""
     connect_timeout_s: float = Field(default=10.0, gt=0)
     """Seconds to open a connection, TLS included; passing it counts as a timeout."""
 

@@ -6,7 +6,7 @@ The public listener (clients come in)::
     server      HttpServer: listens, tracks connections, sweeps deadlines, shuts down
     protocol    HttpProtocol: one connection, parsed with httptools; its ConnectionState
     cycle       Request, Handler, exchange(): one request and its answer
-    writer      ResponseWriter: the answer, framed, with flow control; send_error, cut_short
+    writer      ResponseWriter: the answer, framed, with flow control; send_error
 
 The upstream client (darklaunch calls out)::
 

@@ -10,12 +10,13 @@ gets an answer whatever the handler does:
   OpenAI's shape sent for it (logged), and the connection ends after it;
 - an answer the handler started but did not finish is cut short: the connection is closed,
   so the client cannot take it for complete;
-- a client that has gone (a write raised :class:`ConnectionError`) only ends the connection.
+- a client that has gone (a write raised :class:`ConnectionError`) only ends the connection;
+- an answer the client has not read (the socket's buffer over its high-water mark) is waited
+  for, within the send timeout, before the next pipelined request is answered: at most one
+  answer is ever held for a client, whatever it pipelines.
 
 Then the connection answers its next request, or closes.
 
-:func:`dot_segment` is the rule on a request's path that the connection enforces before a
-:class:`Request` exists: no ``.`` or ``..`` segment, however it is spelled.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import unquote
 
 from multidict import CIMultiDictProxy
 
@@ -32,7 +32,7 @@ from proxy.http.writer import Connection, ResponseWriter
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Handler", "Request", "dot_segment", "exchange"]
+__all__ = ["Handler", "Request", "exchange"]
 
 
 class Request:
@@ -68,24 +68,6 @@ class Request:
 
 Handler = Callable[[Request, ResponseWriter], Awaitable[None]]
 
-_DOT_SEGMENTS = frozenset({".", ".."})
-
-
-def dot_segment(path: str) -> bool:
-    """Whether ``path`` (as sent, without its query) has a ``.`` or ``..`` segment as some
-    upstream might read it: percent-decoded once (``%2e``, and ``%2f`` making a slash), with
-    a backslash taken for a slash (WHATWG URL parsers, so Node, do that) and a ``;`` parameter
-    cut off (Java servlet containers read ``..;`` as ``..``).
-
-    Why: the upstream gets the configured base path plus this path verbatim, so a dot segment
-    would resolve above the base path, on a request carrying the incumbent's configured
-    credentials. Such a path is refused, not resolved: no OpenAI API path has one (nginx
-    resolves those that stay under the root and answers 400 to the others)."""
-    if "." not in path and "%" not in path:  # the common case: no decoding at all
-        return False
-    decoded = unquote(path, encoding="latin-1").replace("\\", "/")
-    return any(segment.partition(";")[0] in _DOT_SEGMENTS for segment in decoded.split("/"))
-
 
 async def exchange(conn: Connection, handler: Handler, request: Request) -> None:
     """Answer ``request`` on ``conn`` with ``handler``, then tell the connection it is done."""
@@ -96,6 +78,11 @@ async def exchange(conn: Connection, handler: Handler, request: Request) -> None
             raise RuntimeError("the handler returned without answering")
         if not response.finished:
             response.abort()
+        elif conn.write_paused:
+            # The next answer waits until the client has read this one (to the socket
+            # buffer's low-water mark): otherwise a client that pipelines requests and reads
+            # nothing would have every answer fetched and held in memory (issue 17).
+            await conn.drained()
     except ConnectionError:
         conn.keep_alive = False
     except Exception:

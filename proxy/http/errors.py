@@ -24,6 +24,7 @@ _TYPES = {
     413: "invalid_request_error",
     431: "invalid_request_error",
     500: "server_error",
+    501: "invalid_request_error",
     502: "upstream_error",
     503: "server_error",
     504: "timeout",

@@ -18,6 +18,7 @@ from proxy.http.upstream_response import UpstreamResponse
 __all__ = [
     "HOP_BY_HOP",
     "REQUEST_DROP",
+    "connection_options",
     "end_to_end_headers",
     "forwardable_headers",
     "relayed_length",
@@ -51,14 +52,24 @@ def forwardable_headers(
     and minus ``drop``, keeping repeated headers and their order."""
     excluded = set(HOP_BY_HOP)
     excluded.update(name.lower() for name in drop)
-    connection = headers.get("connection")
-    if connection:
-        excluded.update(token.strip().lower() for token in connection.split(","))
+    excluded.update(connection_options(headers))
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         if name.lower() not in excluded:
             out.add(name, value)
     return out
+
+
+def connection_options(headers: CIMultiDictProxy[str] | Mapping[str, str]) -> set[str]:
+    """The field names a message's ``Connection`` header lists, lower-cased: hop-by-hop too
+    (RFC 9110 §7.6.1). Every ``Connection`` line counts: the lines are one list (§5.3), so
+    a second line must not smuggle a field past a proxy that reads only the first."""
+    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        lines = headers.getall("connection", ())
+    else:
+        line = headers.get("connection")
+        lines = [line] if line else []
+    return {token.strip().lower() for line in lines for token in line.split(",")} - {""}
 
 
 # Response headers that are hop-by-hop, or that the server writes itself for the client hop.
@@ -67,11 +78,11 @@ _RESPONSE_DROP = HOP_BY_HOP | {"content-length"}
 
 def end_to_end_headers(upstream: UpstreamResponse) -> list[tuple[str, str]]:
     """The upstream's headers the client gets, repeated ones and their order kept."""
-    return [
-        (name, value)
-        for name, value in upstream.headers.items()
-        if name.lower() not in _RESPONSE_DROP
-    ]
+    headers = upstream.headers
+    drop = _RESPONSE_DROP
+    if "connection" in headers:
+        drop = drop | connection_options(headers)
+    return [(name, value) for name, value in headers.items() if name.lower() not in drop]
 
 
 def relayed_length(upstream: UpstreamResponse) -> int | None:

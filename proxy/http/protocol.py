@@ -3,24 +3,20 @@
 :class:`HttpProtocol` owns the socket. It parses requests, runs an
 :func:`~proxy.http.cycle.exchange` on each in turn, and enforces, so that no handler has to:
 
-- framing: keep-alive, HTTP/1.0, pipelining (answered in order, one at a time, reading
-  paused when too many are queued), ``Expect: 100-continue``, chunked request bodies;
+- framing: keep-alive, HTTP/1.0, pipelining (answered in order, one at a time; reading
+  paused past MAX_PIPELINED requests or MAX_QUEUED_BYTES of bodies), ``100 Continue`` sent
+  when the request's turn comes, chunked bodies (trailer fields dropped), the body of a
+  request that asked for an upgrade, and the rules on a head of :mod:`proxy.http.framing`;
 - limits: header lines (431), the request target (414), the body (413, before it is read
-  when ``Content-Length`` says so);
-- the request framing rules of ``docs/RELIABILITY.md``: a path with a dot segment, which
-  would climb out of the incumbent's base path, and ``Transfer-Encoding`` in an HTTP/1.0
-  request (faulty framing, RFC 9112 §6.1) get a 400 before their body is read; trailer fields
-  after a chunked body are dropped, never merged into the headers;
-- deadlines: a request's headers must be complete within ``header_timeout_s`` of its first
-  byte (slowloris), its body within ``body_timeout_s`` of its headers (408 either way), and
-  an idle keep-alive connection is closed after ``keepalive_timeout_s``. The server's sweep
-  checks them (:meth:`HttpProtocol.expire`), so a request costs no timer. A client that reads
-  nothing of its answer for ``send_timeout_s`` while bytes wait for it is disconnected
-  (:class:`proxy.http.writer.Connection`, the connection's write side);
+  when ``Content-Length`` says so), the bytes held for a client that does not read;
+- deadlines: headers within ``header_timeout_s`` of the first byte (slowloris), the body
+  within ``body_timeout_s`` of the headers (408 either way), an idle keep-alive connection
+  closed after ``keepalive_timeout_s``; the server's sweep checks them
+  (:meth:`HttpProtocol.expire`), so a request costs no timer. A client that reads nothing
+  for ``send_timeout_s`` while bytes wait for it is disconnected (:class:`Connection`);
 - errors in OpenAI's shape for requests that fail to parse (400), with the connection closed.
 
-Where a connection is in its life is one :class:`~proxy.http.state.ConnectionState`; the
-deadline that applies follows from it.
+Where a connection is in its life is one :class:`~proxy.http.state.ConnectionState`.
 """
 
 from __future__ import annotations
@@ -36,20 +32,33 @@ from urllib.parse import unquote
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.http.cycle import Handler, Request, dot_segment, exchange
+from proxy.http.cycle import Handler, Request, exchange
+from proxy.http.framing import Refusal, UpgradeBody, body_framing, origin_form
 from proxy.http.state import ANSWERING, BODY, CLOSED, CLOSING, HEAD, IDLE
 from proxy.http.writer import Connection, error_answer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_FIELD_BYTES", "MAX_HEAD_BYTES", "MAX_PIPELINED", "HttpProtocol", "Listener"]
+__all__ = [
+    "MAX_FIELD_BYTES",
+    "MAX_HEAD_BYTES",
+    "MAX_PIPELINED",
+    "MAX_QUEUED_BYTES",
+    "HttpProtocol",
+    "Listener",
+]
 
 # A single header line (name or value), and the request target: aiohttp's defaults.
 MAX_FIELD_BYTES = 8190
 # All of a request's head: request line and every header together.
 MAX_HEAD_BYTES = 65536
-# Complete requests waiting behind the one being answered before reading pauses.
+# Complete requests waiting behind the one being answered before reading pauses, and the
+# bytes of their bodies: a client pipelining large bodies holds at most about this much.
 MAX_PIPELINED = 8
+MAX_QUEUED_BYTES = 1 << 20
+# Bytes of an answer the kernel holds unsent for a client (TCP_NOTSENT_LOWAT; Linux only).
+MAX_UNSENT_BYTES = 128 * 1024
+_TCP_NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
 # How long a connection answered with an error keeps reading (and discarding) before it is
 # closed: closing while the client still sends would reset it and could destroy the answer.
 LINGER_S = 1.0
@@ -79,13 +88,12 @@ class HttpProtocol(Connection):
     def __init__(self, server: Listener) -> None:
         super().__init__(server.loop, server.send_timeout_s)
         self.server = server
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser = self._parser = httptools.HttpRequestParser(self)
         self.remote = ""
         self.state = IDLE
         self.deadline = self.loop.time() + server.keepalive_timeout_s
-        self._reading_paused = False  # too many requests queued: reading waits for answers
-        # the client half-closed, or the server is stopping: the requests read are the last
-        self._last_request = False
+        self._reading_paused = False  # too much queued: reading waits for answers
+        self._last_request = False  # the client half-closed, or the server is stopping
         self._refusal: bytes | None = None  # an error answer held while a request is answered
         # the request being parsed
         self._url: list[bytes] = []
@@ -94,7 +102,12 @@ class HttpProtocol(Connection):
         self._body: list[bytes] = []
         self._body_size = 0
         self._head_size = 0  # bytes of the request line and headers, as parsed
-        self._head_fed = 0  # bytes read while the head was incomplete
+        self._head_fed = 0  # bytes of whole reads that were all head (see data_received)
+        self._head_began = False  # a request's head began in the read being parsed
+        self._method, self._version = "GET", "1.1"  # once its head is read
+        self._length = -1  # the body's Content-Length, -1 if it has none
+        self._continue = False  # 100 Continue waits for the request's turn (``_next``)
+        self._upgrade_framing = b""  # an upgrade asked for with a body: BodyFraming.as_head
         # Chunks seen on this connection, and the number of the one whose header came last
         # if no data has followed it (0 otherwise): the last chunk's, while its trailer
         # section arrives. ``_trailer_fed`` bounds that section as ``_head_fed`` bounds a head.
@@ -103,6 +116,7 @@ class HttpProtocol(Connection):
         self._trailer_fed = 0
         # requests parsed and waiting, and the exchange answering one
         self._queue: deque[Request] = deque()
+        self._queued_bytes = 0  # of the queued requests' bodies
         self._task: asyncio.Task[None] | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------
@@ -115,6 +129,12 @@ class HttpProtocol(Connection):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if _TCP_NOTSENT_LOWAT is not None:
+                # The kernel holds at most this much unsent, the rest waits in the transport,
+                # whose high-water mark pauses the answer: else the socket buffer of a client
+                # that reads nothing grows to 4 MB (Linux), with as many answers fetched.
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, _TCP_NOTSENT_LOWAT, MAX_UNSENT_BYTES)
         self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -128,26 +148,33 @@ class HttpProtocol(Connection):
         state = self.state
         if state is CLOSING:
             return
-        if state is HEAD:
-            # The parser buffers a header line until it ends; this bounds that buffer. The
-            # exact limit is counted in the callbacks, which see only head bytes.
-            self._head_fed += len(data)
-            if self._head_fed > 2 * MAX_HEAD_BYTES:
-                self._refuse(431, "the request head is too large", "request_header_too_large")
-                return
         bare_chunk = self._bare_chunk
+        self._head_began = False
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            # The request is complete; whatever follows would be another protocol, which this
-            # proxy does not speak. It is answered as plain HTTP, and then the connection ends.
+        except httptools.HttpParserUpgrade as upgrade:
+            # The request's head is complete; what follows would be another protocol, which
+            # this proxy does not speak: the request is answered as plain HTTP/1.1, and then
+            # the connection ends. Its body, if it has one, is read first.
             self._last_request = True
-            self.state = CLOSING
+            if self._upgrade_framing:
+                self._read_upgrade_body(data[upgrade.args[0] :] if upgrade.args else b"")
+            else:
+                self.state = CLOSING
+            return
         except httptools.HttpParserError as exc:
             if self.state is not CLOSING:
                 message = str(exc.args[0] if exc.args else exc)
                 self._refuse(400, f"malformed HTTP request: {message}", "invalid_http_request")
             return
+        if self.state is HEAD and not self._head_began:
+            # All of this read was head: the parser buffers a header line until it ends, and
+            # this bounds that buffer (the exact limit is counted in the callbacks). A read
+            # where a head begins is not counted: its first bytes may be an earlier body.
+            self._head_fed += len(data)
+            if self._head_fed > 2 * MAX_HEAD_BYTES:
+                self._refuse(431, "the request head is too large", "request_header_too_large")
+                return
         if bare_chunk and self._bare_chunk == bare_chunk:
             # All of this read is the trailer section of the last chunk, where the parser
             # buffers a field until its line ends: a line that never ends is refused here.
@@ -165,6 +192,7 @@ class HttpProtocol(Connection):
     def on_message_begin(self) -> None:
         self._head_size = 0
         self._head_fed = 0
+        self._head_began = True
         self.state = HEAD
         self.deadline = self.loop.time() + self.server.header_timeout_s
 
@@ -199,43 +227,32 @@ class HttpProtocol(Connection):
 
     def on_headers_complete(self) -> None:
         parser = self.parser
-        method = parser.get_method()
-        if method == b"CONNECT":
-            self._refuse(405, "CONNECT is not supported: this is not a forward proxy", "bad_method")
-            raise _Refused
-        self._target = self._origin_form()
-        limit = self.server.max_body_bytes
-        expects_continue = has_body = chunked = False
-        for name, value in self._headers:
-            lowered = name.lower()
-            if lowered == "content-length" and value.isdigit():
-                if int(value) > limit:
-                    self._refuse(
-                        413,
-                        f"request body of {value} bytes is over the limit of {limit} bytes "
-                        "(listen.max_body_bytes)",
-                        "request_too_large",
-                    )
-                    raise _Refused
-                has_body = int(value) > 0
-            elif lowered == "transfer-encoding":
-                has_body = chunked = True
-            elif lowered == "expect" and value.lower() == "100-continue":
-                expects_continue = True
-        if chunked and (version := parser.get_http_version()) != "1.1":
-            # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing (an
-            # HTTP/1.0 hop on the way may have relayed it without understanding it), so where
-            # the body ends, and the next request starts, cannot be trusted. nginx: 400.
-            self._refuse(
-                400,
-                f"Transfer-Encoding is not allowed in an HTTP/{version} request",
-                "invalid_http_request",
+        url = b"".join(self._url) if len(self._url) != 1 else self._url[0]
+        version = parser.get_http_version()
+        try:
+            framing = body_framing(
+                parser.get_method(), self._headers, version, self.server.max_body_bytes
             )
-            raise _Refused
-        if expects_continue and has_body and self.transport is not None:
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._target = origin_form(url)
+        except Refusal as refusal:
+            self._refuse(refusal.status, str(refusal), refusal.code)
+            raise _Refused from None
+        self._method = parser.get_method().decode("ascii")
+        self._version = version
+        self._length = framing.length
+        has_body = framing.has_body
+        if has_body and parser.should_upgrade():
+            self._upgrade_framing = framing.as_head()
         self.state = BODY
-        self.deadline = self.loop.time() + self.server.body_timeout_s
+        if framing.expects_continue and has_body and self._task is not None:
+            # Earlier requests are being answered: 100 Continue, and so the body, wait for
+            # this one's turn (``_next``), which no deadline should count against.
+            self._continue = True
+            self.deadline = float("inf")
+        else:
+            if framing.expects_continue and has_body:
+                self._send_continue()
+            self.deadline = self.loop.time() + self.server.body_timeout_s
 
     def on_chunk_header(self) -> None:
         self._chunks += 1
@@ -247,6 +264,9 @@ class HttpProtocol(Connection):
 
     def on_body(self, body: bytes) -> None:
         self._bare_chunk = 0
+        if self._continue:  # the client sent its body without waiting for 100 Continue
+            self._continue = False
+            self.deadline = self.loop.time() + self.server.body_timeout_s
         self._body_size += len(body)
         if self._body_size > self.server.max_body_bytes:
             limit = self.server.max_body_bytes
@@ -259,22 +279,36 @@ class HttpProtocol(Connection):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        parser = self.parser
+        if self._upgrade_framing:
+            if self.parser is self._parser:
+                return  # llhttp stopped at the head: _read_upgrade_body reads the body
+            self._upgrade_framing = b""
+            keep_alive = False
+        else:
+            # An upgrade asked for is answered as plain HTTP/1.1, then the connection ends.
+            parser = self.parser
+            upgrade = parser.should_upgrade()
+            keep_alive = parser.should_keep_alive() and not upgrade and not self._last_request
+        body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
+        if self._length >= 0 and len(body) != self._length:
+            # llhttp frames a body by its Content-Length, so this holds unless a body was
+            # framed some other way: a request never goes on with a body of another length.
+            self._refuse(
+                400,
+                f"the request body has {len(body)} bytes, not the {self._length} its "
+                "Content-Length says",
+                "invalid_http_request",
+            )
+            raise _Refused
         target = self._target
         raw_path, _, _ = target.partition("?")
-        version = parser.get_http_version()
-        # An upgrade asked for is answered as plain HTTP/1.1, and then the connection ends.
-        keep_alive = (
-            parser.should_keep_alive() and not parser.should_upgrade() and not self._last_request
-        )
-        body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
         request = Request(
-            parser.get_method().decode("ascii"),
+            self._method,
             unquote(raw_path) if "%" in raw_path else raw_path,
             target,
             CIMultiDictProxy(CIMultiDict(self._headers)),
             body,
-            version,
+            self._version,
             keep_alive,
             self.remote,
         )
@@ -283,38 +317,30 @@ class HttpProtocol(Connection):
         self._headers = []
         self._body = []
         self._body_size = 0
-        self.state = ANSWERING
+        self.state = CLOSING if self.parser is not self._parser else ANSWERING
         self._queue.append(request)
+        self._queued_bytes += len(body)
         if self._task is None:
             self._next()
-        elif len(self._queue) >= MAX_PIPELINED and self.transport is not None:
+        elif (
+            len(self._queue) >= MAX_PIPELINED or self._queued_bytes > MAX_QUEUED_BYTES
+        ) and self.transport is not None:
             self._reading_paused = True
             self.transport.pause_reading()
 
-    def _origin_form(self) -> str:
-        """The request target as the upstream will get it after the base path: an absolute
-        target loses its scheme and authority (the host comes from the config only). Refuses
-        a target that does not parse, and a path with a dot segment (:func:`dot_segment`)."""
-        url = b"".join(self._url) if len(self._url) != 1 else self._url[0]
-        target = url.decode("latin-1")
-        if not target.startswith("/"):
-            try:
-                parsed = httptools.parse_url(url)
-            except httptools.HttpParserInvalidURLError:
-                self._refuse(400, f"malformed request target {target!r}", "invalid_http_request")
-                raise _Refused from None
-            path_only = (parsed.path or b"/").decode("latin-1")
-            query = parsed.query
-            target = path_only + ("?" + query.decode("latin-1") if query else "")
-        if dot_segment(target.partition("?")[0]):
-            self._refuse(
-                400,
-                "the request path has a '.' or '..' segment (maybe percent-encoded): "
-                "darklaunch does not forward paths that could leave the upstream's base path",
-                "invalid_request_path",
-            )
-            raise _Refused
-        return target
+    def _send_continue(self) -> None:
+        if self.transport is not None:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _read_upgrade_body(self, rest: bytes) -> None:
+        """Read the body llhttp left to an upgrade (:class:`~proxy.http.framing.UpgradeBody`)."""
+        self.parser = httptools.HttpRequestParser(UpgradeBody(self))
+        try:
+            self.parser.feed_data(self._upgrade_framing + rest)
+        except httptools.HttpParserError as exc:
+            if self.state is not CLOSING:
+                message = str(exc.args[0] if exc.args else exc)
+                self._refuse(400, f"malformed HTTP request: {message}", "invalid_http_request")
 
     # -- answering --------------------------------------------------------------------------
 
@@ -331,11 +357,16 @@ class HttpProtocol(Connection):
             elif self.state is ANSWERING:  # not while a pipelined request is being read
                 self.state = IDLE
                 self.deadline = self.loop.time() + self.server.keepalive_timeout_s
+            elif self._continue and self.state is BODY:  # its turn: the body may come
+                self._continue = False
+                self._send_continue()
+                self.deadline = self.loop.time() + self.server.body_timeout_s
             if self._reading_paused:
                 self._reading_paused = False
                 self.transport.resume_reading()
             return
         request = self._queue.popleft()
+        self._queued_bytes -= len(request.body)
         self.version = request.version
         self.keep_alive = request.keep_alive and not self.server.stopping
         self._task = self.loop.create_task(exchange(self, self.server.handler, request))
@@ -406,7 +437,7 @@ class HttpProtocol(Connection):
         if self._task is None:
             self.close()
 
-    def cancel(self) -> None:
+    def cancel(self) -> None:  # the server stops now
         if self._task is not None:
             self._task.cancel()
         if self.transport is not None:

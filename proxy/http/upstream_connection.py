@@ -21,6 +21,7 @@ The connection knows of its pool only what :class:`Owner` says
 from __future__ import annotations
 
 import asyncio
+import select
 from typing import Protocol, cast
 
 import httptools
@@ -71,6 +72,22 @@ def _count_lines(section: str, fields: list[tuple[bytes, bytes]], counted: int) 
     return size
 
 
+def _keep_alive_hint(value: bytes) -> float:
+    """Seconds a connection may sit idle, from a ``Keep-Alive`` header's ``timeout=N`` (RFC
+    2068 §19.7.1; Apache and others send it), less a margin for the request's flight time:
+    a request sent as the upstream's timer fires is lost with the connection."""
+    for parameter in value.split(b","):
+        name, _, number = parameter.strip().partition(b"=")
+        if name.strip().lower() == b"timeout":
+            try:
+                timeout = float(number.strip())
+            except ValueError:
+                break
+            if timeout >= 0:
+                return timeout - min(1.0, timeout / 2)
+    return float("inf")
+
+
 class Owner(Protocol):
     """What a connection needs of the pool it belongs to."""
 
@@ -94,6 +111,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.paused = False
         self.reused = False
         self.idle_since = 0.0
+        # How long it may sit idle before the upstream may close it: from the last answer's
+        # ``Keep-Alive: timeout=N``, with a margin (see _keep_alive_hint); else unknown.
+        self.keepalive_s = float("inf")
+        self._poll: select.poll | None = None
         self._head_waiter: asyncio.Future[UpstreamResponse] | None = None
         self._response: UpstreamResponse | None = None
         self._reason = b""
@@ -114,6 +135,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self._poll = select.poll()
+            self._poll.register(sock.fileno(), select.POLLIN)
 
     def data_received(self, data: bytes) -> None:
         response = self._response
@@ -132,9 +157,9 @@ class UpstreamConnection(asyncio.Protocol):
             self._fail(BadResponse("the upstream switched protocols, which is not supported"))
             return
         except httptools.HttpParserError as exc:
-            limit = exc.__context__  # raised in a callback below, which httptools wraps
-            if isinstance(limit, HeadTooLarge):
-                self._fail(limit)
+            refused = exc.__context__  # raised in a callback below, which httptools wraps
+            if isinstance(refused, BadResponse):
+                self._fail(refused)
             else:
                 self._fail(BadResponse(f"the upstream's answer is not valid HTTP/1.1: {exc}"))
             return
@@ -244,10 +269,23 @@ class UpstreamConnection(asyncio.Protocol):
         response = UpstreamResponse(self, status, header_text(self._reason), self._raw_headers)
         self._reason = b""
         self._raw_headers = []
-        self._until_eof = status not in (204, 304) and not any(
-            name.lower() in (b"content-length", b"transfer-encoding")
-            for name, _ in response._raw_headers
-        )
+        framed = framed_by_chunks = False
+        for name, value in response._raw_headers:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                framed = True
+            elif lowered == b"transfer-encoding":
+                if framed_by_chunks or value.strip().lower() != b"chunked":
+                    # ``gzip, chunked`` relayed de-chunked would reach the client still
+                    # compressed with nothing to say so (RFC 9112 §6.1: only chunked is known).
+                    raise BadResponse(
+                        f"the upstream's Transfer-Encoding {header_text(value)!r} is not "
+                        "supported: only 'chunked' is"
+                    )
+                framed = framed_by_chunks = True
+            elif lowered == b"keep-alive":
+                self.keepalive_s = _keep_alive_hint(value)
+        self._until_eof = status not in (204, 304) and not framed
         waiter, self._head_waiter = self._head_waiter, None
         if waiter is None or waiter.done():  # the caller gave up while the head arrived
             self.abort()
@@ -283,6 +321,14 @@ class UpstreamConnection(asyncio.Protocol):
             self.abort()
 
     # Used by the pool and the response.
+
+    def readable(self) -> bool:
+        """Whether the socket of this idle connection has something to read that the event
+        loop has not read yet: the upstream closed it (or sent bytes nobody asked for) since
+        the loop last looked. Such a connection must not carry a request: one sent on it
+        would fail, and only an idempotent one could be sent again (httpcore checks the
+        same before reusing a connection)."""
+        return self._poll is not None and bool(self._poll.poll(0))
 
     def send(
         self, data: bytes, head_only: bool, deadline: float | None

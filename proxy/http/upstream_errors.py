@@ -57,8 +57,8 @@ class HeadTooLarge(BadResponse):
 
 
 class StaleConnection(Disconnected):
-    """A reused connection closed before any byte of the answer: safe to send again, which
-    the pool does once."""
+    """A reused connection closed before any byte of the answer. The pool sends an
+    idempotent request again, once; any other it reports as disconnected (RFC 9110 §9.2.2)."""
 
 
 @dataclass(frozen=True, slots=True)

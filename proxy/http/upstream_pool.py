@@ -5,9 +5,16 @@ costs about 100 µs of CPU, and a mirrored request makes two, so the client alon
 mirroring proxy at a quarter of nginx's throughput (``loadtests/floor.py``). The same exchange
 over a protocol object costs a tenth of that. The proxy needs only a small part of a general
 client: complete request bodies sent to a fixed origin, answers relayed as raw bytes. There are
-no redirects, cookies, proxies, decompression or ``Expect`` handshakes, and the only retry is
-the one every keep-alive client needs: a pooled connection the upstream closed while it sat
-idle is replaced once, if not a single byte of an answer came back on it.
+no redirects, cookies, proxies, decompression or ``Expect`` handshakes.
+
+The only retry is the one every keep-alive client needs, and only for idempotent methods: a
+request sent on a pooled connection that the upstream closed while it sat idle, before a
+single byte of an answer came back, is sent once more on a new connection. A ``POST`` never
+is (RFC 9110 §9.2.2): the upstream may have received it, and for an LLM API a repeat is a
+second bill and a second tool side effect. So that this race is rare, a pooled connection is
+reused only if its socket has nothing unread (the upstream has not closed it unseen) and it
+has sat idle for less than the pool's ``keepalive_timeout_s`` and the upstream's own
+``Keep-Alive: timeout``, if it sent one, less a margin.
 
 The layers, each in its own module:
 
@@ -31,9 +38,11 @@ from proxy.http.upstream_connection import UpstreamConnection
 from proxy.http.upstream_errors import ConnectFailed, StaleConnection
 from proxy.http.upstream_response import UpstreamResponse
 
-__all__ = ["UpstreamPool", "client_ssl_context"]
+__all__ = ["IDEMPOTENT_METHODS", "UpstreamPool", "client_ssl_context"]
 
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE"})
+# RFC 9110 §9.2.2: the methods a client may send again by itself.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 
 
 def client_ssl_context(verify_tls: bool, ca_bundle: str | None) -> ssl.SSLContext:
@@ -99,7 +108,8 @@ class UpstreamPool:
         """
         data = self._encode(method, path_qs, headers, body)
         head_only = method == "HEAD"
-        for attempt in (1, 2):
+        attempts = (1, 2) if method in IDEMPOTENT_METHODS else (2,)
+        for attempt in attempts:
             connection = await self._acquire(deadline)
             try:
                 return await connection.send(data, head_only, deadline)
@@ -136,7 +146,12 @@ class UpstreamPool:
         # break (a config value expanded from the environment, say) cannot add a header.
         if head.count("\n") != len(lines) - 1 or head.count("\r") != len(lines) - 1:
             raise ValueError("a request header or path contains a line break")
-        return head.encode("utf-8", "surrogateescape") + b"\r\n\r\n" + body
+        try:
+            # The client's fields are text one character per byte (Latin-1): the same bytes.
+            raw = head.encode("latin-1")
+        except UnicodeEncodeError:  # a configured value past Latin-1: it goes as UTF-8
+            raw = head.encode("utf-8", "surrogateescape")
+        return raw + b"\r\n\r\n" + body
 
     async def _acquire(self, deadline: float | None) -> UpstreamConnection:
         if self._closed:
@@ -150,7 +165,11 @@ class UpstreamPool:
                 or connection.transport.is_closing()
             ):
                 continue
-            if now - connection.idle_since > self.keepalive_timeout_s:
+            idle = now - connection.idle_since
+            if idle > self.keepalive_timeout_s or idle > connection.keepalive_s:
+                connection.abort()
+                continue
+            if connection.readable():  # closed by the upstream, unseen so far
                 connection.abort()
                 continue
             connection.reused = True

@@ -27,8 +27,10 @@ _LOW_WATER = 64 * 1024
 
 
 def header_text(raw: bytes) -> str:
-    """A header name, value or reason phrase as text; bytes that are not UTF-8 survive."""
-    return raw.decode("utf-8", "surrogateescape")
+    """A header name, value or reason phrase as text, one character per byte (Latin-1, as
+    the client's request headers are read): relayed, it is written back as the same bytes,
+    whatever they are (RFC 9110 §5.5: field values are octets; UTF-8 is only a convention)."""
+    return raw.decode("latin-1")
 
 
 class BodySource(Protocol):

@@ -28,7 +28,7 @@ from proxy.http.errors import error_body, error_headers
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Connection", "ResponseWriter", "cut_short", "error_answer", "send_error"]
+__all__ = ["Connection", "ResponseWriter", "error_answer", "send_error"]
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 _NO_BODY_STATUS = frozenset({204, 304})
@@ -103,14 +103,27 @@ class Connection(asyncio.Protocol):
         raise ConnectionResetError("the client stopped reading its answer")
 
     def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+        """Close once what is written has been sent; a client that will not read it is
+        disconnected after ``send_timeout_s``, so a close never waits for ever on a flush."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.close()
+        if transport.get_write_buffer_size():
+            self.loop.call_later(self.send_timeout_s, _abort_if_open, transport)
 
     def _fail_drain(self) -> None:
         """The transport is gone: a write waiting for the client raises."""
         drain, self._drain = self._drain, None
         if drain is not None and not drain.done():
             drain.set_exception(ConnectionResetError("the client closed the connection"))
+
+
+def _abort_if_open(transport: asyncio.Transport) -> None:
+    """A closing transport still flushing after the send timeout: its client stopped reading."""
+    if transport.get_write_buffer_size():
+        logger.info("disconnecting a client that read nothing of its last answer")
+        transport.abort()
 
 
 def _head(status: int, reason: str | None, headers: Iterable[tuple[str, str]], extra: str) -> bytes:
@@ -129,9 +142,10 @@ def _head(status: int, reason: str | None, headers: Iterable[tuple[str, str]], e
         raise ValueError("a response header name, value or reason contains CR or LF")
     text = f"HTTP/1.1 {status} {reason}\r\n{lines}{extra}\r\n"
     try:
+        # Relayed fields are text one character per byte (Latin-1): the upstream's bytes.
         return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a configured value past Latin-1: it goes as UTF-8
+        return text.encode("utf-8", "surrogateescape")
 
 
 def error_answer(status: int, message: str, code: str) -> bytes:
@@ -151,13 +165,12 @@ class ResponseWriter:
     """The answer to one request: :meth:`send` a complete one, or :meth:`start` one and
     :meth:`write` it. Writes to a client that has gone raise :class:`ConnectionResetError`."""
 
-    __slots__ = ("_chunked", "_conn", "_head_only", "_length", "finished", "started")
+    __slots__ = ("_chunked", "_conn", "_head_only", "finished", "started")
 
     def __init__(self, conn: Connection, head_only: bool) -> None:
         self._conn = conn
         self._head_only = head_only
         self._chunked = False
-        self._length: int | None = None
         self.started = False
         self.finished = False
 
@@ -207,7 +220,6 @@ class ResponseWriter:
         self.started = True
         self._head_only = head_only
         self._chunked = chunked
-        self._length = content_length
         conn.write(head)
 
     async def write(self, data: bytes) -> None:
@@ -236,15 +248,14 @@ class ResponseWriter:
             self._conn.write(b"0\r\n\r\n")
 
     def abort(self) -> None:
-        """End an answer that cannot be completed: the connection is closed, so a client
-        expecting more bytes sees the answer cut short instead of waiting for them."""
+        """End an answer that cannot be completed, such as one whose upstream failed after
+        its head was sent. The connection is closed once the bytes relayed so far are sent,
+        without the end a complete answer would have (the last chunk of a chunked body, the
+        rest of a length): the client sees the answer cut short, never a clean end that an
+        SDK would take for a complete (and not retried) answer, as nginx does."""
         self.finished = True
         self._conn.keep_alive = False
         self._conn.close()
-
-    @property
-    def framed_by_length(self) -> bool:
-        return self._length is not None
 
 
 def send_error(
@@ -258,13 +269,3 @@ def send_error(
     """Answer on the public listener with one of our errors (:mod:`proxy.http.errors`)."""
     body = error_body(status, message, code)
     response.send(status, [*error_headers(code), *(headers or [])], body)
-
-
-async def cut_short(response: ResponseWriter) -> None:
-    """End an answer whose upstream failed after the headers were sent. A chunked stream still
-    ends cleanly; a body with a Content-Length must not look complete, so the connection is
-    closed instead of leaving the client waiting for bytes that will never come."""
-    if response.framed_by_length:
-        response.abort()
-    else:
-        await response.finish(close=True)

@@ -72,7 +72,8 @@ class Peer:
                 raise AssertionError(f"a truncated request head: {exc.partial!r}") from exc
             self.server.hung_up += 1
             return None
-        request_line, *lines = head[:-4].decode().split("\r\n")
+        # One character per byte: a test can compare a field's bytes with ``.encode("latin-1")``.
+        request_line, *lines = head[:-4].decode("latin-1").split("\r\n")
         method, target, version = request_line.split(" ")
         assert version == "HTTP/1.1"
         headers = [(name, value) for name, _, value in (line.partition(": ") for line in lines)]

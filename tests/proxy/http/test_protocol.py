@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from proxy.http.cycle import Request
-from proxy.http.protocol import MAX_FIELD_BYTES, MAX_PIPELINED
+from proxy.http.protocol import MAX_FIELD_BYTES, MAX_PIPELINED, MAX_QUEUED_BYTES
 from proxy.http.server import HttpServer
 from proxy.http.writer import ResponseWriter
 from tests.proxy.http.raw_client import (
@@ -23,6 +23,7 @@ from tests.proxy.http.raw_client import (
     path_recorder,
     serving,
 )
+from tests.proxy.http.raw_upstream import eventually
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -143,6 +144,37 @@ async def test_more_than_max_pipelined_requests_pause_reading_and_all_get_answer
         bodies += [(await client.response()).body for _ in range(2 * count - 1)]
     assert bodies == [f"/{i}".encode() for i in range(2 * count)]
     assert False in reading_while_answering[:count]  # reading did pause
+
+
+async def test_pipelined_bodies_over_the_queued_bytes_cap_pause_reading() -> None:
+    """Fewer than MAX_PIPELINED requests, but bodies of 400 KB: reading pauses once the
+    queued bodies pass MAX_QUEUED_BYTES, so a connection holds about that much, not
+    MAX_PIPELINED bodies at the body limit. Every request is still answered, in order."""
+    reading: list[bool] = []
+    servers: list[HttpServer] = []
+    release = asyncio.Event()
+
+    async def handler(request: Request, response: ResponseWriter) -> None:
+        if request.path == "/0":
+            await release.wait()
+        response.send(200, [], b"%s %d" % (request.path.encode(), len(request.body)))
+
+    body = b"b" * 400_000
+    post = b"POST /%d HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n"
+    count = 6
+    assert count < MAX_PIPELINED
+    assert 3 * len(body) > MAX_QUEUED_BYTES
+    async with serving(handler) as server, connect(server) as client:
+        servers.append(server)
+        client.send(b"".join(post % (i, len(body)) + body for i in range(count)))
+        (connection,) = server.connections
+        await eventually(lambda: not connection.transport or not connection.transport.is_reading())
+        assert connection.transport is not None
+        reading.append(connection.transport.is_reading())
+        release.set()
+        bodies = [(await client.response()).body for _ in range(count)]
+    assert reading == [False]
+    assert bodies == [b"/%d 400000" % i for i in range(count)]
 
 
 # -- half-close and keep-alive -----------------------------------------------------------------

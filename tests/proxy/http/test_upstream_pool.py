@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import threading
+import time
 
 import pytest
 import trustme
@@ -151,6 +153,75 @@ async def test_request_racing_an_idle_close_succeeds_on_a_new_connection() -> No
         assert (await fetch(pool))[1] == b"retried"
     assert server.accepted == 2
     assert len(server.requests) == 3  # the second request went out twice
+
+
+@on_both_loops
+async def test_a_post_racing_an_idle_close_is_never_sent_twice() -> None:
+    """RFC 9110 §9.2.2: a POST may have reached the upstream before the connection closed;
+    sent again it would be a second bill and a second tool side effect. It fails instead."""
+
+    async def handler(peer: Peer) -> None:
+        await peer.next_request()
+        peer.send(answer("200 OK", body=b"first"))
+        await peer.next_request()  # the POST arrives: the upstream closes without answering
+
+    async with RawServer(handler) as server, open_pool(server.url) as pool:
+        assert (await fetch(pool, "/1"))[1] == b"first"
+        with pytest.raises(Disconnected, match="closed a pooled connection"):
+            await fetch(pool, "/2", "POST", body=b"{}")
+    assert [(r.method, r.target) for r in server.requests] == [("GET", "/1"), ("POST", "/2")]
+    assert server.accepted == 1
+
+
+@on_both_loops
+async def test_a_connection_closed_unseen_by_the_loop_is_not_reused() -> None:
+    """The upstream closed an idle connection and the event loop has not yet read the close
+    (it was busy): the socket is readable, so the pool opens a new connection for the POST
+    instead of sending it on one that is gone. The upstream runs in a thread of its own, so
+    that it closes while the loop is blocked."""
+    close_first = threading.Event()
+    received: list[bytes] = []
+
+    def serve(listener: socket.socket) -> None:
+        for index in (1, 2):
+            connection, _ = listener.accept()
+            with connection:
+                request = connection.recv(65536)
+                received.append(request.split(b"\r\n", 1)[0])
+                connection.sendall(answer("200 OK", body=b"%d" % index))
+                if index == 1:
+                    close_first.wait(5)
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        thread = threading.Thread(target=serve, args=(listener,), daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        async with open_pool(url) as pool:
+            assert (await fetch(pool, "/1"))[1] == b"1"
+            close_first.set()
+            time.sleep(0.2)  # noqa: ASYNC251 - blocks the loop: the close arrives unread
+            assert (await fetch(pool, "/2", "POST", body=b"{}"))[1] == b"2"
+        thread.join(5)
+    assert received == [b"GET /1 HTTP/1.1", b"POST /2 HTTP/1.1"]
+
+
+@on_both_loops
+async def test_the_upstreams_keep_alive_timeout_retires_an_idle_connection_early() -> None:
+    """``Keep-Alive: timeout=1``: after 0.6 s idle (past the hint less its margin, 0.5 s, and
+    well inside the pool's own 30 s) the connection is not reused."""
+
+    async def handler(peer: Peer) -> None:
+        while (request := await peer.next_request()) is not None:
+            peer.send(answer("200 OK", ["Keep-Alive: timeout=1, max=100"], request.target.encode()))
+
+    async with RawServer(handler) as server, open_pool(server.url) as pool:
+        await fetch(pool, "/1")
+        await fetch(pool, "/2")  # at once: reused
+        assert server.accepted == 1
+        await asyncio.sleep(0.6)
+        await fetch(pool, "/3", "POST")
+    assert server.accepted == 2
+    assert [r.target for r in server.requests] == ["/1", "/2", "/3"]
 
 
 @on_both_loops
