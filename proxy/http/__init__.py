@@ -4,7 +4,8 @@ darklaunch (no config, record or metrics), and each module holds one concept.
 The public listener (clients come in)::
 
     server      HttpServer: listens, tracks connections, sweeps deadlines, shuts down
-    protocol    HttpProtocol: one connection, parsed with httptools; its ConnectionState
+    protocol    HttpProtocol: one connection, parsed with httptools
+    framing     the rules a request's head must meet, and how its body is framed
     cycle       Request, Handler, exchange(): one request and its answer
     writer      ResponseWriter: the answer, framed, with flow control; send_error
 
@@ -18,5 +19,6 @@ The upstream client (darklaunch calls out)::
 Shared by both::
 
     headers     hop-by-hop hygiene and the framing of relayed answers
+    state       ConnectionState and UpstreamState: where a connection is in its life
     errors      darklaunch's own error bodies, in OpenAI's shape
 """

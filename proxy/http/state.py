@@ -1,16 +1,18 @@
-"""Where a client connection of the public listener is in its life: :class:`ConnectionState`.
+"""Where a connection is in its life: :class:`ConnectionState` for a client's on the public
+listener, :class:`UpstreamState` for one to an upstream.
 
 One value instead of a handful of flags (reading a request or not, which deadline applies,
-refused or not, gone or not). :class:`proxy.http.protocol.HttpProtocol` makes every
-transition, in the callback where it happens; the server's deadline sweep
-(:class:`proxy.http.server.HttpServer`) expires only the :data:`TIMED` states.
+refused or not, gone or not). :class:`proxy.http.protocol.HttpProtocol` and
+:class:`proxy.http.upstream_connection.UpstreamConnection` make every transition, in the
+callback where it happens; the server's deadline sweep (:class:`proxy.http.server.HttpServer`)
+expires only the :data:`TIMED` states.
 """
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["TIMED", "ConnectionState"]
+__all__ = ["TIMED", "ConnectionState", "UpstreamState"]
 
 
 class ConnectionState(enum.Enum):
@@ -39,6 +41,26 @@ class ConnectionState(enum.Enum):
     ANSWERING = "answering"  # nothing being read; the requests read are answered, in order
     CLOSING = "closing"  # no more requests: input is ignored, the connection ends
     CLOSED = "closed"  # the transport is gone
+
+
+class UpstreamState(enum.Enum):
+    """Where a connection to an upstream is in its life. It carries one exchange at a time,
+    and is reused only from IDLE: any doubt about its framing closes it. ::
+
+        (connected)       -> IDLE
+        IDLE              -> WAITING   a request is written; its answer's head is awaited
+        WAITING           -> BODY      the head arrived (interim 1xx heads do not count)
+        BODY              -> IDLE      the body ended and the upstream keeps the connection:
+                                       back to the pool
+        any               -> CLOSED    the upstream closed it; bytes nobody asked for, an
+                                       answer that does not parse or breaks a limit, a
+                                       deadline, a caller that gave up, a HEAD answered
+    """
+
+    IDLE = "idle"
+    WAITING = "waiting"
+    BODY = "body"
+    CLOSED = "closed"
 
 
 # The members as module globals: the hot path reads a global, not a class attribute.

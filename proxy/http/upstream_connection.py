@@ -26,6 +26,7 @@ from typing import Protocol, cast
 
 import httptools
 
+from proxy.http.state import UpstreamState
 from proxy.http.upstream_errors import (
     BadResponse,
     Disconnected,
@@ -88,6 +89,12 @@ def _keep_alive_hint(value: bytes) -> float:
     return float("inf")
 
 
+_IDLE = UpstreamState.IDLE
+_WAITING = UpstreamState.WAITING
+_BODY = UpstreamState.BODY
+_CLOSED = UpstreamState.CLOSED
+
+
 class Owner(Protocol):
     """What a connection needs of the pool it belongs to."""
 
@@ -101,13 +108,13 @@ class Owner(Protocol):
 
 
 class UpstreamConnection(asyncio.Protocol):
-    """One keep-alive connection; it carries one exchange at a time."""
+    """One keep-alive connection; it carries one exchange at a time (:class:`UpstreamState`)."""
 
     def __init__(self, pool: Owner) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.closed = False
+        self.state = _IDLE
         self.paused = False
         self.reused = False
         self.idle_since = 0.0
@@ -131,6 +138,10 @@ class UpstreamConnection(asyncio.Protocol):
         self._interim_fields = 0  # fields of the interim heads before the final one
         self._interim_bytes = 0  # and the bytes of those heads' lines
 
+    @property
+    def closed(self) -> bool:
+        return self.state is _CLOSED
+
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -143,7 +154,7 @@ class UpstreamConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         response = self._response
         if response is None:
-            if self._head_waiter is None:
+            if self.state is not _WAITING:
                 self.abort()  # bytes nobody asked for: the connection's framing is lost
                 return
             self._reading = len(data)
@@ -164,7 +175,7 @@ class UpstreamConnection(asyncio.Protocol):
                 self._fail(BadResponse(f"the upstream's answer is not valid HTTP/1.1: {exc}"))
             return
         if response is None:
-            if self._head_waiter is not None and not self.closed:
+            if self.state is _WAITING:
                 self._check_head(data)
         # The body goes on (a failure would have dropped it): check a read that brought none
         # of it, and trailer fields.
@@ -217,7 +228,7 @@ class UpstreamConnection(asyncio.Protocol):
         _count_lines("trailer section", self._raw_headers, 0)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+        self.state = _CLOSED
         self._cancel_deadline()
         self.pool.forget(self)
         response = self._response
@@ -296,6 +307,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.abort()
             return
         self._response = response
+        self.state = _BODY
 
     def on_body(self, body: bytes) -> None:
         if self._response is not None:
@@ -315,7 +327,8 @@ class UpstreamConnection(asyncio.Protocol):
         # The answer's last bytes may have paused reading; a finished answer no longer
         # resumes it, and the next exchange on this connection must be read.
         self.resume()
-        if self.parser.should_keep_alive() and not self.closed:
+        if self.parser.should_keep_alive() and self.state is _BODY:
+            self.state = _IDLE
             self.pool.release(self)
         else:
             self.abort()
@@ -334,9 +347,10 @@ class UpstreamConnection(asyncio.Protocol):
         self, data: bytes, head_only: bool, deadline: float | None
     ) -> asyncio.Future[UpstreamResponse]:
         waiter: asyncio.Future[UpstreamResponse] = self.pool.loop.create_future()
-        if self.closed or self.transport is None or self.transport.is_closing():
+        if self.state is not _IDLE or self.transport is None or self.transport.is_closing():
             waiter.set_exception(StaleConnection("the upstream closed a pooled connection"))
             return waiter
+        self.state = _WAITING
         self._head_waiter = waiter
         self._head_only = head_only
         self._got_bytes = False
@@ -382,8 +396,8 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def abort(self) -> None:
-        if not self.closed:
-            self.closed = True
+        if self.state is not _CLOSED:
+            self.state = _CLOSED
             self._cancel_deadline()
             if self.transport is not None:
                 self.transport.abort()

@@ -12,6 +12,7 @@ import asyncio
 
 import pytest
 
+from proxy.http.state import UpstreamState
 from proxy.http.upstream_errors import BadResponse, Disconnected
 from tests.proxy.http.raw_upstream import (
     Peer,
@@ -21,6 +22,7 @@ from tests.proxy.http.raw_upstream import (
     collect,
     echo,
     elapsed_since,
+    eventually,
     fetch,
     head_then_silence,
     no_answer,
@@ -226,3 +228,44 @@ async def test_deadline_passing_mid_body_raises_from_iteration_and_closes() -> N
         await server.hangups(1)
         assert pool.size == 0
     assert received == [b"first"]
+
+
+# The connection's state.
+
+
+@on_both_loops
+async def test_a_connection_goes_idle_waiting_body_idle_and_closed() -> None:
+    """:class:`~proxy.http.state.UpstreamState` through one exchange, and the upstream's
+    close: the pool holds the connection only while it is IDLE."""
+    go_on = asyncio.Event()
+    answer_now = asyncio.Event()
+
+    async def handler(peer: Peer) -> None:
+        await peer.next_request()
+        await answer_now.wait()
+        peer.send(answer("200 OK", ["Transfer-Encoding: chunked"]) + b"5\r\nfirst\r\n")
+        await go_on.wait()
+        peer.send(b"0\r\n\r\n")
+        await asyncio.sleep(0.05)  # then the upstream closes the idle connection
+
+    async with RawServer(handler) as server, open_pool(server.url) as pool:
+        pending = asyncio.ensure_future(  # noqa: TID251 - awaited below
+            pool.request("GET", "/", [], b"", deadline=soon(2.0))
+        )
+        await eventually(lambda: len(pool._open) == 1)
+        (connection,) = pool._open
+        states = [connection.state]  # the request is written: its head is awaited
+        answer_now.set()
+        response = await pending
+        states.append(connection.state)
+        go_on.set()
+        assert await response.read() == b"first"
+        states.append(connection.state)
+        await eventually(lambda: connection.closed)
+        states.append(connection.state)
+    assert states == [
+        UpstreamState.WAITING,
+        UpstreamState.BODY,
+        UpstreamState.IDLE,
+        UpstreamState.CLOSED,
+    ]
