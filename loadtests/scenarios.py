@@ -34,6 +34,8 @@ __all__ = [
     "CaseResult",
     "MemoryResult",
     "Settings",
+    "darklaunch_case",
+    "nginx_case",
     "run_isolation",
     "run_memory",
     "run_phase",
@@ -157,7 +159,7 @@ def measure(b: Bench, layout: Layout, target: Running | str, pids: list[int]) ->
     return CaseResult(name, closed, measure_open(b, layout, url), cores, load_cores, busy)
 
 
-def _darklaunch_case(
+def darklaunch_case(
     b: Bench,
     stack: Stack,
     incumbent: Running,
@@ -167,6 +169,7 @@ def _darklaunch_case(
     sample_rate: float,
     campaign: str,
     extra: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> CaseResult:
     dl = stack.darklaunch(
         incumbent.base_url,
@@ -176,6 +179,7 @@ def _darklaunch_case(
         redis_url=b.redis_url,
         campaign=campaign,
         candidate_extra=extra,
+        env=env,
     )
     try:
         result = measure(b, stack.layout, dl, dl.pids)
@@ -188,7 +192,7 @@ def _darklaunch_case(
         b.kids.stop(dl.child)
 
 
-def _nginx_case(
+def nginx_case(
     b: Bench, stack: Stack, incumbent: Running, candidate: str, workers: int
 ) -> CaseResult:
     ng = stack.nginx_mirror(incumbent.base_url, candidate, workers)
@@ -207,11 +211,11 @@ def run_phase(b: Bench, workers: int) -> dict[str, CaseResult]:
     try:
         results["direct"] = measure(b, layout, incumbent.url, [])
         for name, rate in (("darklaunch_off", 0.0), ("darklaunch_mirror", 1.0)):
-            results[name] = _darklaunch_case(
+            results[name] = darklaunch_case(
                 b, stack, incumbent, candidate.base_url, workers=workers, sample_rate=rate,
                 campaign=f"w{workers}-{name}",
             )  # fmt: skip
-        results["nginx_mirror"] = _nginx_case(b, stack, incumbent, candidate.base_url, workers)
+        results["nginx_mirror"] = nginx_case(b, stack, incumbent, candidate.base_url, workers)
         if workers == 1:  # the floor of darklaunch's HTTP layer, per core
             for mirror in (None, candidate.base_url):
                 bare = stack.floor(incumbent.base_url, mirror)
@@ -272,7 +276,7 @@ def run_isolation(b: Bench) -> dict[str, dict[str, CaseResult]]:
         for dl in proxies.values():
             b.kids.stop(dl.child)
         for mode in ISOLATION_MODES:
-            out["nginx_mirror"][mode] = _nginx_case(b, stack, incumbent, urls[mode], 1)
+            out["nginx_mirror"][mode] = nginx_case(b, stack, incumbent, urls[mode], 1)
     finally:
         for dl in proxies.values():
             b.kids.stop(dl.child)

@@ -148,6 +148,7 @@ class Stack:
         redis_url: str,
         campaign: str,
         candidate_extra: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
     ) -> Running:
         folder = self._dir(f"darklaunch-{campaign}")
         port, admin = free_ports(2)
@@ -167,7 +168,9 @@ class Stack:
         path = folder / "darklaunch.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         argv = [*darklaunch_argv(), "serve", "--config", str(path), "--workers", str(workers)]
-        child = self.kids.start(f"darklaunch-{campaign}", argv, cpus=self.layout.proxy_cpus)
+        child = self.kids.start(
+            f"darklaunch-{campaign}", argv, cpus=self.layout.proxy_cpus, env=env
+        )
         admin_url = f"http://127.0.0.1:{admin}"
         seen: set[int] = set()
         deadline = time.monotonic() + 30.0

@@ -24,8 +24,7 @@ waits for ``100 Continue``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import unquote
 
 import httptools
@@ -45,9 +44,8 @@ class Refusal(Exception):
         self.code = code
 
 
-@dataclass(frozen=True, slots=True)
-class BodyFraming:
-    """How a request's body is framed, from its head."""
+class BodyFraming(NamedTuple):
+    """How a request's body is framed, from its head (a tuple: one is built per request)."""
 
     length: int  # its Content-Length, or -1 without one
     chunked: bool

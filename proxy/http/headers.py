@@ -52,7 +52,8 @@ def forwardable_headers(
     and minus ``drop``, keeping repeated headers and their order."""
     excluded = set(HOP_BY_HOP)
     excluded.update(name.lower() for name in drop)
-    excluded.update(connection_options(headers))
+    if "connection" in headers:
+        excluded.update(connection_options(headers))
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         if name.lower() not in excluded:
@@ -60,16 +61,26 @@ def forwardable_headers(
     return out
 
 
-def connection_options(headers: CIMultiDictProxy[str] | Mapping[str, str]) -> set[str]:
+_NO_OPTIONS: frozenset[str] = frozenset()
+# The values nearly every message has, which name no field (both are hop-by-hop already).
+_PLAIN_CONNECTION = frozenset({"keep-alive", "close"})
+
+
+def connection_options(headers: CIMultiDictProxy[str] | Mapping[str, str]) -> frozenset[str]:
     """The field names a message's ``Connection`` header lists, lower-cased: hop-by-hop too
     (RFC 9110 §7.6.1). Every ``Connection`` line counts: the lines are one list (§5.3), so
     a second line must not smuggle a field past a proxy that reads only the first."""
-    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+    if isinstance(headers, _MULTIDICTS):
         lines = headers.getall("connection", ())
     else:
         line = headers.get("connection")
         lines = [line] if line else []
-    return {token.strip().lower() for line in lines for token in line.split(",")} - {""}
+    if not lines or (len(lines) == 1 and lines[0].lower() in _PLAIN_CONNECTION):
+        return _NO_OPTIONS  # the common case, on every answer: no parsing
+    return frozenset(token.strip().lower() for line in lines for token in line.split(",")) - {""}
+
+
+_MULTIDICTS = (CIMultiDictProxy, CIMultiDict)
 
 
 # Response headers that are hop-by-hop, or that the server writes itself for the client hop.
@@ -80,8 +91,8 @@ def end_to_end_headers(upstream: UpstreamResponse) -> list[tuple[str, str]]:
     """The upstream's headers the client gets, repeated ones and their order kept."""
     headers = upstream.headers
     drop = _RESPONSE_DROP
-    if "connection" in headers:
-        drop = drop | connection_options(headers)
+    if "connection" in headers and (options := connection_options(headers)):
+        drop = drop | options
     return [(name, value) for name, value in headers.items() if name.lower() not in drop]
 
 

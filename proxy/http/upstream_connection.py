@@ -36,7 +36,14 @@ from proxy.http.upstream_errors import (
 )
 from proxy.http.upstream_response import UpstreamResponse, header_text
 
-__all__ = ["MAX_FIELDS", "MAX_HEAD_BYTES", "MAX_LINE_BYTES", "Owner", "UpstreamConnection"]
+__all__ = [
+    "MAX_FIELDS",
+    "MAX_HEAD_BYTES",
+    "MAX_LINE_BYTES",
+    "PROBE_AFTER_IDLE_S",
+    "Owner",
+    "UpstreamConnection",
+]
 
 # Without these an upstream that sends ``200 OK`` and then header lines without end grew the
 # proxy by hundreds of MB before a deadline passed (issue 17). They are the public listener's
@@ -88,6 +95,13 @@ def _keep_alive_hint(value: bytes) -> float:
                 return timeout - min(1.0, timeout / 2)
     return float("inf")
 
+
+# The fields of an answer's head the connection reads itself (one set lookup for the rest).
+_READ_FIELDS = frozenset({b"content-length", b"transfer-encoding", b"keep-alive"})
+# A pooled connection idle at least this long has its socket checked before reuse (see
+# readable): an upstream's idle timer takes seconds to fire, so one idle for less cannot
+# have been closed that way, and a busy pool pays no system call per request.
+PROBE_AFTER_IDLE_S = 1.0
 
 _IDLE = UpstreamState.IDLE
 _WAITING = UpstreamState.WAITING
@@ -283,6 +297,8 @@ class UpstreamConnection(asyncio.Protocol):
         framed = framed_by_chunks = False
         for name, value in response._raw_headers:
             lowered = name.lower()
+            if lowered not in _READ_FIELDS:
+                continue
             if lowered == b"content-length":
                 framed = True
             elif lowered == b"transfer-encoding":

@@ -12,9 +12,9 @@ request sent on a pooled connection that the upstream closed while it sat idle, 
 single byte of an answer came back, is sent once more on a new connection. A ``POST`` never
 is (RFC 9110 §9.2.2): the upstream may have received it, and for an LLM API a repeat is a
 second bill and a second tool side effect. So that this race is rare, a pooled connection is
-reused only if its socket has nothing unread (the upstream has not closed it unseen) and it
-has sat idle for less than the pool's ``keepalive_timeout_s`` and the upstream's own
-``Keep-Alive: timeout``, if it sent one, less a margin.
+reused only if its socket has nothing unread (the upstream has not closed it unseen; checked
+after a second idle) and it has sat idle for less than the pool's ``keepalive_timeout_s`` and
+the upstream's own ``Keep-Alive: timeout``, if it sent one, less a margin.
 
 The layers, each in its own module:
 
@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from proxy.http.upstream_connection import UpstreamConnection
+from proxy.http.upstream_connection import PROBE_AFTER_IDLE_S, UpstreamConnection
 from proxy.http.upstream_errors import ConnectFailed, StaleConnection
 from proxy.http.upstream_response import UpstreamResponse
 
@@ -169,7 +169,7 @@ class UpstreamPool:
             if idle > self.keepalive_timeout_s or idle > connection.keepalive_s:
                 connection.abort()
                 continue
-            if connection.readable():  # closed by the upstream, unseen so far
+            if idle >= PROBE_AFTER_IDLE_S and connection.readable():  # closed, unseen so far
                 connection.abort()
                 continue
             connection.reused = True

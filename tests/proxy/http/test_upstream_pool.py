@@ -17,6 +17,7 @@ import time
 import pytest
 import trustme
 
+from proxy.http.upstream_connection import PROBE_AFTER_IDLE_S
 from proxy.http.upstream_errors import ConnectFailed, Disconnected
 from proxy.http.upstream_pool import client_ssl_context
 from tests.proxy.http.raw_upstream import (
@@ -199,7 +200,9 @@ async def test_a_connection_closed_unseen_by_the_loop_is_not_reused() -> None:
         async with open_pool(url) as pool:
             assert (await fetch(pool, "/1"))[1] == b"1"
             close_first.set()
-            time.sleep(0.2)  # noqa: ASYNC251 - blocks the loop: the close arrives unread
+            # Blocks the loop, past the idle time after which a socket is checked: the close
+            # arrives, unread.
+            time.sleep(PROBE_AFTER_IDLE_S + 0.1)  # noqa: ASYNC251
             assert (await fetch(pool, "/2", "POST", body=b"{}"))[1] == b"2"
         thread.join(5)
     assert received == [b"GET /1 HTTP/1.1", b"POST /2 HTTP/1.1"]
