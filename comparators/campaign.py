@@ -1,5 +1,5 @@
-"""Read a campaign's scores and pairs back from Redis for the report, the gate and export, and
-list the campaigns a Redis holds (``darklaunch campaigns``).
+"""Read a campaign's scores, judgements and pairs back from Redis for the report, the gate and
+export, and list the campaigns a Redis holds (``darklaunch campaigns``).
 
 Streams are read with ``XRANGE`` in pages (``COUNT``, then an exclusive ``(last-id`` start),
 so a stream of a million entries never arrives as one reply, and each page is parsed before
@@ -17,18 +17,20 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
+from comparators.judge.record import Judgement
 from comparators.scores import ScoreRecord
 from proxy.recording.keys import (
     PAIRS_KEY_PATTERN,
     RECORD_FIELD,
     RECORD_FIELD_BYTES,
     campaign_of_pairs_key,
+    judgements_key,
     pairs_key,
     scores_key,
 )
@@ -41,11 +43,14 @@ __all__ = [
     "LoadStats",
     "count_pairs",
     "list_campaigns",
+    "load_judgements",
     "load_pairs",
     "load_scores",
 ]
 
 logger = logging.getLogger(__name__)
+
+Record = TypeVar("Record", bound=BaseModel)
 
 DEFAULT_PAGE_SIZE = 10_000
 # The first "pair_id" in a pair record is the record's own (it is a top-level field written
@@ -95,6 +100,28 @@ def _payload(fields: dict[Any, Any]) -> bytes | str | None:
     return value if isinstance(value, bytes | str) else None
 
 
+async def _load(
+    client: aioredis.Redis, key: str, model: type[Record], page_size: int, stats: LoadStats
+) -> list[Record]:
+    """Every entry of the stream ``key`` that parses as ``model``, in stream order."""
+    records: list[Record] = []
+    async for page in _pages(client, key, page_size):
+        for entry_id, fields in page:
+            stats.entries += 1
+            payload = _payload(fields)
+            try:
+                if payload is None:
+                    raise ValueError(f"no {RECORD_FIELD!r} field")
+                records.append(model.model_validate_json(payload))
+            except (ValidationError, ValueError) as exc:
+                stats.skipped += 1
+                logger.debug("skipping unreadable entry %r of %s: %s", entry_id, key, exc)
+    stats.loaded = len(records)
+    if stats.skipped:
+        logger.warning("%s: skipped %d unreadable entries", key, stats.skipped)
+    return records
+
+
 async def load_scores(
     client: aioredis.Redis,
     campaign: str,
@@ -104,23 +131,14 @@ async def load_scores(
 ) -> list[ScoreRecord]:
     """Every parseable score record of ``campaign``, in stream order."""
     stats = stats if stats is not None else LoadStats()
-    key = scores_key(campaign)
-    records: list[ScoreRecord] = []
-    async for page in _pages(client, key, page_size):
-        for entry_id, fields in page:
-            stats.entries += 1
-            payload = _payload(fields)
-            try:
-                if payload is None:
-                    raise ValueError(f"no {RECORD_FIELD!r} field")
-                records.append(ScoreRecord.model_validate_json(payload))
-            except (ValidationError, ValueError) as exc:
-                stats.skipped += 1
-                logger.debug("skipping unreadable score entry %r: %s", entry_id, exc)
-    stats.loaded = len(records)
-    if stats.skipped:
-        logger.warning("%s: skipped %d unreadable score entries", key, stats.skipped)
-    return records
+    return await _load(client, scores_key(campaign), ScoreRecord, page_size, stats)
+
+
+async def load_judgements(
+    client: aioredis.Redis, campaign: str, *, page_size: int = DEFAULT_PAGE_SIZE
+) -> list[Judgement]:
+    """Every parseable record of the LLM judge's stream of ``campaign``, in stream order."""
+    return await _load(client, judgements_key(campaign), Judgement, page_size, LoadStats())
 
 
 async def load_pairs(

@@ -23,6 +23,7 @@ from comparators.campaign import (
     LoadStats,
     count_pairs,
     list_campaigns,
+    load_judgements,
     load_pairs,
     load_scores,
 )
@@ -30,6 +31,7 @@ from comparators.export import Manifest, export_golden_set, selected_pair_ids
 from comparators.gate.policy import GatePolicy
 from comparators.gate.result import GateResult
 from comparators.gate.verdict import evaluate
+from comparators.judge.join import with_judgements
 from comparators.report.build import build_report, render_json
 from comparators.report.html import render_html
 from comparators.report.model import CampaignReport
@@ -122,8 +124,10 @@ class ReportOutput:
 
 
 async def _scores(client: aioredis.Redis, campaign: str) -> tuple[list[ScoreRecord], LoadStats]:
+    """The campaign's scores, with the LLM judge's verdicts joined in (if a judge ran)."""
     stats = LoadStats()
-    return await load_scores(client, campaign, stats=stats), stats
+    scores = await load_scores(client, campaign, stats=stats)
+    return with_judgements(scores, await load_judgements(client, campaign)), stats
 
 
 async def report_campaign(

@@ -1,5 +1,9 @@
 """Run a comparator worker as a service: Redis, the scoring engine, a ``/metrics`` listener of
-its own, and a graceful stop on SIGTERM (the batch in hand is finished and acknowledged)."""
+its own, and a graceful stop on SIGTERM (the batch in hand is finished and acknowledged).
+
+With a ``judge:`` section the process also runs the LLM judge's consumer
+(:class:`~comparators.judge.worker.JudgeWorker`) beside the comparators', on the same Redis
+and metrics: two loops, so a slow judge never holds a score back."""
 
 from __future__ import annotations
 
@@ -14,8 +18,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from comparators.engine import ScoringEngine
+from comparators.judge.metrics import JudgeMetrics
+from comparators.judge.worker import JudgeWorker
 from comparators.metrics import WorkerMetrics
-from comparators.worker import CompareWorker, WorkerStats
+from comparators.worker import CompareWorker, ConsumerOptions, WorkerStats
 from proxy.config.root import Config
 from proxy.recording.setup import resolve_redis
 
@@ -74,27 +80,47 @@ async def run_worker(
     async with resolve_redis(config.recording) as url:
         client = aioredis.Redis.from_url(url)
         try:
-            worker = CompareWorker(
-                client,
-                campaign or config.recording.campaign,
-                engine,
-                metrics,
+            name = campaign or config.recording.campaign
+            options = ConsumerOptions(
                 consumer=consumer or worker_config.consumer,
                 batch_size=worker_config.batch_size,
                 block_ms=worker_config.block_ms,
                 claim_idle_s=worker_config.claim_idle_s,
             )
+            worker = CompareWorker(client, name, engine, metrics, **options)
+            judge = (
+                None
+                if config.judge is None
+                else JudgeWorker(
+                    client,
+                    name,
+                    config.judge,
+                    engine.context.prices,
+                    JudgeMetrics(registry),
+                    **options,
+                )
+            )
+
+            async def work() -> WorkerStats:
+                if judge is None:
+                    return await worker.run(once=once, stop=stop)
+                stats, _ = await asyncio.gather(
+                    worker.run(once=once, stop=stop), judge.run(once=once, stop=stop)
+                )
+                return stats
+
             if serve_metrics:
                 async with metrics_listener(
                     registry, worker_config.metrics.host, worker_config.metrics.port
                 ) as at:
                     logger.info(
-                        "comparator worker %s on %s, metrics at %s",
+                        "comparator worker %s on %s%s, metrics at %s",
                         worker.consumer,
                         worker.pairs,
+                        "" if judge is None else f" with judge {judge.config.model}",
                         at,
                     )
-                    return await worker.run(once=once, stop=stop)
-            return await worker.run(once=once, stop=stop)
+                    return await work()
+            return await work()
         finally:
             await client.aclose()

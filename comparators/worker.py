@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
@@ -42,12 +42,22 @@ from proxy.recording.schema import PairRecord, Role
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CompareWorker", "WorkerStats", "default_consumer_name"]
+__all__ = [
+    "OUTPUT_MAX_LEN",
+    "WRITE_AND_ACK",
+    "CompareWorker",
+    "ConsumerOptions",
+    "GroupConsumer",
+    "WorkerStats",
+    "default_consumer_name",
+]
 
-SCORES_MAX_LEN = 1_000_000
+OUTPUT_MAX_LEN = 1_000_000  # entries kept in a scores or judgements stream
 BACKLOG_CAP = 10_000
 
-_WRITE_SCORES = f"""
+# Writes each entry's results to KEYS[2] and acknowledges it in KEYS[1]'s group ARGV[1], only
+# for entries still pending for consumer ARGV[2]; the judge (comparators.judge.worker) too.
+WRITE_AND_ACK = f"""
 local written = {{}}
 local i = 4
 while i <= #ARGV do
@@ -87,13 +97,28 @@ class WorkerStats:
 Entry = tuple[bytes, dict[bytes, bytes]]
 
 
-class CompareWorker:
+class ConsumerOptions(TypedDict):
+    """How a group consumer reads (``worker:`` in the config)."""
+
+    consumer: str | None
+    batch_size: int
+    block_ms: int
+    claim_idle_s: float
+
+
+class GroupConsumer:
+    """One consumer of a group on a campaign's pairs stream, writing what it makes of each
+    entry to a stream of its own: reading new and reclaimed entries, and writing and
+    acknowledging a batch in one step (:data:`WRITE_AND_ACK`). The comparators
+    (:class:`CompareWorker`) and the LLM judge (``comparators.judge.worker``) are two."""
+
+    group: str = CONSUMER_GROUP
+
     def __init__(
         self,
         client: aioredis.Redis,
         campaign: str,
-        engine: ScoringEngine,
-        metrics: WorkerMetrics,
+        output: str,
         *,
         consumer: str | None = None,
         batch_size: int = 64,
@@ -103,9 +128,7 @@ class CompareWorker:
         self.client = client
         self.campaign = campaign
         self.pairs = pairs_key(campaign)
-        self.scores = scores_key(campaign)
-        self.engine = engine
-        self.metrics = metrics
+        self.output = output
         self.consumer = consumer or default_consumer_name()
         self.batch_size = batch_size
         self.block_ms = block_ms
@@ -113,19 +136,18 @@ class CompareWorker:
         self.stats = WorkerStats()
         self._sha: str | None = None
         self._claim_cursor = "0-0"
-        self._seen: set[tuple[str, str]] = set()
 
     async def ensure_group(self) -> None:
         """Create the group at the start of the stream, so pairs recorded before the first
-        worker ran are scored too."""
+        worker ran are read too."""
         try:
-            await self.client.xgroup_create(self.pairs, CONSUMER_GROUP, id="0", mkstream=True)
+            await self.client.xgroup_create(self.pairs, self.group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
     async def run(self, *, once: bool = False, stop: asyncio.Event | None = None) -> WorkerStats:
-        """Score until ``stop`` is set; with ``once``, until nothing is left to read or claim."""
+        """Work until ``stop`` is set; with ``once``, until nothing is left to read or claim."""
         stop = stop or asyncio.Event()
         await self.ensure_group()
         # Entries this consumer name was given before a crash come first.
@@ -135,14 +157,20 @@ class CompareWorker:
             await self._process(claimed)
             fresh = await self._read(">", block=not once)
             await self._process(fresh)
-            await self.update_lag()
+            await self.after_round()
             if once and not claimed and not fresh:
                 break
         return self.stats
 
+    async def _process(self, entries: Sequence[Entry]) -> None:
+        raise NotImplementedError
+
+    async def after_round(self) -> None:
+        """Called after each round of reading (the comparators refresh their lag gauges)."""
+
     async def _read(self, start: str, *, block: bool = False) -> list[Entry]:
         response: Any = await self.client.xreadgroup(
-            CONSUMER_GROUP,
+            self.group,
             self.consumer,
             {self.pairs: start},
             count=self.batch_size,
@@ -158,7 +186,7 @@ class CompareWorker:
         """Take over entries another consumer left pending for longer than the idle time."""
         response: Any = await self.client.xautoclaim(
             self.pairs,
-            CONSUMER_GROUP,
+            self.group,
             self.consumer,
             self.claim_idle_ms,
             start_id=self._claim_cursor,
@@ -171,6 +199,56 @@ class CompareWorker:
             self.stats.reclaimed += len(claimed)
             logger.info("reclaimed %d stale entries from other consumers", len(claimed))
         return claimed
+
+    async def _write(self, batch: list[tuple[bytes, list[bytes]]]) -> list[bool]:
+        """Write results and acknowledge, atomically, for the entries still ours; returns,
+        per entry, whether it was."""
+        if not batch:
+            return []
+        args: list[bytes | str | int] = [self.group, self.consumer, OUTPUT_MAX_LEN]
+        for entry_id, payloads in batch:
+            args.extend([entry_id, len(payloads), *payloads])
+        if self._sha is None:
+            self._sha = await self.client.script_load(WRITE_AND_ACK)
+        try:
+            written = await self.client.evalsha(self._sha, 2, self.pairs, self.output, *args)
+        except NoScriptError:
+            self._sha = await self.client.script_load(WRITE_AND_ACK)
+            written = await self.client.evalsha(self._sha, 2, self.pairs, self.output, *args)
+        return [bool(flag) for flag in written]
+
+
+class CompareWorker(GroupConsumer):
+    """The comparators' consumer: scores every (pair, mirror) with the scoring engine."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        campaign: str,
+        engine: ScoringEngine,
+        metrics: WorkerMetrics,
+        *,
+        consumer: str | None = None,
+        batch_size: int = 64,
+        block_ms: int = 1000,
+        claim_idle_s: float = 60.0,
+    ) -> None:
+        super().__init__(
+            client,
+            campaign,
+            scores_key(campaign),
+            consumer=consumer,
+            batch_size=batch_size,
+            block_ms=block_ms,
+            claim_idle_s=claim_idle_s,
+        )
+        self.scores = self.output
+        self.engine = engine
+        self.metrics = metrics
+        self._seen: set[tuple[str, str]] = set()
+
+    async def after_round(self) -> None:
+        await self.update_lag()
 
     async def _process(self, entries: Sequence[Entry]) -> None:
         if not entries:
@@ -196,23 +274,6 @@ class CompareWorker:
             else:
                 self.stats.skipped_not_owned += 1
         self.metrics.batch_duration.observe(time.perf_counter() - started)
-
-    async def _write(self, batch: list[tuple[bytes, list[bytes]]]) -> list[bool]:
-        """Write scores and acknowledge, atomically, for the entries still ours; returns,
-        per entry, whether it was."""
-        if not batch:
-            return []
-        args: list[bytes | str | int] = [CONSUMER_GROUP, self.consumer, SCORES_MAX_LEN]
-        for entry_id, payloads in batch:
-            args.extend([entry_id, len(payloads), *payloads])
-        if self._sha is None:
-            self._sha = await self.client.script_load(_WRITE_SCORES)
-        try:
-            written = await self.client.evalsha(self._sha, 2, self.pairs, self.scores, *args)
-        except NoScriptError:
-            self._sha = await self.client.script_load(_WRITE_SCORES)
-            written = await self.client.evalsha(self._sha, 2, self.pairs, self.scores, *args)
-        return [bool(flag) for flag in written]
 
     async def _dead_letter(
         self, entry_id: bytes, fields: dict[bytes, bytes], exc: Exception

@@ -15,6 +15,7 @@ import yaml
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
+from comparators.judge.metrics import JudgeMetrics
 from comparators.metrics import WorkerMetrics
 from proxy.metrics import ProxyMetrics, RecorderMetrics
 
@@ -55,7 +56,12 @@ def exported_metrics() -> dict[str, MetricInfo]:
     family's label names or buckets before a child exists, hence the private attributes.
     """
     registry = CollectorRegistry()
-    holders = (ProxyMetrics(registry), RecorderMetrics(registry), WorkerMetrics(registry))
+    holders = (
+        ProxyMetrics(registry),
+        RecorderMetrics(registry),
+        WorkerMetrics(registry),
+        JudgeMetrics(registry),
+    )
     found: dict[str, MetricInfo] = {}
     for holder in holders:
         for metric in vars(holder).values():

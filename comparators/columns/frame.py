@@ -48,6 +48,8 @@ FLOAT_KEYS = (
     "cost.delta_usd",
 )
 FLAG_KEYS = (
+    "judge.mirror_better",
+    "judge.incumbent_better",
     "text.applicable",
     "text.exact_match",
     "embedding.applicable",

@@ -35,7 +35,9 @@ def fail_capable(policy: GatePolicy, frame: ScoreFrame) -> int:
     """How many checks on ``frame`` could FAIL under ``policy``: the size of its share of the
     family whose false-FAIL rate the gate controls."""
     limits = [
-        policy.max_excess_divergence,
+        policy.max_quality_regression
+        if policy.quality is Quality.JUDGE
+        else policy.max_excess_divergence,
         policy.max_error_rate,
         policy.max_error_rate_increase,
         policy.max_refusal_rate_increase,
@@ -87,7 +89,9 @@ class CheckSet:
 
     def checks(self) -> list[Check]:
         found = [
-            self._excess_divergence(),
+            self._quality_regression()
+            if self.policy.quality is Quality.JUDGE
+            else self._excess_divergence(),
             self._error_rate(),
             self._rate_increase(
                 "error_rate_increase",
@@ -151,21 +155,40 @@ class CheckSet:
         column = frame.changed(lexical)
         return int((column == 1).sum()), int((column >= 0).sum())
 
+    def _quality_regression(self) -> Check | None:
+        """Non-inferiority by the judge: (incumbent better) minus (candidate better), both
+        shares of the judged pairs, ties counted in the denominator. Each judged pair is one
+        paired comparison, so this is the paired difference of two rates, read from the
+        pairs where one side won."""
+        limit = self.policy.max_quality_regression
+        if limit is None:
+            return None
+        losses, wins, n = self.frame.discordant("judge.incumbent_better", "judge.mirror_better")
+        if n == 0:
+            return Check(
+                candidate=self.candidate,
+                name="quality_regression",
+                segment=self.segment,
+                status=Verdict.INCONCLUSIVE,
+                threshold=limit,
+                unit="rate",
+                method="no judged pairs: configure a judge (judge: in the config)",
+            )
+        return self._check(
+            "quality_regression",
+            lambda level: stats.paired_difference(losses, wins, n, level),
+            limit,
+            "rate",
+            f"the judge's verdicts, both orders asked ({losses} incumbent better, {wins} "
+            f"candidate better, {n - losses - wins} ties): incumbent-better minus "
+            "candidate-better share, Bonett–Price paired bounds",
+        )
+
     def _excess_divergence(self) -> Check | None:
         limit = self.policy.max_excess_divergence
         if limit is None:
             return None
         quality = self.policy.quality
-        if quality is Quality.JUDGE:
-            return Check(
-                candidate=self.candidate,
-                name="excess_divergence",
-                segment=self.segment,
-                status=Verdict.INCONCLUSIVE,
-                threshold=limit,
-                unit="rate",
-                method="quality: judge needs judge.* scores; none were found (configure a judge)",
-            )
         k, n = self._changed(self.frame)
         noise_k, noise_n = self._changed(self.noise)
         reading = f"{quality.value} changes"

@@ -30,7 +30,9 @@ class Quality(StrEnum):
       negations. For a new model or prompt, whose wording will differ.
     * ``lexical``: by word overlap, headline divergence above ``divergence_threshold``. For a
       change that should not change wording at all: a new serving stack for the same model.
-    * ``judge``: by an LLM judge's pairwise verdicts (needs ``judge.*`` scores).
+    * ``judge``: by an LLM judge's pairwise verdicts (``judge:`` in the config): not "is it
+      different" but "is it worse", a non-inferiority check on the judged pairs
+      (``max_quality_regression``) in place of the changed-answer check.
     """
 
     SEMANTIC = "semantic"
@@ -71,6 +73,9 @@ class GatePolicy(BaseModel):
     divergence_threshold: float = Field(default=0.2, ge=0.0, lt=1.0)
     # Changed-answer rate above the noise floor (replica vs incumbent), absolute: 0.05 = 5 pts.
     max_excess_divergence: float | None = Field(default=0.05, ge=0.0, le=1.0)
+    # Judge quality only: the share of judged pairs where the incumbent's answer is better
+    # minus the share where the candidate's is (the seed's ALLOWED_REGRESSION): 0.02 = 2 pts.
+    max_quality_regression: float | None = Field(default=0.02, ge=0.0, le=1.0)
     # The candidate's own error rate, absolute.
     max_error_rate: float | None = Field(default=0.05, ge=0.0, le=1.0)
     # Candidate error rate minus incumbent error rate on the same requests.

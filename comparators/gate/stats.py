@@ -50,6 +50,7 @@ from comparators.gate.estimate import (
 )
 
 __all__ = [
+    "binomial_two_sided_p",
     "bootstrap_quantile_delta",
     "bootstrap_quantile_ratio",
     "clopper_pearson_interval",
@@ -168,6 +169,11 @@ def mcnemar_greater_p(only_first: int, only_second: int) -> float | None:
     if discordant == 0:
         return None
     return float(scipy.stats.binomtest(only_first, discordant, 0.5, alternative="greater").pvalue)
+
+
+def binomial_two_sided_p(successes: int, n: int) -> float:
+    """Exact two-sided binomial p-value of ``successes`` in ``n`` against a fair coin."""
+    return float(scipy.stats.binomtest(successes, n, 0.5).pvalue)
 
 
 def fisher_greater_p(successes_1: int, n_1: int, successes_2: int, n_2: int) -> float | None:

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from comparators.columns.frame import ScoreFrame, split_roles
+from comparators.gate import stats
 from comparators.gate.checks import CheckSet, fail_capable
 from comparators.gate.policy import GatePolicy, Quality
 from comparators.gate.result import Check, GateResult, SegmentVerdict, Verdict
@@ -115,11 +116,20 @@ def evaluate(
         candidates = {candidate: candidates[candidate]}
     if not candidates:
         notes.append("no candidate scores: nothing to judge")
-    elif not replicas and policy.max_excess_divergence is not None:
+    elif (
+        not replicas
+        and policy.max_excess_divergence is not None
+        and policy.quality is not Quality.JUDGE
+    ):
         notes.append(NO_FLOOR_NOTE)
-    if candidates and policy.quality is Quality.JUDGE:
-        notes.append("quality: judge needs judge.* scores; none were found, so it is not judged")
+    if candidates and policy.quality is Quality.JUDGE and not judged(scores):
+        notes.append(
+            "quality: judge, but no pair was judged: configure a judge (judge: in the config) "
+            "and run darklaunch compare, so quality is not judged"
+        )
     noise = ScoreFrame.of(replicas)
+    if policy.quality is Quality.JUDGE and (note := judge_floor_note(noise)) is not None:
+        notes.append(note)
     frames = {name: ScoreFrame.of(records) for name, records in candidates.items()}
     if policy.quality is Quality.SEMANTIC and policy.max_excess_divergence is not None:
         unread = [name for name, f in frames.items() if len(f) and not (f.changed() >= 0).any()]
@@ -178,6 +188,30 @@ def evaluate(
         fail_confidence=fail_confidence,
         notes=notes,
         policy=policy.model_dump(mode="json"),
+    )
+
+
+def judged(scores: Sequence[ScoreRecord]) -> bool:
+    """Whether any score carries a judge's verdict (:mod:`comparators.judge.join`)."""
+    return any("judge.mirror_better" in s.values for s in scores)
+
+
+def judge_floor_note(noise: ScoreFrame) -> str | None:
+    """The judge's own noise floor: on replica pairs (the incumbent against itself) a fair
+    judge finds neither side better more often than the other. A judge whose wins on them
+    lean one way (two-sided exact binomial test, p < 0.01, over 20 decided pairs or more)
+    prefers one position or one wording for reasons that have nothing to do with quality."""
+    wins, losses, _ = noise.discordant("judge.mirror_better", "judge.incumbent_better")
+    decided = wins + losses
+    if decided < 20:
+        return None
+    p_value = stats.binomial_two_sided_p(wins, decided)
+    if p_value >= 0.01:
+        return None
+    return (
+        f"the judge is not fair on replica pairs: it found the replica better {wins} times and "
+        f"the incumbent {losses} times (binomial p={p_value:.2g}); its verdicts lean for "
+        "reasons other than quality, so check its prompt and model before trusting them"
     )
 
 

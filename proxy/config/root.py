@@ -7,6 +7,7 @@ from pydantic import Field, field_validator
 from proxy.config.analysis import BudgetsConfig, ComparatorOptions, PricesConfig, WorkerConfig
 from proxy.config.base import Section
 from proxy.config.fallback import FallbackConfig
+from proxy.config.judge import JudgeConfig
 from proxy.config.listeners import AdminConfig, ListenConfig
 from proxy.config.mirror import MirrorConfig
 from proxy.config.recording import RecordingConfig
@@ -41,6 +42,9 @@ class Config(Section):
     """Per-token prices that cost the answers."""
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     """The comparator worker (`darklaunch compare`)."""
+    judge: JudgeConfig | None = None
+    """An LLM judge that says which answer is better, run by `darklaunch compare` beside the
+    comparators; unset: no judge (the gate's `quality: judge` is then INCONCLUSIVE)."""
 
     @field_validator("candidates")
     @classmethod

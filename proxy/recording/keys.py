@@ -6,6 +6,10 @@ these names, so they are a contract (``docs/records.md``): a campaign ``C`` owns
 * ``darklaunch:{C}:pairs``, the stream of pair records the proxy writes;
 * ``darklaunch:{C}:scores``, the stream of score records the worker writes;
 * ``darklaunch:{C}:dead``, entries of the pairs stream that did not parse, set aside;
+* ``darklaunch:{C}:judgements``, the stream of the LLM judge's verdicts (consumer group
+  :data:`JUDGE_GROUP` on the pairs stream), ``darklaunch:{C}:judge:cache``, a hash of its
+  answers so a pair is never paid for twice, and ``darklaunch:{C}:judge:spend:<hour>``, what
+  its calls cost in one clock hour (the budget shared by every worker);
 * ``darklaunch:{C}:batch:<id>``, short-lived markers that make a spooled batch's replay
   idempotent.
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "CONSUMER_GROUP",
+    "JUDGE_GROUP",
     "KEY_PREFIX",
     "PAIRS_KEY_PATTERN",
     "RECORD_FIELD",
@@ -31,6 +36,9 @@ __all__ = [
     "campaign_of_pairs_key",
     "campaign_tag",
     "dead_key",
+    "judge_cache_key",
+    "judge_spend_key",
+    "judgements_key",
     "pairs_key",
     "scores_key",
 ]
@@ -40,6 +48,7 @@ RECORD_FIELD = "record"
 # Replies of a client without decode_responses carry field names as bytes.
 RECORD_FIELD_BYTES = RECORD_FIELD.encode()
 CONSUMER_GROUP = "comparators"
+JUDGE_GROUP = "judge"
 
 
 def campaign_tag(campaign: str) -> str:
@@ -73,6 +82,19 @@ def scores_key(campaign: str) -> str:
 
 def dead_key(campaign: str) -> str:
     return f"{campaign_tag(campaign)}:dead"
+
+
+def judgements_key(campaign: str) -> str:
+    return f"{campaign_tag(campaign)}:judgements"
+
+
+def judge_cache_key(campaign: str) -> str:
+    return f"{campaign_tag(campaign)}:judge:cache"
+
+
+def judge_spend_key(campaign: str, hour: int) -> str:
+    """What the judge's calls cost in clock hour ``hour`` (hours since the epoch, UTC)."""
+    return f"{campaign_tag(campaign)}:judge:spend:{hour}"
 
 
 def batch_marker_key(campaign: str, batch_id: str) -> str:

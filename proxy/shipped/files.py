@@ -25,9 +25,7 @@ SHIPPED: dict[str, str] = {
     "grafana/darklaunch.json": "the Grafana dashboard",
     "prometheus/alerts.yml": "the Prometheus rollback alert rules",
     "prometheus/prometheus.yml": "a Prometheus scrape config for one host, loading alerts.yml",
-    # The judge prompt (a later issue) ships here too: its file under data/ and one entry in
-    # this table; package data (`shipped/data/**/*`), `darklaunch init` and the tests that
-    # check the wheel and the config/ symlinks follow this table.
+    "judge-prompt.txt": "the LLM judge's prompt template, used without judge.prompt",
 }
 """Shipped file (its path under ``data/``, as ``darklaunch init`` writes it) -> what it is."""
 

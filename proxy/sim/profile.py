@@ -83,3 +83,9 @@ class SimProfile(BaseModel):
     # figure rounded, a detail left out): a model's own content-level nondeterminism, which a
     # replica of the incumbent measures as the noise floor.
     content_noise_rate: float = Field(default=0.0, ge=0, le=1)
+    # Set, the simulator is an LLM judge (proxy.sim.judge): every chat completion is a
+    # verdict on the two answers in its prompt, right this share of the time, by the truth of
+    # the simulated models in this process; and picks answer A this share of the time
+    # whatever the answers (position bias).
+    judge_accuracy: float | None = Field(default=None, ge=0, le=1)
+    judge_position_bias: float = Field(default=0.0, ge=0, le=1)

@@ -25,6 +25,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from proxy.sim import judge
 from proxy.sim.answers import (
     KINDS,
     STYLES,
@@ -397,13 +398,19 @@ def bank_content(item: Item, profile: SimProfile, rng: random.Random) -> Content
     if item.kind == "refusable":
         return item.answer
     share = stable_fraction(profile.name, item.question, "content")
-    if share < profile.content_error_rate:
+    if content_is_wrong(item, profile):
         stable = random.Random(stable_hex(profile.name, item.question, "mutation"))
         mutate = subtle if share < profile.content_error_rate / 2 else gross
         return mutate(item, stable).content
     if rng.random() < profile.content_noise_rate:
         return noise(item, rng).content
     return item.answer
+
+
+def content_is_wrong(item: Item, profile: SimProfile) -> bool:
+    """Whether ``profile`` answers ``item`` wrongly (see :func:`bank_content`)."""
+    share = stable_fraction(profile.name, item.question, "content")
+    return item.kind != "refusable" and share < profile.content_error_rate
 
 
 def pick_style(style: StyleChoice, rng: random.Random) -> Style:
@@ -429,7 +436,10 @@ def bank_answer(
         style = "verbose"
     written = write(content, style, rng)
     if isinstance(content, Prose) and fmt[0] == "json_object":
-        return Written(json.dumps(json_answer(item.question, written.text)))
-    if isinstance(content, Prose) and fmt[0] == "json_schema":
-        return Written(json.dumps(fill_schema(fmt[1], item.question, written.text)))
+        written = Written(json.dumps(json_answer(item.question, written.text)))
+    elif isinstance(content, Prose) and fmt[0] == "json_schema":
+        written = Written(json.dumps(fill_schema(fmt[1], item.question, written.text)))
+    wrong = content_is_wrong(item, profile)  # what the simulated judge knows (proxy.sim.judge)
+    for said in (written.text, *(arguments for _, arguments in written.tool_calls)):
+        judge.remember(said, wrong=wrong)
     return written

@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.sim import text
+from proxy.sim import judge, text
 from proxy.sim.answers import Item, ToolUse, refusals
 from proxy.sim.profile import SimProfile
 
@@ -169,6 +169,9 @@ def _answers(
     """Refuse, call tools or write text, as the profile's rates and the request decide: from
     the content bank when the prompt is one of its questions, else from the phrase banks."""
     p, body = call.profile, call.body
+    if p.judge_accuracy is not None:  # a judge: a verdict on the prompt's two answers
+        said = judge.judge_reply(prompt, p.judge_accuracy, p.judge_position_bias, call.rng)
+        return [Answer(content=said)] * n
     item = text.bank_item(prompt)
     refused = item is not None and item.kind == "refusable"
     if refused or text.stable_fraction(p.name, prompt, "refuse") < p.refusal_rate:

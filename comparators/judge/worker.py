@@ -1,0 +1,246 @@
+"""The LLM judge as a consumer of a campaign's pairs: the ``judge`` group, beside the
+comparators' own, in the same ``darklaunch compare`` process.
+
+Why a group of its own rather than one more comparator in the scoring loop: a judge call
+takes a second where the comparators take a millisecond, so in one loop a slow or dead judge
+would hold every score back. Here the comparators go on at their own pace, and the judge at
+the pace of its ``max_concurrency``; more workers scale both. Its judgements go to their own
+stream (``darklaunch:{C}:judgements``), written and acknowledged together for the entries
+still pending for this consumer, by the comparators' script (:data:`WRITE_AND_ACK`): a pair is
+judged once in effect, and a worker that dies mid-batch leaves its pairs to another.
+
+Per (pair, mirror), candidates and replicas alike (the replicas are the judge's own noise
+floor: a fair judge calls them ties or splits them evenly):
+
+- a side that failed is ``unscored`` (an outcome; the gate's error checks count it);
+- outside the sample (``sample_rate`` by a stable hash, after ``min_per_segment`` pairs of
+  each segment) nothing is written, and the miss is counted;
+- past the hour's budget, ``budget``;
+- else both orders are asked at once, each call under the concurrency limit, and combined
+  (:func:`~comparators.judge.verdict.combine`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+
+from comparators.base import side_failed
+from comparators.columns.segments import request_kind
+from comparators.judge.budget import SpendMeter
+from comparators.judge.client import Asked, JudgeCallFailed, JudgeClient
+from comparators.judge.metrics import JudgeMetrics
+from comparators.judge.prompt import JudgePrompt, render_answer, render_request
+from comparators.judge.record import Judgement, JudgementStatus
+from comparators.judge.verdict import combine
+from comparators.pricing.prices import PriceTable, TokenUsage
+from comparators.worker import Entry, GroupConsumer, WorkerStats
+from proxy.config.judge import JudgeConfig
+from proxy.recording.keys import JUDGE_GROUP, RECORD_FIELD_BYTES, judge_cache_key, judgements_key
+from proxy.recording.schema import PairRecord, Role, Side
+
+__all__ = ["JudgeWorker", "sampled"]
+
+# route, request kind, streamed, mirror: what min_per_segment counts per worker process
+Segment = tuple[str, str, bool, str]
+
+logger = logging.getLogger(__name__)
+
+
+def sampled(pair_id: str, mirror: str, rate: float) -> bool:
+    """A stable draw: the same (pair, mirror) is in or out of the sample on every worker."""
+    digest = hashlib.blake2b(f"{pair_id}\0{mirror}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < rate
+
+
+class JudgeWorker(GroupConsumer):
+    """The ``judge`` group's consumer (see the module docstring)."""
+
+    group = JUDGE_GROUP
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        campaign: str,
+        config: JudgeConfig,
+        prices: PriceTable,
+        metrics: JudgeMetrics,
+        *,
+        consumer: str | None = None,
+        batch_size: int = 64,
+        block_ms: int = 1000,
+        claim_idle_s: float = 60.0,
+        prompt: JudgePrompt | None = None,
+    ) -> None:
+        super().__init__(
+            client,
+            campaign,
+            judgements_key(campaign),
+            consumer=consumer,
+            batch_size=batch_size,
+            block_ms=block_ms,
+            claim_idle_s=claim_idle_s,
+        )
+        self.config = config
+        self.metrics = metrics
+        self.prompt = prompt or JudgePrompt.load(
+            config.prompt, config.rubric, config.max_answer_chars
+        )
+        self.price = prices.lookup(config.model)
+        self.judge = JudgeClient(config, client, judge_cache_key(campaign), self.prompt.version)
+        self.spend = SpendMeter(client, campaign, config.max_usd_per_hour)
+        self.slots = asyncio.Semaphore(config.max_concurrency)
+        self.per_segment: Counter[Segment] = Counter()
+
+    async def run(self, *, once: bool = False, stop: asyncio.Event | None = None) -> WorkerStats:
+        try:
+            return await super().run(once=once, stop=stop)
+        finally:
+            await self.judge.close()
+
+    async def _process(self, entries: Sequence[Entry]) -> None:
+        if not entries:
+            return
+        ids: list[bytes] = []
+        work: list[asyncio.Task[list[Judgement]]] = []
+        for entry_id, fields in entries:
+            self.stats.entries += 1
+            try:
+                record = PairRecord.model_validate_json(fields[RECORD_FIELD_BYTES])
+            except (KeyError, ValidationError, ValueError):
+                # The comparators' worker sets bad entries aside; the judge only skips them.
+                self.stats.bad += 1
+                record = None
+            ids.append(entry_id)
+            work.append(asyncio.ensure_future(self._judge_pair(record)))  # noqa: TID251
+        judged = await asyncio.gather(*work)
+        batch = [
+            (entry_id, [j.model_dump_json().encode() for j in judgements])
+            for entry_id, judgements in zip(ids, judged, strict=True)
+        ]
+        written = await self._write(batch)
+        for ok, judgements in zip(written, judged, strict=True):
+            if not ok:
+                self.stats.skipped_not_owned += 1
+                continue
+            self.stats.scored += 1
+            for judgement in judgements:
+                self._observe(judgement)
+
+    async def _judge_pair(self, record: PairRecord | None) -> list[Judgement]:
+        if record is None:
+            return []
+        mirrors = [m for m in record.mirrors if m.role in (Role.CANDIDATE, Role.REPLICA)]
+        results = await asyncio.gather(*(self._judge_mirror(record, m) for m in mirrors))
+        return [r for r in results if r is not None]
+
+    @staticmethod
+    def _segment(record: PairRecord, mirror: Side) -> Segment:
+        return (record.route, request_kind(record), record.request.stream, mirror.name)
+
+    async def _judge_mirror(self, record: PairRecord, mirror: Side) -> Judgement | None:
+        base = self._base(record, mirror)
+        if side_failed(record.incumbent) or side_failed(mirror):
+            return Judgement(**base, status="unscored", reason="a side failed: an outcome")
+        segment = self._segment(record, mirror)
+        if self.per_segment[segment] >= self.config.min_per_segment and not sampled(
+            record.pair_id, mirror.name, self.config.sample_rate
+        ):
+            self.metrics.not_sampled.inc()
+            return None
+        self.per_segment[segment] += 1
+        if not await self.spend.allowed():
+            return Judgement(**base, status="budget", reason="judge.max_usd_per_hour reached")
+        request = render_request(record)
+        incumbent, candidate = render_answer(record.incumbent), render_answer(mirror)
+        first_prompt = self.prompt.render(request, incumbent, candidate, None)
+        second_prompt = self.prompt.render(request, candidate, incumbent, None)
+        asked = await asyncio.gather(
+            self._ask(first_prompt, record.pair_id, mirror.name, "incumbent_first"),
+            self._ask(second_prompt, record.pair_id, mirror.name, "mirror_first"),
+            return_exceptions=True,
+        )
+        prompt_tokens = completion_tokens = calls = cached = 0
+        failure: JudgeCallFailed | None = None
+        answers = []
+        for one in asked:
+            if isinstance(one, BaseException) and not isinstance(one, JudgeCallFailed):
+                raise one  # a bug, not a judge failure: the batch fails and is read again
+            prompt_tokens += one.usage.prompt
+            completion_tokens += one.usage.completion
+            if isinstance(one, JudgeCallFailed):
+                failure = failure or one
+            else:
+                answers.append(one.answer)
+                calls += one.calls
+                cached += int(one.cached)
+        usage = TokenUsage(prompt_tokens, completion_tokens)
+        cost = self.price.cost(usage) if self.price is not None else None
+        if cost:
+            await self.spend.add(cost)
+            self.metrics.cost.inc(cost)
+        spent: dict[str, Any] = {
+            "calls": calls,
+            "cached": cached,
+            "input_tokens": usage.prompt,
+            "output_tokens": usage.completion,
+            "cost_usd": cost,
+        }
+        if failure is not None:
+            status: JudgementStatus = failure.kind
+            return Judgement(**base, **spent, status=status, reason=str(failure)[:300])
+        combined = combine(answers[0], answers[1])
+        return Judgement(
+            **base,
+            **spent,
+            status="judged",
+            verdict=combined.verdict,
+            orders_agree=combined.orders_agree,
+            first=combined.first,
+            second=combined.second,
+            mirror_refused=combined.mirror_refused,
+            reason=combined.reason[:500],
+        )
+
+    async def _ask(self, prompt: str, pair_id: str, mirror: str, order: Any) -> Asked:
+        async with self.slots:
+            try:
+                asked = await self.judge.ask(prompt, pair_id, mirror, order)
+            except JudgeCallFailed as exc:
+                self.metrics.calls.labels(exc.kind).inc()
+                raise
+        self.metrics.calls.labels("cached" if asked.cached else "paid").inc()
+        if asked.calls > 1:
+            self.metrics.calls.labels("retried").inc()
+        return asked
+
+    def _base(self, record: PairRecord, mirror: Side) -> dict[str, Any]:
+        return {
+            "pair_id": record.pair_id,
+            "campaign": record.campaign,
+            "timestamp": record.timestamp,
+            "route": record.route,
+            "model": record.request.model,
+            "mirror": mirror.name,
+            "role": mirror.role,
+            "mirror_model": mirror.model,
+            "kind": request_kind(record),
+            "stream": record.request.stream,
+            "tags": record.request.tags,
+            "judge_model": self.config.model,
+            "prompt_version": self.prompt.version,
+        }
+
+    def _observe(self, judgement: Judgement) -> None:
+        role = judgement.role.value
+        name = judgement.mirror if judgement.role is Role.CANDIDATE else "replica"
+        self.metrics.judgements.labels(role, name, judgement.status).inc()
+        if judgement.verdict is not None:
+            self.metrics.verdicts.labels(role, name, judgement.verdict).inc()

@@ -1,0 +1,107 @@
+"""``quality: judge``: non-inferiority on the LLM judge's verdicts (issue 16).
+
+The judge says which answer is better, not whether they differ: a candidate that answers in
+its own words but as well PASSes, one that loses more often than the 2-point allowance FAILs,
+and a judge that prefers one side of identical answers (replica pairs) is called out.
+"""
+
+from __future__ import annotations
+
+from comparators.gate.policy import GatePolicy, Quality
+from comparators.gate.result import Check, Verdict
+from comparators.gate.verdict import evaluate
+from comparators.judge.join import with_judgements
+from comparators.judge.record import Judgement
+from comparators.scores import ScoreRecord
+from proxy.recording.schema import Role
+from tests.comparators.score_factories import replica, score
+
+POLICY = GatePolicy(quality=Quality.JUDGE, min_pairs=100, segments=False)
+
+
+def judgement(pair_id: str, mirror: str, verdict: str | None, role: Role) -> Judgement:
+    return Judgement(
+        pair_id=pair_id,
+        campaign="test",
+        timestamp=0.0,
+        route="/v1/chat/completions",
+        mirror=mirror,
+        role=role,
+        status="judged" if verdict is not None else "malformed",
+        verdict=verdict,  # type: ignore[arg-type]
+        orders_agree=True,
+        judge_model="judge",
+        prompt_version="v",
+    )
+
+
+def campaign(
+    wins: int, losses: int, ties: int, *, reworded: bool = True
+) -> tuple[list[ScoreRecord], list[Judgement]]:
+    """Candidate pairs whose answers all differ in wording (similarity 0.5: every one a
+    "changed" answer to the semantic reading), with the judge's verdicts on them."""
+    scores, verdicts = [], []
+    for index, verdict in enumerate(["mirror"] * wins + ["incumbent"] * losses + ["tie"] * ties):
+        pair_id = f"pair-{index:05d}"
+        scores.append(score(pair_id, similarity=0.5 if reworded else 1.0))
+        verdicts.append(judgement(pair_id, "cand-a", verdict, Role.CANDIDATE))
+    return scores, verdicts
+
+
+def check(result_checks: list[Check]) -> Check:
+    (found,) = [c for c in result_checks if c.name == "quality_regression"]
+    return found
+
+
+def test_an_equally_good_candidate_in_other_words_passes() -> None:
+    scores, verdicts = campaign(wins=100, losses=100, ties=1800)
+    result = evaluate(with_judgements(scores, verdicts), POLICY)
+    found = check(result.checks)
+    assert found.status is Verdict.PASS
+    assert result.verdict is Verdict.PASS
+    # The semantic reading calls every one of them changed: it cannot pass this candidate.
+    semantic = evaluate(scores, GatePolicy(min_pairs=100, segments=False))
+    (changed,) = [c for c in semantic.checks if c.name == "excess_divergence"]
+    assert changed.value == 1.0
+    assert semantic.verdict is not Verdict.PASS
+
+
+def test_a_candidate_worse_on_5_points_more_prompts_fails() -> None:
+    scores, verdicts = campaign(wins=100, losses=200, ties=1700)
+    result = evaluate(with_judgements(scores, verdicts), POLICY)
+    found = check(result.checks)
+    assert found.status is Verdict.FAIL
+    assert found.value == (200 - 100) / 2000
+    assert "100 candidate better" in found.method
+
+
+def test_without_judged_pairs_quality_is_inconclusive_and_says_why() -> None:
+    scores = [score(f"pair-{i}") for i in range(600)]
+    malformed = [judgement(s.pair_id, "cand-a", None, Role.CANDIDATE) for s in scores]
+    result = evaluate(with_judgements(scores, malformed), POLICY)
+    found = check(result.checks)
+    assert found.status is Verdict.INCONCLUSIVE
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert any("no pair was judged" in note for note in result.notes)
+
+
+def test_a_judge_that_leans_on_replica_pairs_is_called_out() -> None:
+    scores, verdicts = campaign(wins=100, losses=100, ties=1800)
+    floor = [replica(f"pair-{i:05d}") for i in range(200)]
+    leaning = [
+        judgement(f"pair-{i:05d}", "replica", "mirror" if i < 40 else "tie", Role.REPLICA)
+        for i in range(200)
+    ]
+    result = evaluate(with_judgements(scores + floor, verdicts + leaning), POLICY)
+    assert any("not fair on replica pairs" in note for note in result.notes)
+    fair = [
+        judgement(
+            f"pair-{i:05d}",
+            "replica",
+            ["mirror", "incumbent"][i % 2] if i < 40 else "tie",
+            Role.REPLICA,
+        )
+        for i in range(200)
+    ]
+    result = evaluate(with_judgements(scores + floor, verdicts + fair), POLICY)
+    assert not any("not fair" in note for note in result.notes)
