@@ -150,6 +150,7 @@ def _comparators(pairs: int) -> dict[str, Any]:
         "all_builtins_pairs_per_s": round(bench_comparators.score_rate(batch, None)),
         "worker_end_to_end_pairs_per_s": round(asyncio.run(bench_comparators.worker_rate(batch))),
         "semantic_pairs_per_s": round(bench_comparators.semantic_rate(pairs)),
+        "judge": asyncio.run(bench_comparators.judge_rate(batch[: min(pairs, 200)])),
     }
 
 

@@ -27,13 +27,18 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from comparators.engine import ScoringEngine
+from comparators.judge.metrics import JudgeMetrics
+from comparators.judge.worker import JudgeWorker
 from comparators.metrics import WorkerMetrics
-from comparators.worker import CompareWorker
+from comparators.worker import CompareWorker, GroupConsumer
 from loadtests.realistic import Scenario, generate
+from proxy.config.judge import JudgeConfig
 from proxy.config.loading import parse_config
 from proxy.config.root import Config
 from proxy.recording.embedded_redis import EmbeddedRedis
 from proxy.recording.schema import Choice, Output, PairRecord, RequestInfo, Role, Side
+from proxy.sim.profile import SimProfile
+from proxy.sim.server import running_simulator
 
 WORDS = tuple(
     "latency cache request model token stream budget answer service replica index shard "
@@ -152,6 +157,64 @@ async def worker_rate(pairs: list[PairRecord]) -> float:
     return len(pairs) / elapsed
 
 
+JUDGE_LATENCY_MS = 200.0
+JUDGE_CONCURRENCY = 8
+
+
+async def judge_rate(pairs: list[PairRecord]) -> dict[str, float]:
+    """The LLM judge beside the comparators, as ``darklaunch compare`` runs them, against the
+    simulator as a judge answering in ``JUDGE_LATENCY_MS``: the mirrors judged per second,
+    the judge's ceiling (``max_concurrency`` calls at a time, two per mirror: both orders),
+    and the comparators' pairs per second meanwhile, in the same process."""
+    with tempfile.TemporaryDirectory(prefix="dl-bench-") as folder:
+        server = EmbeddedRedis(Path(folder))
+        url = await asyncio.to_thread(server.start)
+        client = aioredis.Redis.from_url(url)
+        profile = SimProfile(name="judge", latency_ms=JUDGE_LATENCY_MS, judge_accuracy=0.85)
+        try:
+            pipe: Any = client.pipeline(transaction=False)
+            for pair in pairs:
+                pipe.xadd("darklaunch:{bench}:pairs", {"record": pair.model_dump_json()})
+            await pipe.execute()
+            async with running_simulator(profile) as judge_server:
+                judge = JudgeConfig(
+                    url=judge_server.url + "/v1",
+                    model="sim-judge",
+                    sample_rate=1.0,
+                    max_concurrency=JUDGE_CONCURRENCY,
+                    max_usd_per_hour=None,
+                )
+                engine = ScoringEngine(config(CORE_SET, url))
+                registry = CollectorRegistry()
+                comparing = CompareWorker(
+                    client, "bench", engine, WorkerMetrics(registry), batch_size=256
+                )
+                judging = JudgeWorker(
+                    client, "bench", judge, engine.context.prices, JudgeMetrics(registry),
+                    batch_size=64,
+                )  # fmt: skip
+
+                async def timed(worker: GroupConsumer) -> float:
+                    started = time.perf_counter()
+                    await worker.run(once=True)
+                    return time.perf_counter() - started
+
+                compare_s, judge_s = await asyncio.gather(timed(comparing), timed(judging))
+        finally:
+            await client.aclose()
+            await asyncio.to_thread(server.stop)
+    mirrors = sum(len(pair.mirrors) for pair in pairs)  # each one judged in two calls
+    return {
+        "pairs": len(pairs),
+        "mirrors": mirrors,
+        "judge_latency_ms": JUDGE_LATENCY_MS,
+        "max_concurrency": JUDGE_CONCURRENCY,
+        "judged_mirrors_per_s": mirrors / judge_s,
+        "ceiling_mirrors_per_s": JUDGE_CONCURRENCY / (2 * JUDGE_LATENCY_MS / 1000),
+        "comparators_pairs_per_s": len(pairs) / compare_s,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=5000)
@@ -165,6 +228,7 @@ def main() -> None:
         "all_builtins_pairs_per_s": round(score_rate(pairs, None)),
         "worker_end_to_end_pairs_per_s": round(asyncio.run(worker_rate(pairs))),
         "semantic_pairs_per_s": round(semantic_rate(args.pairs)),
+        "judge": asyncio.run(judge_rate(pairs[: min(len(pairs), 200)])),
     }
     print(json.dumps(results, indent=2))
     if args.json:

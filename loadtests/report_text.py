@@ -249,6 +249,15 @@ def comparators(data: dict[str, Any]) -> list[str]:
             "sentence embeddings, fact tokens, refusals by meaning; per scored mirror; target "
             f"≥ 2,000) | **{c['semantic_pairs_per_s']:,}** |"
         )
+    judge = c.get("judge")
+    if judge:
+        lines.append(
+            f"| the LLM judge beside the comparators, against a simulated judge answering in "
+            f"{judge['judge_latency_ms']:g} ms, max_concurrency {judge['max_concurrency']} "
+            f"(ceiling {judge['ceiling_mirrors_per_s']:g} mirrors/s: two calls each; the "
+            f"comparators meanwhile: {judge['comparators_pairs_per_s']:,.0f} pairs/s) | "
+            f"{judge['judged_mirrors_per_s']:,.1f} mirrors/s |"
+        )
     lines += [
         "",
         "The scoring engine is several times faster than the worker around it: parsing each "
@@ -358,5 +367,8 @@ def method(data: dict[str, Any]) -> list[str]:
         "loopback, so absolute figures are low and the ratios are what carry over. Each "
         "figure is one run, not a mean of several; the isolation table's repeated fast run "
         "gives a feel for the spread.",
+        "- **Against an earlier commit.** A change is judged with `python -m loadtests.ab "
+        "--base REF`, which runs the mirrored case for both versions in interleaved rounds "
+        "of one run: [performance-ab.md](performance-ab.md).",
         "",
     ]

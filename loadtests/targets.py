@@ -36,6 +36,9 @@ RSS_DELTA_MAX_MB = 100.0
 # The semantic comparator on one core (issue 15): an absolute rate, the one target here that is
 # not a ratio, because what it guards (a worker keeping up with mirrored traffic) is absolute.
 SEMANTIC_MIN_PAIRS_PER_S = 2000.0
+# The LLM judge (issue 16): limited by its own concurrency, not by the worker. Against a judge
+# answering in a fixed time, it must reach this share of max_concurrency / (2 x latency).
+JUDGE_MIN_SHARE_OF_CEILING = 0.7
 SCALING_MIN_CORES = 1.4
 SCALING_MIN_EFFICIENCY = 0.75
 
@@ -184,7 +187,27 @@ def evaluate(data: dict[str, Any]) -> list[Target]:
     targets += [_isolation(data, "slow"), _isolation(data, "hang"), _memory(data)]
     targets.append(_scaling(data))
     targets.append(_semantic(data))
+    targets.append(_judge(data))
     return targets
+
+
+def _judge(data: dict[str, Any]) -> Target:
+    goal = (
+        f"LLM judge ≥ {JUDGE_MIN_SHARE_OF_CEILING:.0%} of its concurrency ceiling "
+        "(max_concurrency / (2 × judge latency)) beside the comparators"
+    )
+    rate = get(data, "comparators", "judge", "judged_mirrors_per_s")
+    ceiling = get(data, "comparators", "judge", "ceiling_mirrors_per_s")
+    if not rate or not ceiling:
+        return _missing("judge_share_of_ceiling", goal)
+    share = rate / ceiling
+    return Target(
+        "judge_share_of_ceiling",
+        goal,
+        f"{rate:,.1f} of {ceiling:,.0f} mirrors/s = {share:.0%}",
+        share,
+        share >= JUDGE_MIN_SHARE_OF_CEILING,
+    )
 
 
 def _semantic(data: dict[str, Any]) -> Target:

@@ -231,6 +231,10 @@ def _slice(
     else:
         excess_change = stats.proportion(change_k, change_n, conf)
     meaning, noise_meaning = frame.flag("semantic.applicable"), noise.flag("semantic.applicable")
+    worse, better, judged = frame.discordant("judge.incumbent_better", "judge.mirror_better")
+    noise_worse, noise_better, noise_judged = noise.discordant(
+        "judge.incumbent_better", "judge.mirror_better"
+    )
     return SliceReport.model_validate(
         {
             "scope": scope,
@@ -277,6 +281,11 @@ def _slice(
             "json_equal_rate": _rate(frame, "json.equal", conf, json_applicable),
             "candidate_wins": _rate(frame, "outcome.mirror_win", conf),
             "candidate_losses": _rate(frame, "outcome.mirror_loss", conf),
+            "judge_better": stats.proportion(better, judged, conf),
+            "judge_worse": stats.proportion(worse, judged, conf),
+            "judge_regression": stats.paired_difference(worse, better, judged, conf),
+            "noise_judge_better": stats.proportion(noise_better, noise_judged, conf),
+            "noise_judge_worse": stats.proportion(noise_worse, noise_judged, conf),
             "breach_rates": {
                 kind: stats.proportion(frame.breach_count(kind), len(frame), conf)
                 for kind in frame.breach_kinds()

@@ -99,6 +99,16 @@ def _summary_rows(
                 "fact conflicts " + fmt_estimate(row.fact_conflict_rate),
             ],
         ]
+    if row.judge_better.n:
+        rows.append(
+            [
+                "judge: better / worse",
+                f"{fmt_estimate(row.judge_better)} / {fmt_estimate(row.judge_worse)}",
+                f"{fmt_estimate(row.noise_judge_better)} / {fmt_estimate(row.noise_judge_worse)}",
+                f"regression {fmt_estimate(row.judge_regression, fmt_pts)} "
+                f"(n={row.judge_better.n})",
+            ]
+        )
     rows += [
         [
             f"word divergence > {threshold:g}",

@@ -126,6 +126,16 @@ class SliceReport(_Model):
     # or failed where the incumbent answered (a loss), as shares of all pairs.
     candidate_wins: Estimate = _NO_DATA
     candidate_losses: Estimate = _NO_DATA
+    # The LLM judge (``quality: judge``), on the pairs it judged: the shares where the
+    # candidate's answer was better and where the incumbent's was (ties are the rest), and
+    # their difference, incumbent-better minus candidate-better, with Bonett–Price bounds: what
+    # the gate's max_quality_regression limits. On replica pairs a fair judge's two shares
+    # are equal.
+    judge_better: Estimate = _NO_DATA
+    judge_worse: Estimate = _NO_DATA
+    judge_regression: Estimate = _NO_DATA
+    noise_judge_better: Estimate = _NO_DATA
+    noise_judge_worse: Estimate = _NO_DATA
 
 
 class Distributions(_Model):

@@ -115,6 +115,13 @@ def _summary(candidate: CandidateReport, report: CampaignReport) -> Grid:
             fmt_estimate(row.noise_meaning_similarity, fmt_plain),
             f"fact conflicts {fmt_estimate(row.fact_conflict_rate)}",
         )
+    if row.judge_better.n:
+        table.add_row(
+            "judge: better / worse",
+            f"{fmt_estimate(row.judge_better)} / {fmt_estimate(row.judge_worse)}",
+            f"{fmt_estimate(row.noise_judge_better)} / {fmt_estimate(row.noise_judge_worse)}",
+            f"regression {fmt_estimate(row.judge_regression, fmt_pts)} (n={row.judge_better.n})",
+        )
     table.add_row(
         f"word divergence > {report.divergence_threshold:g}",
         fmt_estimate(row.divergence_rate),

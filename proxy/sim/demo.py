@@ -35,7 +35,7 @@ from rich.table import Table
 from proxy.config.loading import parse_config
 from proxy.config.root import Config
 from proxy.recording.embedded_redis import EmbeddedRedis
-from proxy.recording.keys import pairs_key, scores_key
+from proxy.recording.keys import judge_cache_key, judgements_key, pairs_key, scores_key
 from proxy.server import running_proxy
 from proxy.shipped.files import read_shipped
 from proxy.sim.profile import SimProfile
@@ -129,9 +129,26 @@ class DemoResult:
     html: Path
 
 
+# The LLM judge of the demo: the simulator as a judge (proxy.sim.judge), right 85% of the time,
+# picking the first answer 10% of the time whatever it says, priced like a small model.
+JUDGE_PROFILE = SimProfile(
+    name="judge", model="sim-judge", latency_ms=150, judge_accuracy=0.85, judge_position_bias=0.1
+)
+JUDGE_PRICE = {"input_cost_per_token": 1.5e-7, "output_cost_per_token": 6e-7}
+
+
 def demo_config(
-    incumbent_url: str, candidate_url: str, redis_url: str, data_dir: Path, sample_rate: float
+    incumbent_url: str,
+    candidate_url: str,
+    redis_url: str,
+    data_dir: Path,
+    sample_rate: float,
+    judge_url: str | None = None,
 ) -> Config:
+    judge = {} if judge_url is None else {
+        "judge": {"url": judge_url + "/v1", "model": "sim-judge", "sample_rate": 0.3},
+        "prices": {"models": {"sim-judge": JUDGE_PRICE}},
+    }  # fmt: skip
     return parse_config(
         {
             "listen": {"host": "127.0.0.1", "port": 0},
@@ -153,6 +170,7 @@ def demo_config(
             },
             "budgets": {"latency_ms": 2000, "ttft_ms": 600, "cost_usd": 0.005},
             "worker": {"block_ms": 200},
+            **judge,
         }
     )
 
@@ -243,10 +261,18 @@ async def run_demo(
         async with (
             running_simulator(INCUMBENT_PROFILE) as incumbent,
             running_simulator(CANDIDATE_PROFILES[candidate_profile]) as candidate,
+            running_simulator(JUDGE_PROFILE) as judge,
         ):
-            config = demo_config(incumbent.url, candidate.url, redis_url, data_dir, sample_rate)
+            config = demo_config(
+                incumbent.url, candidate.url, redis_url, data_dir, sample_rate, judge.url
+            )
             client = aioredis.Redis.from_url(redis_url)
-            await client.delete(pairs_key(CAMPAIGN), scores_key(CAMPAIGN))
+            await client.delete(
+                pairs_key(CAMPAIGN),
+                scores_key(CAMPAIGN),
+                judgements_key(CAMPAIGN),
+                judge_cache_key(CAMPAIGN),
+            )
             stop_worker = asyncio.Event()
             worker = asyncio.ensure_future(  # noqa: TID251 - awaited below
                 run_worker(
@@ -271,6 +297,7 @@ async def run_demo(
             # Score what the live worker had not reached when the proxy flushed its last pairs.
             await run_worker(config, once=True, consumer="demo-final", serve_metrics=False)
             recorded = int(await client.xlen(pairs_key(CAMPAIGN)))
+            judged = await _judge_summary(client)
             await client.aclose()
             output = await report_campaign(config, CAMPAIGN, "html", policy=policy)
     finally:
@@ -283,11 +310,28 @@ async def run_demo(
     console.print(render_table(output.report))
     console.print(render_gate(output.gate))
     _print_quality(console, output.report, output.gate, policy)
+    console.print(judged)
     others = " or ".join(p for p in CANDIDATE_PROFILES if p != candidate_profile)
     console.print(
         f"HTML report: [bold]{html}[/]   (try: darklaunch demo --candidate-profile {others})"
     )
     return DemoResult(sent, recorded, output.report, output.gate, html)
+
+
+async def _judge_summary(client: aioredis.Redis) -> str:
+    """One line on the LLM judge: what it judged, what it said, what it cost."""
+    from comparators.campaign import load_judgements
+
+    found = await load_judgements(client, CAMPAIGN)
+    judged = [j for j in found if j.status == "judged" and j.role.value == "candidate"]
+    verdicts = Counter(j.verdict for j in judged)
+    cost = sum(j.cost_usd or 0.0 for j in found)
+    return (
+        f"[bold]LLM judge[/] (simulated, 85% accurate, both orders asked): {len(judged)} "
+        f"candidate pairs judged: candidate better {verdicts['mirror']}, worse "
+        f"{verdicts['incumbent']}, tie {verdicts['tie']}; {sum(j.calls for j in found)} calls, "
+        f"${cost:.4f} (the campaign's evaluation cost)"
+    )
 
 
 def _print_traffic(console: Console, sent: Counter[str], recorded: int) -> None:

@@ -21,7 +21,7 @@ import re
 from collections import OrderedDict
 from typing import Literal
 
-__all__ = ["Verdict", "decide", "forget_all", "judge_reply", "remember", "truth"]
+__all__ = ["Truth", "Verdict", "decide", "forget_all", "judge_reply", "remember", "truth"]
 
 Verdict = Literal["A", "B", "tie"]
 Truth = Literal["right", "wrong"]

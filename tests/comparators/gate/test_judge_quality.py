@@ -7,11 +7,15 @@ and a judge that prefers one side of identical answers (replica pairs) is called
 
 from __future__ import annotations
 
+from rich.console import Console
+
 from comparators.gate.policy import GatePolicy, Quality
 from comparators.gate.result import Check, Verdict
 from comparators.gate.verdict import evaluate
 from comparators.judge.join import with_judgements
 from comparators.judge.record import Judgement
+from comparators.report.build import build_report
+from comparators.report.table import render_table
 from comparators.scores import ScoreRecord
 from proxy.recording.schema import Role
 from tests.comparators.score_factories import replica, score
@@ -105,3 +109,20 @@ def test_a_judge_that_leans_on_replica_pairs_is_called_out() -> None:
     ]
     result = evaluate(with_judgements(scores + floor, verdicts + fair), POLICY)
     assert not any("not fair" in note for note in result.notes)
+
+
+def test_the_report_shows_the_judges_shares_and_the_regression() -> None:
+    scores, verdicts = campaign(wins=100, losses=300, ties=600)
+    floor = [replica(f"pair-{i:05d}") for i in range(100)]
+    even = ["mirror", "incumbent"] * 10 + ["tie"] * 80
+    fair = [judgement(f"pair-{i:05d}", "replica", v, Role.REPLICA) for i, v in enumerate(even)]
+    report = build_report(with_judgements(scores + floor, verdicts + fair), campaign="test")
+    row = report.candidates[0].overall
+    assert (row.judge_better.value, row.judge_worse.value) == (0.1, 0.3)
+    assert row.judge_regression.value == 0.2
+    assert row.judge_regression.lower is not None
+    assert row.judge_regression.lower > 0.15
+    assert (row.noise_judge_better.value, row.noise_judge_worse.value) == (0.1, 0.1)
+    console = Console(width=200, record=True)
+    console.print(render_table(report))
+    assert "judge: better / worse" in console.export_text()

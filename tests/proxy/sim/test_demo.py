@@ -46,6 +46,19 @@ def test_demo_produces_a_report_and_a_verdict_from_recorded_pairs(tmp_path: Path
     # The quality verdict is said to come from the semantic check, against a noise floor.
     assert re.search(r"quality: semantic .*: (PASS|FAIL|INCONCLUSIVE)", out), out[-3000:]
     assert re.search(r"changed in meaning or facts: .* of the replica's \(n=[1-9]", out)
+    # The simulated LLM judge ran beside the comparators, and its verdicts and cost are said.
+    judge = re.search(
+        r"LLM judge .*: (\d+) candidate pairs judged: candidate better (\d+), worse (\d+), "
+        r"tie (\d+); (\d+) calls, \$([0-9.]+)",
+        out,
+    )
+    assert judge is not None, out[-3000:]
+    judged, better, worse, tie, calls, cost = judge.groups()
+    assert int(judged) > 0
+    assert int(better) + int(worse) + int(tie) == int(judged)
+    assert int(calls) >= 2 * int(judged)
+    assert float(cost) > 0
+    assert "judge: better / worse" in out
     html = (data_dir / "report.html").read_text()
     assert "Release gate" in html
     assert html.count("<svg") >= 3
