@@ -88,6 +88,9 @@ def write_doc(
         f"({time.strftime('%Y-%m-%d', time.gmtime())}, {machine}; "
         f"{total_seconds:.0f} s in total). Rerun it after changing a comparator or the gate.",
         "",
+        "`quality: judge` (the LLM judge) is calibrated apart: "
+        "[calibration-judge.md](calibration-judge.md).",
+        "",
         "Each seed is one realistic campaign (`loadtests/realistic`): prose, short facts, JSON "
         "extraction, tool calls and prompts the incumbent refuses, 40% streamed, tagged by "
         "tenant and feature. Every answer is worded afresh on every side and call (openers, "
