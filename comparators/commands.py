@@ -32,6 +32,7 @@ from comparators.gate.policy import GatePolicy
 from comparators.gate.result import GateResult
 from comparators.gate.verdict import evaluate
 from comparators.judge.join import with_judgements
+from comparators.judge.record import Judgement
 from comparators.report.build import build_report, render_json
 from comparators.report.html import render_html
 from comparators.report.model import CampaignReport
@@ -123,11 +124,15 @@ class ReportOutput:
     text: str | None  # the JSON or HTML document; the table is rendered by the caller
 
 
-async def _scores(client: aioredis.Redis, campaign: str) -> tuple[list[ScoreRecord], LoadStats]:
-    """The campaign's scores, with the LLM judge's verdicts joined in (if a judge ran)."""
+async def _scores(
+    client: aioredis.Redis, campaign: str
+) -> tuple[list[ScoreRecord], LoadStats, list[Judgement]]:
+    """The campaign's scores, with the LLM judge's verdicts joined in (if a judge ran), and
+    the judgements themselves."""
     stats = LoadStats()
     scores = await load_scores(client, campaign, stats=stats)
-    return with_judgements(scores, await load_judgements(client, campaign)), stats
+    judgements = await load_judgements(client, campaign)
+    return with_judgements(scores, judgements), stats, judgements
 
 
 async def report_campaign(
@@ -140,13 +145,14 @@ async def report_campaign(
     traffic_rps: float | None = None,
 ) -> ReportOutput:
     async with _campaign(config, campaign) as client:
-        scores, stats = await _scores(client, campaign)
+        scores, stats, judgements = await _scores(client, campaign)
         report = build_report(
             scores,
             campaign=campaign,
             traffic_rps=traffic_rps,
             sample_rate=config.mirror.sample_rate,
             skipped_records=stats.skipped,
+            judgements=judgements,
         )
         gate = evaluate(scores, policy) if policy is not None else None
         if fmt == "json":
@@ -162,12 +168,12 @@ async def gate_campaign(
     config: Config, campaign: str, policy: GatePolicy, *, candidate: str | None = None
 ) -> GateResult:
     async with _campaign(config, campaign) as client:
-        scores, _ = await _scores(client, campaign)
+        scores, _, _ = await _scores(client, campaign)
     return evaluate(scores, policy, candidate=candidate)
 
 
 async def export_campaign(config: Config, campaign: str, where: str, out_dir: Path) -> Manifest:
     async with _campaign(config, campaign) as client:
-        scores, _ = await _scores(client, campaign)
+        scores, _, _ = await _scores(client, campaign)
         pairs = await load_pairs(client, campaign, selected_pair_ids(scores, where))
     return export_golden_set(scores, pairs, where, out_dir, campaign)

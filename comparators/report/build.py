@@ -24,7 +24,9 @@ import numpy as np
 from comparators.columns.frame import BoolArray, ScoreFrame, dedupe, split_roles
 from comparators.gate import stats
 from comparators.gate.estimate import DEFAULT_RESAMPLES, Estimate, FloatArray
+from comparators.judge.record import Judgement
 from comparators.report.histogram import divergence_edges, divergence_histogram
+from comparators.report.judged import judge_summary
 from comparators.report.model import (
     CampaignReport,
     CandidateReport,
@@ -63,6 +65,7 @@ def build_report(
     seed: int = 0,
     skipped_records: int = 0,
     generated_at: float | None = None,
+    judgements: Sequence[Judgement] = (),
 ) -> CampaignReport:
     """The report for one campaign's scores.
 
@@ -113,6 +116,7 @@ def build_report(
         skipped_records=skipped_records,
         candidates=reports,
         notes=notes,
+        judge=judge_summary(judgements),
     )
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "CostComparison",
     "CostSide",
     "Distributions",
+    "JudgeLoss",
+    "JudgeSummary",
     "LatencyComparison",
     "Quantiles",
     "RateComparison",
@@ -170,6 +172,32 @@ class CandidateReport(_Model):
         return self.rows[0]
 
 
+class JudgeLoss(_Model):
+    """A candidate pair the LLM judge gave to the incumbent, in both orders, and why."""
+
+    pair_id: str
+    mirror: str
+    reason: str
+
+
+class JudgeSummary(_Model):
+    """The LLM judge over the campaign: what became of the pairs it read (``statuses``:
+    judged, malformed, failed, budget, unscored), the share of judged pairs whose two orders
+    agreed (its self-consistency), its calls, tokens and cost (the campaign's evaluation cost;
+    ``None`` when its model is unpriced), and its reasons for the candidate's losses."""
+
+    models: list[str] = Field(default_factory=list)
+    statuses: dict[str, int] = Field(default_factory=dict)
+    orders_agree: float | None = None
+    calls: int = 0
+    cached: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    losses: int = 0
+    worst_losses: list[JudgeLoss] = Field(default_factory=list)
+
+
 class CampaignReport(_Model):
     schema_version: int = REPORT_SCHEMA_VERSION
     campaign: str
@@ -183,3 +211,4 @@ class CampaignReport(_Model):
     skipped_records: int = 0
     candidates: list[CandidateReport]
     notes: list[str] = Field(default_factory=list)
+    judge: JudgeSummary | None = None

@@ -204,13 +204,45 @@ def _slices(candidate: CandidateReport) -> Grid:
     return table
 
 
+def _judge(report: CampaignReport) -> list[Grid]:
+    judge = report.judge
+    if judge is None:
+        return []
+    table = Grid(
+        f"LLM judge ({', '.join(judge.models)})",
+        ("what", "value"),
+        keep_whole=frozenset({"what"}),
+        bold_first=True,
+    )
+    table.add_row("pairs read", ", ".join(f"{n} {s}" for s, n in sorted(judge.statuses.items())))
+    if judge.orders_agree is not None:
+        table.add_row("both orders agreed", fmt_pct(judge.orders_agree))
+    table.add_row("calls", f"{judge.calls} paid, {judge.cached} answered from the cache")
+    table.add_row("tokens", f"{judge.input_tokens:,} in, {judge.output_tokens:,} out")
+    table.add_row(
+        "evaluation cost",
+        "unpriced (price the judge model)" if judge.cost_usd is None else fmt_usd(judge.cost_usd),
+    )
+    grids = [table]
+    if judge.worst_losses:
+        shown = len(judge.worst_losses)
+        losses = Grid(
+            f"the candidate's losses by the judge ({judge.losses}; the first {shown})",
+            ("pair", "candidate", "the judge's reason"),
+        )
+        for loss in judge.worst_losses:
+            losses.add_row(loss.pair_id, loss.mirror, loss.reason)
+        grids.append(losses)
+    return grids
+
+
 def _grids(report: CampaignReport) -> list[Grid]:
     grids: list[Grid] = []
     for candidate in report.candidates:
         grids.append(_summary(candidate, report))
         if len(candidate.rows) > 1:
             grids.append(_slices(candidate))
-    return grids
+    return grids + _judge(report)
 
 
 def _headline(report: CampaignReport) -> list[str]:

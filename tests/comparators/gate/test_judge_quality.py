@@ -7,6 +7,7 @@ and a judge that prefers one side of identical answers (replica pairs) is called
 
 from __future__ import annotations
 
+import pytest
 from rich.console import Console
 
 from comparators.gate.policy import GatePolicy, Quality
@@ -126,3 +127,31 @@ def test_the_report_shows_the_judges_shares_and_the_regression() -> None:
     console = Console(width=200, record=True)
     console.print(render_table(report))
     assert "judge: better / worse" in console.export_text()
+
+
+def test_the_report_says_what_the_judge_read_cost_and_why_the_candidate_lost() -> None:
+    scores, verdicts = campaign(wins=2, losses=3, ties=5)
+    priced = [
+        j.model_copy(
+            update={"reason": f"reason {i}", "calls": 2, "cost_usd": 0.001, "input_tokens": 100}
+        )
+        for i, j in enumerate(verdicts)
+    ]
+    malformed = judgement("pair-99999", "cand-a", None, Role.CANDIDATE)
+    report = build_report(scores, campaign="test", judgements=[*priced, malformed])
+    judge = report.judge
+    assert judge is not None
+    assert judge.statuses == {"judged": 10, "malformed": 1}
+    assert judge.calls == 20
+    assert judge.cost_usd == pytest.approx(0.010)
+    assert judge.input_tokens == 1000
+    assert judge.orders_agree == 1.0
+    assert judge.losses == 3
+    assert [loss.reason for loss in judge.worst_losses] == ["reason 2", "reason 3", "reason 4"]
+    console = Console(width=200, record=True)
+    console.print(render_table(report))
+    text = console.export_text()
+    assert "evaluation cost" in text
+    assert "│ evaluation cost    │ $0.01 " in text
+    assert "reason 3" in text
+    assert build_report(scores, campaign="test").judge is None
