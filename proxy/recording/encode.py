@@ -42,6 +42,7 @@ class ChoiceData(TypedDict):
     tool_calls: list[ToolCallData]
     finish_reason: str | None
     refusal: str | None
+    reasoning: str | None
 
 
 class OutputData(TypedDict):
@@ -52,6 +53,8 @@ class OutputData(TypedDict):
     response_model: str | None
     partial: bool
     truncated: bool
+    format: str | None
+    unscored: str | None
 
 
 class ErrorData(TypedDict):

@@ -244,16 +244,26 @@ class Redactor:
         refusal = choice["refusal"]
         if refusal:
             refusal = self.text(refusal)
+        reasoning = choice["reasoning"]
+        if reasoning:
+            reasoning = self.text(reasoning)
         calls = choice["tool_calls"]
         if calls:
             calls = [self._tool_call(call) for call in calls]
         if (
             text is choice["text"]
             and refusal is choice["refusal"]
+            and reasoning is choice["reasoning"]
             and _same_items(calls, choice["tool_calls"])
         ):
             return choice
-        return {**choice, "text": text, "refusal": refusal, "tool_calls": calls}
+        return {
+            **choice,
+            "text": text,
+            "refusal": refusal,
+            "reasoning": reasoning,
+            "tool_calls": calls,
+        }
 
     def _tool_call(self, call: ToolCallData) -> ToolCallData:
         arguments = self.text(call["arguments"])

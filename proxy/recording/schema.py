@@ -73,6 +73,9 @@ class Choice(_Model):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     finish_reason: str | None = None
     refusal: str | None = None
+    # The model's visible reasoning (Anthropic ``thinking`` blocks), kept apart from ``text``:
+    # two answers that reason differently but say the same are the same answer.
+    reasoning: str | None = None
 
 
 class Output(_Model):
@@ -90,6 +93,13 @@ class Output(_Model):
     response_model: str | None = None
     partial: bool = False
     truncated: bool = False
+    # The wire format the answer was read as: ``chat``, ``completions``, ``responses``,
+    # ``messages`` (Anthropic), ``embeddings`` or ``other``. ``None`` in older records.
+    format: str | None = None
+    # Why comparators cannot read this answer (``unknown_format``), or ``None``. An unscored
+    # answer keeps its redacted body for a person to read, and no comparator ever scores it:
+    # two answers nobody could read are not "identical".
+    unscored: str | None = None
 
     @property
     def text(self) -> str:

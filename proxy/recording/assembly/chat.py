@@ -147,6 +147,7 @@ def _whole_chat_choices(answer: dict[str, Any]) -> list[ChoiceData] | None:
                 "tool_calls": calls,
                 "finish_reason": finish if type(finish) is str else None,
                 "refusal": refusal if type(refusal) is str else None,
+                "reasoning": None,
             }
         )
     return choices

@@ -28,6 +28,7 @@ class ToolAcc:
 class ChoiceAcc:
     text: list[str] = field(default_factory=list)
     refusal: list[str] | None = None
+    reasoning: list[str] | None = None
     finish_reason: str | None = None
     tools: dict[int, ToolAcc] = field(default_factory=dict)
     # Kept alongside ``tools`` so that index-less fragments cost O(1), even from a hostile upstream.
@@ -41,6 +42,7 @@ class ChoiceAcc:
             "tool_calls": [self.tools[i].tool_call() for i in sorted(self.tools)],
             "finish_reason": self.finish_reason,
             "refusal": None if self.refusal is None else "".join(self.refusal),
+            "reasoning": None if self.reasoning is None else "".join(self.reasoning),
         }
 
     def add_message(self, message: dict[str, Any], *, whole: bool) -> None:
@@ -68,6 +70,11 @@ class ChoiceAcc:
         if self.refusal is None:
             self.refusal = []
         self.refusal.append(fragment)
+
+    def add_reasoning(self, fragment: str) -> None:
+        if self.reasoning is None:
+            self.reasoning = []
+        self.reasoning.append(fragment)
 
     def _tool_index(self, call: dict[str, Any], position: int, *, whole: bool) -> int:
         if (index := as_int(call.get("index"))) is not None:

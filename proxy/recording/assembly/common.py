@@ -36,6 +36,8 @@ def output_data(
     usage: dict[str, Any] | None = None,
     model: str | None = None,
     partial: bool = False,
+    format: str | None = None,
+    unscored: str | None = None,
 ) -> OutputData:
     return {
         "streamed": False,
@@ -45,6 +47,8 @@ def output_data(
         "response_model": model,
         "partial": partial,
         "truncated": False,
+        "format": format,
+        "unscored": unscored,
     }
 
 

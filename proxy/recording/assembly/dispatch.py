@@ -23,9 +23,12 @@ from proxy.recording.assembly.responses import responses_json, responses_stream
 from proxy.recording.encode import OutputData
 from proxy.recording.schema import Output
 
-__all__ = ["assemble", "assemble_output"]
+__all__ = ["UNKNOWN_FORMAT", "assemble", "assemble_output"]
 
 logger = logging.getLogger(__name__)
+
+UNKNOWN_FORMAT = "unknown_format"
+"""``Output.unscored`` of an answer on a route no assembler knows."""
 
 _Flavour = Literal["chat", "completions", "responses", "embeddings", "other"]
 
@@ -54,6 +57,11 @@ def assemble(
         out = output_data(body_text(body), partial=True)
     out["streamed"] = streamed
     out["truncated"] = truncated
+    out["format"] = flavour
+    if flavour == "other" and error_of(out["body"]) is None:
+        # No assembler knows this route's answers: keep the (redacted) body for a person,
+        # and tell every comparator there is nothing it can read.
+        out["unscored"] = UNKNOWN_FORMAT
     if truncated or not complete:
         out["partial"] = True
     return out

@@ -85,6 +85,7 @@ class _Loosened(TypedDict):
     tool_calls: list[ToolCallData]
     finish_reason: str
     refusal: str | None
+    reasoning: str | None
 
 
 class _DeepDrift(TypedDict):
@@ -93,6 +94,7 @@ class _DeepDrift(TypedDict):
     tool_calls: list[_Retyped]
     finish_reason: str | None
     refusal: str | None
+    reasoning: str | None
 
 
 @pytest.mark.parametrize(

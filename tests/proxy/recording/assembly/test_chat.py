@@ -34,6 +34,7 @@ def test_chat_stream_joins_content_across_many_chunks() -> None:
     out = assemble_output(CHAT, SSE, chat_stream(pieces))
     assert out == Output(
         streamed=True,
+        format="chat",
         choices=[Choice(index=0, text="The capital of France is Paris.", finish_reason="stop")],
         usage=USAGE,
         response_model="gpt-4o-2024-08-06",
@@ -225,6 +226,7 @@ def test_chat_json() -> None:
     out = assemble_output(CHAT, JSON, orjson.dumps(CHAT_JSON))
     assert out == Output(
         body=CHAT_JSON,
+        format="chat",
         choices=[
             Choice(
                 text="The capital of France is Paris.",

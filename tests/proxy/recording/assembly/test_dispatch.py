@@ -46,11 +46,25 @@ def test_embeddings_json_keeps_the_body_and_usage() -> None:
         "usage": {"prompt_tokens": 5, "total_tokens": 5},
     }
     out = assemble_output(EMBEDDINGS, JSON, orjson.dumps(body))
-    assert out == Output(body=body, usage=body["usage"], response_model="text-embedding-3-small")
+    assert out == Output(
+        body=body,
+        usage=body["usage"],
+        response_model="text-embedding-3-small",
+        format="embeddings",
+    )
 
 
-@pytest.mark.parametrize("route", [CHAT, COMPLETIONS, RESPONSES, EMBEDDINGS, "/v1/models"])
-def test_error_json_is_kept_as_body_without_choices(route: str) -> None:
+@pytest.mark.parametrize(
+    ("route", "format"),
+    [
+        (CHAT, "chat"),
+        (COMPLETIONS, "completions"),
+        (RESPONSES, "responses"),
+        (EMBEDDINGS, "embeddings"),
+        ("/v1/models", "other"),
+    ],
+)
+def test_error_json_is_kept_as_body_without_choices(route: str, format: str) -> None:
     error = {
         "error": {
             "message": "Rate limit reached",
@@ -60,7 +74,8 @@ def test_error_json_is_kept_as_body_without_choices(route: str) -> None:
         }
     }
     out = assemble_output(route, JSON, orjson.dumps(error))
-    assert out == Output(body=error)
+    # An error is an outcome, scored as such, never "unscored", even on an unknown route.
+    assert out == Output(body=error, format=format)
 
 
 @pytest.mark.parametrize("route", [CHAT, RESPONSES, "/v1/models"])
@@ -71,9 +86,20 @@ def test_invalid_json_keeps_capped_text_and_is_partial(route: str) -> None:
     assert out.body == body[:TEXT_BODY_CAP].decode()
 
 
-def test_other_routes_keep_parsed_json() -> None:
+def test_other_routes_keep_parsed_json_and_are_unscored() -> None:
     body = {"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]}
-    assert assemble_output("/v1/models", JSON, orjson.dumps(body)) == Output(body=body)
+    assert assemble_output("/v1/models", JSON, orjson.dumps(body)) == Output(
+        body=body, format="other", unscored="unknown_format"
+    )
+
+
+def test_an_unknown_stream_keeps_its_text_and_is_unscored() -> None:
+    body = b"event: ping\ndata: {}\n\ndata: whatever\n\n"
+    out = assemble_output("/v1/unknown", SSE, body)
+    assert out.unscored == "unknown_format"
+    assert out.streamed
+    assert out.body == body.decode()
+    assert out.text == ""
 
 
 def test_prefixed_routes_and_content_type_sniffing() -> None:

@@ -103,6 +103,7 @@ def test_responses_stream_with_text_and_function_call() -> None:
     out = assemble_output(RESPONSES, SSE, body)
     assert out == Output(
         streamed=True,
+        format="responses",
         choices=[
             Choice(
                 text="Let me check.",
@@ -213,6 +214,7 @@ def test_responses_json_with_text_and_function_call() -> None:
     out = assemble_output(RESPONSES, JSON, orjson.dumps(body))
     assert out == Output(
         body=body,
+        format="responses",
         choices=[
             Choice(
                 text="Hi there",
