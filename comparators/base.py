@@ -31,6 +31,7 @@ __all__ = [
     "Pairing",
     "make_score",
     "side_failed",
+    "unscored_reason",
     "validate_options",
 ]
 
@@ -93,6 +94,18 @@ class Pairing:
 def side_failed(side: Side) -> bool:
     """A side failed when it reported an error, answered 4xx/5xx, or never got a status."""
     return side.error is not None or side.status is None or side.status >= 400
+
+
+def unscored_reason(incumbent: Side, mirror: Side) -> str | None:
+    """``"<role>:<reason>"`` when a side that answered did so in a form no comparator can read
+    (:attr:`~proxy.recording.schema.Output.unscored`), else ``None``. A failed side is an
+    outcome and is scored as one; an unreadable answer is not a failure, and scoring it would
+    compare nothing with something (or nothing with nothing, and call it identical)."""
+    for side in (incumbent, mirror):
+        output = side.output
+        if output is not None and output.unscored is not None and not side_failed(side):
+            return f"{side.role.value}:{output.unscored}"
+    return None
 
 
 class Comparator(Protocol):

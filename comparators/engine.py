@@ -27,6 +27,7 @@ from comparators.base import (
     ComparatorContext,
     Pairing,
     side_failed,
+    unscored_reason,
 )
 from comparators.columns.segments import request_kind
 from comparators.pricing.budgets import Budgets
@@ -115,7 +116,8 @@ class ScoringEngine:
         details: dict[str, dict[str, Any]] = {}
         breaches: list[str] = []
         errors: list[str] = []
-        for comparator in self.comparators:
+        unscored = unscored_reason(record.incumbent, mirror)
+        for comparator in () if unscored is not None else self.comparators:
             name = comparator.name
             try:
                 scores = comparator.compare(pair)
@@ -154,4 +156,5 @@ class ScoringEngine:
             details=details,
             breaches=breaches,
             comparator_errors=errors,
+            unscored=unscored,
         )

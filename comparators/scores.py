@@ -112,6 +112,10 @@ class ScoreRecord(BaseModel):
     details: dict[str, dict[str, Any]] = Field(default_factory=dict)
     breaches: list[str] = Field(default_factory=list)
     comparator_errors: list[str] = Field(default_factory=list)
+    # Why no comparator scored this (pair, mirror), e.g. ``incumbent:unknown_format``: a side
+    # answered in a format nothing can read (``Output.unscored``). Its ``values`` are empty,
+    # and the report and gate count it apart instead of reading its absence as agreement.
+    unscored: str | None = None
 
     def value(self, key: str) -> Value:
         return self.values.get(key)

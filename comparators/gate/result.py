@@ -68,6 +68,9 @@ class GateResult(BaseModel):
     # The family-wise error control: each FAIL bound's one-sided confidence, per family.
     fail_confidence: dict[str, float] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    # (pair, mirror) records no comparator could score (``ScoreRecord.unscored``): left out of
+    # every check, and named per route in ``notes``.
+    unscored: int = 0
     policy: dict[str, Any] = Field(default_factory=dict)
 
     def failed(self) -> list[Check]:

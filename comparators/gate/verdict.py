@@ -31,7 +31,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from comparators.columns.frame import ScoreFrame, split_roles
+from comparators.columns.frame import ScoreFrame, dedupe, split_roles
+from comparators.columns.unscored import split_unscored
 from comparators.gate import stats
 from comparators.gate.checks import CheckSet, fail_capable
 from comparators.gate.policy import GatePolicy, Quality
@@ -107,8 +108,9 @@ def evaluate(
     scores: Sequence[ScoreRecord], policy: GatePolicy, *, candidate: str | None = None
 ) -> GateResult:
     """Judge every candidate in ``scores`` (or only ``candidate``) against ``policy``."""
-    candidates, replicas = split_roles(scores)
-    notes: list[str] = []
+    scored, unscored = split_unscored(dedupe(scores))
+    candidates, replicas = split_roles(scored)
+    notes: list[str] = unscored.notes()
     if candidate is not None:
         if candidate not in candidates:
             known = ", ".join(candidates) or "none"
@@ -187,6 +189,7 @@ def evaluate(
         segments=summaries,
         fail_confidence=fail_confidence,
         notes=notes,
+        unscored=unscored.total,
         policy=policy.model_dump(mode="json"),
     )
 

@@ -12,7 +12,8 @@ judged once in effect, and a worker that dies mid-batch leaves its pairs to anot
 Per (pair, mirror), candidates and replicas alike (the replicas are the judge's own noise
 floor: a fair judge calls them ties or splits them evenly):
 
-- a side that failed is ``unscored`` (an outcome; the gate's error checks count it);
+- a side that failed is ``unscored`` (an outcome; the gate's error checks count it), and so
+  is a side answered in a format nothing can read (``Output.unscored``);
 - outside the sample (``sample_rate`` by a stable hash, after ``min_per_segment`` pairs of
   each segment) nothing is written, and the miss is counted;
 - past the hour's budget, ``budget``;
@@ -32,7 +33,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
-from comparators.base import side_failed
+from comparators.base import side_failed, unscored_reason
 from comparators.columns.segments import request_kind
 from comparators.judge.budget import SpendMeter
 from comparators.judge.client import Asked, JudgeCallFailed, JudgeClient
@@ -149,6 +150,9 @@ class JudgeWorker(GroupConsumer):
         base = self._base(record, mirror)
         if side_failed(record.incumbent) or side_failed(mirror):
             return Judgement(**base, status="unscored", reason="a side failed: an outcome")
+        if (unread := unscored_reason(record.incumbent, mirror)) is not None:
+            # Nothing to show the judge: it would be asked to compare two blanks.
+            return Judgement(**base, status="unscored", reason=f"unreadable answer: {unread}")
         segment = self._segment(record, mirror)
         if self.per_segment[segment] >= self.config.min_per_segment and not sampled(
             record.pair_id, mirror.name, self.config.sample_rate

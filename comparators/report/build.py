@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from comparators.columns.frame import BoolArray, ScoreFrame, dedupe, split_roles
+from comparators.columns.unscored import split_unscored
 from comparators.gate import stats
 from comparators.gate.estimate import DEFAULT_RESAMPLES, Estimate, FloatArray
 from comparators.judge.record import Judgement
@@ -82,11 +83,11 @@ def build_report(
         raise ValueError(f"sample_rate: got {sample_rate!r}; expected a number in (0, 1]")
     if traffic_rps is not None and traffic_rps < 0:
         raise ValueError(f"traffic_rps: got {traffic_rps!r}; expected a number >= 0")
-    records = dedupe(scores)
+    records, unscored = split_unscored(dedupe(scores))
     candidates, replicas = split_roles(records)
     timestamps = [r.timestamp for r in records]
     projection = project(records, traffic_rps, sample_rate)
-    notes = list(projection.notes)
+    notes = [*unscored.notes(), *projection.notes]
     if not replicas:
         notes.append(
             "no replica scores: the noise floor is unmeasured (set mirror.noise_rate), so the "
@@ -114,6 +115,7 @@ def build_report(
         records=len(records),
         replica_records=len(replicas),
         skipped_records=skipped_records,
+        unscored_records=unscored.total,
         candidates=reports,
         notes=notes,
         judge=judge_summary(judgements),

@@ -209,6 +209,9 @@ class CampaignReport(_Model):
     records: int
     replica_records: int
     skipped_records: int = 0
+    # (pair, mirror) records no comparator could score: left out of every number, counted per
+    # route in ``notes``.
+    unscored_records: int = 0
     candidates: list[CandidateReport]
     notes: list[str] = Field(default_factory=list)
     judge: JudgeSummary | None = None
