@@ -40,6 +40,7 @@ RATE_FIELDS = (
     "input_cost_per_token",
     "output_cost_per_token",
     "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
     "output_cost_per_reasoning_token",
 )
 _TIER_FIELD = re.compile(r"^(input|output)_cost_per_token_above_(\d+)k_tokens$")
@@ -59,14 +60,17 @@ class PriceTableError(ValueError):
 class TokenUsage:
     """Token counts in one shape whichever API reported them.
 
-    ``cached`` is part of ``prompt`` and ``reasoning`` part of ``completion``, as in both the
-    Chat Completions and the Responses APIs.
+    ``cached`` (read from a prompt cache) and ``cache_write`` (written to one) are part of
+    ``prompt``, and ``reasoning`` part of ``completion``, as in the Chat Completions and the
+    Responses APIs. Anthropic reports its cache counts *beside* ``input_tokens``;
+    :func:`parse_usage` adds them in, so a Claude call and a GPT call are priced alike.
     """
 
     prompt: int
     completion: int
     cached: int = 0
     reasoning: int = 0
+    cache_write: int = 0
 
     @property
     def total(self) -> int:
@@ -82,11 +86,13 @@ class ModelPrice:
     output: float
     cache_read: float | None = None
     reasoning: float | None = None
+    cache_write: float | None = None
     tiers: tuple[tuple[int, float | None, float | None], ...] = ()
 
     def cost(self, usage: TokenUsage) -> float:
         """Uncached prompt at the input rate, cached prompt at the cache-read rate (else the
-        input rate), reasoning at the reasoning rate (else the output rate) and the rest of the
+        input rate), prompt written to the cache at the cache-creation rate (else the input
+        rate), reasoning at the reasoning rate (else the output rate) and the rest of the
         completion at the output rate. A tier applies to the whole request once the prompt is
         above its threshold, as LiteLLM does."""
         input_rate, output_rate = self.input, self.output
@@ -96,12 +102,15 @@ class ModelPrice:
                 output_rate = tier_output if tier_output is not None else output_rate
                 break
         cached = min(usage.cached, usage.prompt)
+        written = min(usage.cache_write, usage.prompt - cached)
         reasoning = min(usage.reasoning, usage.completion)
         cache_rate = self.cache_read if self.cache_read is not None else input_rate
+        write_rate = self.cache_write if self.cache_write is not None else input_rate
         reasoning_rate = self.reasoning if self.reasoning is not None else output_rate
         return (
-            (usage.prompt - cached) * input_rate
+            (usage.prompt - cached - written) * input_rate
             + cached * cache_rate
+            + written * write_rate
             + (usage.completion - reasoning) * output_rate
             + reasoning * reasoning_rate
         )
@@ -113,11 +122,16 @@ def _count(node: Any, key: str) -> int | None:
 
 
 def parse_usage(usage: Mapping[str, Any] | None) -> TokenUsage | None:
-    """Read Chat Completions (``prompt_tokens``...) or Responses (``input_tokens``...) usage;
-    ``None`` when it has no token counts at all, so the caller estimates instead."""
+    """Read Chat Completions (``prompt_tokens``...), Responses (``input_tokens``...) or
+    Anthropic Messages usage; ``None`` when it has no token counts at all, so the caller
+    estimates instead. Anthropic's ``input_tokens`` leave out what was read from or written to
+    the prompt cache (``cache_read_input_tokens``, ``cache_creation_input_tokens``); both are
+    added to the prompt here, as OpenAI counts its cached tokens inside it. The Responses API
+    has neither field, so adding them changes nothing there."""
     if not usage:
         return None
     prompt = _count(usage, "prompt_tokens")
+    anthropic = prompt is None  # input_tokens: Responses or Anthropic, told apart below
     if prompt is None:
         prompt = _count(usage, "input_tokens")
     completion = _count(usage, "completion_tokens")
@@ -131,7 +145,15 @@ def parse_usage(usage: Mapping[str, Any] | None) -> TokenUsage | None:
     reasoning = _count(usage.get("completion_tokens_details"), "reasoning_tokens")
     if reasoning is None:
         reasoning = _count(usage.get("output_tokens_details"), "reasoning_tokens")
-    return TokenUsage(prompt or 0, completion or 0, cached or 0, reasoning or 0)
+    written = _count(usage, "cache_creation_input_tokens") or 0
+    read = _count(usage, "cache_read_input_tokens") or 0
+    prompt = prompt or 0
+    if anthropic:
+        # Anthropic's own layout; a gateway's chat usage (LiteLLM's) repeats these counts
+        # beside a prompt_tokens that already holds them, and cached_tokens for the reads.
+        prompt += read + written
+        cached = (cached or 0) + read
+    return TokenUsage(prompt, completion or 0, cached or 0, reasoning or 0, cache_write=written)
 
 
 def _rate(source: str, model: str, key: str, value: Any) -> float | None:
@@ -159,6 +181,7 @@ def _price(source: str, model: str, entry: Mapping[str, Any]) -> ModelPrice | No
         output=output_rate,
         cache_read=rates["cache_read_input_token_cost"],
         reasoning=rates["output_cost_per_reasoning_token"],
+        cache_write=rates["cache_creation_input_token_cost"],
         tiers=tuple((t, i, o) for t, (i, o) in sorted(tiers.items(), reverse=True)),
     )
 

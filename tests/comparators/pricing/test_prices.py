@@ -200,3 +200,42 @@ def test_without_a_file_the_table_is_the_shipped_one() -> None:
     assert table.lookup("small-model-v2") == ModelPrice(1.5e-7, 6e-7, 7.5e-8)
     assert table.lookup("mine") == ModelPrice(0.0, 1e-6)
     assert len(table) == len(PriceTable.from_file(REPO / "config" / "prices.json")) + 1
+
+
+def test_anthropic_usage_adds_its_cache_counts_to_the_prompt() -> None:
+    usage = parse_usage(
+        {
+            "input_tokens": 50,
+            "cache_read_input_tokens": 1000,
+            "cache_creation_input_tokens": 200,
+            "output_tokens": 80,
+        }
+    )
+    assert usage == TokenUsage(prompt=1250, completion=80, cached=1000, cache_write=200)
+
+
+def test_a_gateways_chat_usage_keeps_its_prompt_total() -> None:
+    # LiteLLM's chat usage for a Claude model: prompt_tokens already holds the cache counts.
+    usage = parse_usage(
+        {
+            "prompt_tokens": 1250,
+            "completion_tokens": 80,
+            "prompt_tokens_details": {"cached_tokens": 1000},
+            "cache_read_input_tokens": 1000,
+            "cache_creation_input_tokens": 200,
+        }
+    )
+    assert usage == TokenUsage(prompt=1250, completion=80, cached=1000, cache_write=200)
+
+
+def test_cache_writes_are_priced_at_the_cache_creation_rate() -> None:
+    table = PriceTable.from_file(REPO / "config" / "prices.json")
+    price = table.lookup("claude-sonnet-4-5")
+    assert price is not None
+    assert (price.cache_read, price.cache_write) == (3e-07, 3.75e-06)
+    usage = TokenUsage(prompt=1250, completion=80, cached=1000, cache_write=200)
+    expected = 50 * 3e-06 + 1000 * 3e-07 + 200 * 3.75e-06 + 80 * 1.5e-05
+    assert price.cost(usage) == pytest.approx(expected)
+    # Without a cache-creation rate, a write costs what any input token costs.
+    plain = ModelPrice(input=3e-06, output=1.5e-05, cache_read=3e-07)
+    assert plain.cost(usage) == pytest.approx(250 * 3e-06 + 1000 * 3e-07 + 80 * 1.5e-05)
