@@ -185,13 +185,13 @@ def test_the_report_counts_unscored_pairs_per_route() -> None:
     records = [
         *campaign(50),
         *(_unscored(f"u{i}") for i in range(3)),
-        *(_unscored(f"m{i}", "/v1/messages") for i in range(2)),
+        *(_unscored(f"m{i}", "/v1/rerank") for i in range(2)),
     ]
     report = build_report(records, n_resamples=200)
     assert report.unscored_records == 5
     assert report.records == 100  # 50 candidate and 50 replica records, none unscored
     [note] = [n for n in report.notes if "could not be scored" in n]
-    assert "/v1/messages 2 (incumbent:unknown_format)" in note
+    assert "/v1/rerank 2 (incumbent:unknown_format)" in note
     assert f"{UNKNOWN} 3 (incumbent:unknown_format)" in note
     [candidate] = report.candidates
     assert candidate.overall.pairs == 50

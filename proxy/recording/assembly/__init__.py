@@ -10,6 +10,7 @@ and an exception here would lose the whole pair.
   content type, and assembles embeddings and any other JSON itself;
 - :mod:`proxy.recording.assembly.chat`: Chat Completions and legacy Completions, streamed or not;
 - :mod:`proxy.recording.assembly.responses`: the Responses API, events or a whole object;
+- :mod:`proxy.recording.assembly.messages`: Anthropic's Messages API, events or a whole Message;
 - :mod:`proxy.recording.assembly.choice`: one choice accumulated from fragments (shared);
 - :mod:`proxy.recording.assembly.common`: the output's plain data and lenient JSON readers.
 
@@ -18,8 +19,8 @@ Conventions worth knowing when reading a record:
 * ``usage`` is the last non-null usage object an upstream reported, unmodified. Summing would
   double-count on gateways that repeat usage on the final content chunk.
 * A stream is complete only when its end marker arrived (``data: [DONE]`` for chat and
-  completions, ``response.completed`` for Responses). Nothing after ``[DONE]`` is read, as the
-  OpenAI SDK reads nothing after it either.
+  completions, ``response.completed`` for Responses, ``message_stop`` for Messages). Nothing
+  after ``[DONE]`` or ``message_stop`` is read, as the SDKs read nothing after them either.
 * A stream that carried an error keeps it as ``body = {"error": <the upstream's error object>}``,
   the same shape as a non-streamed error body, so comparators look in one place.
 """

@@ -1,5 +1,6 @@
 """One choice of an answer, accumulated from fragments: its text, refusal, finish reason and
-tool calls. Chat Completions and the Responses API both fill it, each from its own events."""
+tool calls. Chat Completions, the Responses API and Anthropic Messages fill it, each from its
+own events."""
 
 from __future__ import annotations
 

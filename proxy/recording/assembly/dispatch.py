@@ -19,6 +19,7 @@ from proxy.recording.assembly.common import (
     loads,
     output_data,
 )
+from proxy.recording.assembly.messages import messages_json, messages_stream
 from proxy.recording.assembly.responses import responses_json, responses_stream
 from proxy.recording.encode import OutputData
 from proxy.recording.schema import Output
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 UNKNOWN_FORMAT = "unknown_format"
 """``Output.unscored`` of an answer on a route no assembler knows."""
 
-_Flavour = Literal["chat", "completions", "responses", "embeddings", "other"]
+_Flavour = Literal["chat", "completions", "responses", "messages", "embeddings", "other"]
 
 
 def assemble(
@@ -97,6 +98,10 @@ def _flavour(route: str) -> _Flavour:
         return "completions"
     if path.endswith("/responses"):
         return "responses"
+    if path.endswith("/messages") and "/threads/" not in path:
+        # Anthropic's /v1/messages; its /count_tokens and /batches answer in other shapes, and
+        # OpenAI's Assistants (/v1/threads/{id}/messages) lists thread messages, not an answer.
+        return "messages"
     if path.endswith("/embeddings"):
         return "embeddings"
     return "other"
@@ -107,6 +112,8 @@ def _assemble_stream(flavour: _Flavour, body: bytes) -> OutputData:
         return choices_stream(body)
     if flavour == "responses":
         return responses_stream(body)
+    if flavour == "messages":
+        return messages_stream(body)
     return output_data(body_text(body))  # nobody streams embeddings; keep the bytes readable
 
 
@@ -124,6 +131,8 @@ def _assemble_json(flavour: _Flavour, body: bytes) -> OutputData:
         )
     if flavour == "responses":
         return responses_json(parsed)
+    if flavour == "messages":
+        return messages_json(parsed)
     if flavour == "chat":
         return chat_json(parsed)
     return completions_json(parsed)
