@@ -16,7 +16,7 @@ import time
 from comparators.gate.render import GATE_COLUMNS, format_value, shown_checks
 from comparators.gate.result import GateResult
 from comparators.report.charts import cost_chart, divergence_chart, latency_chart
-from comparators.report.model import CampaignReport, CandidateReport, SliceReport
+from comparators.report.model import CampaignReport, CandidateReport, JudgeSummary, SliceReport
 from comparators.report.style import CSS
 from comparators.report.table import (
     fmt_delta_ms,
@@ -26,6 +26,7 @@ from comparators.report.table import (
     fmt_plain,
     fmt_pts,
     fmt_usd,
+    judge_rows,
 )
 from comparators.report.worst import CATEGORIES, WorstPair, WorstPairs
 
@@ -277,6 +278,24 @@ def _gate(gate: GateResult) -> str:
     )
 
 
+def _judge(judge: JudgeSummary) -> str:
+    """What the judge read, its self-consistency and cost, and its reasons for the candidate's
+    losses: model output, escaped like every recorded text."""
+    summary = _table(["what", "value"], [[what, value] for what, value in judge_rows(judge)])
+    losses = ""
+    if judge.worst_losses:
+        rows = [[loss.pair_id, loss.mirror, loss.reason] for loss in judge.worst_losses]
+        losses = (
+            f"<h3>The candidate's losses by the judge ({judge.losses:,}; "
+            f"the first {len(rows)})</h3>"
+            + _table(["pair", "candidate", "the judge's reason"], rows)
+        )
+    return (
+        f"<section class=judge><h2>LLM judge ({e(', '.join(judge.models))})</h2>"
+        f"{summary}{losses}</section>"
+    )
+
+
 def _pair(pair: WorstPair) -> str:
     facts = [
         f"#{pair.rank}",
@@ -332,6 +351,7 @@ def render_html(
         f"{report.replica_records:,} replica (noise floor) records</p>{skipped}{notes}</header>",
         _gate(gate) if gate is not None else "",
         candidates or "<p>No candidate scores in this campaign.</p>",
+        _judge(report.judge) if report.judge is not None else "",
         _worst(worst) if worst is not None else "",
     ]
     return (

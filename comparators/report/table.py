@@ -18,13 +18,22 @@ from comparators.gate.estimate import Estimate
 from comparators.report.model import (
     CampaignReport,
     CandidateReport,
+    JudgeSummary,
     LatencyComparison,
     RateComparison,
     SliceReport,
 )
 from comparators.tables import Grid, markdown_text, to_markdown, to_rich
 
-__all__ = ["fmt_estimate", "fmt_ms", "fmt_pct", "fmt_usd", "render_markdown", "render_table"]
+__all__ = [
+    "fmt_estimate",
+    "fmt_ms",
+    "fmt_pct",
+    "fmt_usd",
+    "judge_rows",
+    "render_markdown",
+    "render_table",
+]
 
 _DASH = "—"
 Formatter = Callable[[float], str]
@@ -204,6 +213,24 @@ def _slices(candidate: CandidateReport) -> Grid:
     return table
 
 
+def judge_rows(judge: JudgeSummary) -> list[tuple[str, str]]:
+    """The judge's summary as (what, value) rows, for the terminal, Markdown and HTML alike."""
+    rows = [("pairs read", ", ".join(f"{n} {s}" for s, n in sorted(judge.statuses.items())))]
+    if judge.orders_agree is not None:
+        rows.append(("both orders agreed", fmt_pct(judge.orders_agree)))
+    rows += [
+        ("calls", f"{judge.calls} paid, {judge.cached} answered from the cache"),
+        ("tokens", f"{judge.input_tokens:,} in, {judge.output_tokens:,} out"),
+        (
+            "evaluation cost",
+            "unpriced (price the judge model)"
+            if judge.cost_usd is None
+            else fmt_usd(judge.cost_usd),
+        ),
+    ]
+    return rows
+
+
 def _judge(report: CampaignReport) -> list[Grid]:
     judge = report.judge
     if judge is None:
@@ -214,15 +241,8 @@ def _judge(report: CampaignReport) -> list[Grid]:
         keep_whole=frozenset({"what"}),
         bold_first=True,
     )
-    table.add_row("pairs read", ", ".join(f"{n} {s}" for s, n in sorted(judge.statuses.items())))
-    if judge.orders_agree is not None:
-        table.add_row("both orders agreed", fmt_pct(judge.orders_agree))
-    table.add_row("calls", f"{judge.calls} paid, {judge.cached} answered from the cache")
-    table.add_row("tokens", f"{judge.input_tokens:,} in, {judge.output_tokens:,} out")
-    table.add_row(
-        "evaluation cost",
-        "unpriced (price the judge model)" if judge.cost_usd is None else fmt_usd(judge.cost_usd),
-    )
+    for what, value in judge_rows(judge):
+        table.add_row(what, value)
     grids = [table]
     if judge.worst_losses:
         shown = len(judge.worst_losses)

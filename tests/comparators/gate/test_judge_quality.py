@@ -16,6 +16,7 @@ from comparators.gate.verdict import evaluate
 from comparators.judge.join import with_judgements
 from comparators.judge.record import Judgement
 from comparators.report.build import build_report
+from comparators.report.html import render_html
 from comparators.report.table import render_table
 from comparators.scores import ScoreRecord
 from proxy.recording.schema import Role
@@ -155,3 +156,20 @@ def test_the_report_says_what_the_judge_read_cost_and_why_the_candidate_lost() -
     assert "│ evaluation cost    │ $0.01 " in text
     assert "reason 3" in text
     assert build_report(scores, campaign="test").judge is None
+
+
+def test_the_html_report_shows_the_judge_and_renders_its_reasons_inert() -> None:
+    scores, verdicts = campaign(wins=1, losses=2, ties=1)
+    hostile = '<script>alert("judge")</script> [x](javascript:alert(1))'
+    reasoned = [
+        j.model_copy(update={"reason": hostile, "calls": 2, "cost_usd": 0.002}) for j in verdicts
+    ]
+    page = render_html(build_report(scores, campaign="test", judgements=reasoned))
+    assert "<h2>LLM judge (judge)</h2>" in page
+    assert "both orders agreed" in page
+    assert "<td>evaluation cost</td><td>$0.008</td>" in page
+    assert "The candidate's losses by the judge (2; the first 2)" in page
+    assert "<script>alert" not in page
+    assert page.count("&lt;script&gt;alert(&quot;judge&quot;)&lt;/script&gt;") == 2
+    assert 'href="javascript' not in page
+    assert "LLM judge" not in render_html(build_report(scores, campaign="test"))
