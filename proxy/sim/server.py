@@ -1,11 +1,14 @@
-"""A simulated OpenAI-compatible model server: the upstream for tests, the demo and load tests.
+"""A simulated OpenAI- and Anthropic-compatible model server: the upstream for tests, the
+demo and load tests.
 
 It plays the incumbent and the candidate alike. It is a real aiohttp app on a real socket that
-speaks the wire format closely enough for the official ``openai`` SDK, so the proxy meets the
-same bytes, pacing and failures it will meet in production. The behaviour lives in a
-:class:`~proxy.sim.profile.SimProfile` that can be changed while the server runs; what an
-answer says (the content bank's facts for its own questions, phrase-bank prose otherwise) is
-decided in :mod:`proxy.sim.wire` and :mod:`proxy.sim.text`, identically in every fault mode.
+speaks the wire format closely enough for the official ``openai`` SDK, and Anthropic's Messages
+API (``POST /v1/messages``, :mod:`proxy.sim.anthropic`) closely enough for the ``anthropic``
+SDK, so the proxy meets the same bytes, pacing and failures it will meet in production. The
+behaviour lives in a :class:`~proxy.sim.profile.SimProfile` that can be changed while the
+server runs; what an answer says (the content bank's facts for its own questions, phrase-bank
+prose otherwise) is decided in :mod:`proxy.sim.wire` and :mod:`proxy.sim.text`, identically in
+every fault mode and in both APIs.
 
 Fault modes (``SimProfile.mode``):
 
@@ -13,7 +16,9 @@ Fault modes (``SimProfile.mode``):
 - ``hang``: accept the request and never answer (until the client leaves or shutdown).
 - ``reset``: drop the connection with a TCP reset before any byte of the answer.
 - ``garbage``: ``200`` with a body that is not JSON.
-- ``error``: ``error_status`` with an OpenAI error body (``error_rate`` does this by chance).
+- ``error``: ``error_status`` with an OpenAI error body, or an Anthropic one on its route, for
+  streamed requests too, as both APIs fail before a stream starts (``error_rate`` does this by
+  chance).
 - ``slow_headers``: wait ``slow_headers_ms`` more before the status line, then answer.
 - ``die_mid_stream``: send about half of the answer, then reset the connection.
 - ``malformed_sse``: one event's JSON is cut in half (a non-streamed body is cut in half).
@@ -37,7 +42,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from proxy.sim import text, wire
+from proxy.sim import anthropic, text, wire
 from proxy.sim.profile import SimProfile
 
 __all__ = [
@@ -55,6 +60,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ErrorReply = Callable[[int, str, str | None], web.Response]
 _KEEP = 100
 _GARBAGE = b"\x00\xff<html><body>502 Bad Gateway</body></html>\xfe not json {"
 
@@ -102,6 +108,16 @@ def _error(status: int, message: str, param: str | None = None) -> web.Response:
     kind = kinds.get(status, "server_error" if status >= 500 else "invalid_request_error")
     headers = {"retry-after": "1"} if status in (429, 503) else None
     body = {"error": {"message": message, "type": kind, "param": param, "code": None}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _anthropic_error(status: int, message: str, param: str | None = None) -> web.Response:
+    """An error as Anthropic spells it: its messages name the field, so ``param`` is unused;
+    the ``request-id`` header repeats the body's ``request_id``."""
+    request_id = f"req_{uuid.uuid4().hex}"
+    headers = {"request-id": request_id, "x-request-id": request_id}
+    headers |= {"retry-after": "1"} if status in (429, 503, 529) else {}
+    body = anthropic.error_body(status, message, request_id)
     return web.json_response(body, status=status, headers=headers)
 
 
@@ -185,8 +201,9 @@ async def _send_stream(
     return resp
 
 
-def _endpoint(build: Callable[[wire.Call], wire.Reply]) -> Handler:
-    """Wrap a wire builder with what every request gets: bookkeeping, latency and faults."""
+def _endpoint(build: Callable[[wire.Call], wire.Reply], error: ErrorReply = _error) -> Handler:
+    """Wrap a wire builder with what every request gets: bookkeeping, latency and faults,
+    with errors spelled by ``error`` (the route's API: OpenAI's unless told)."""
 
     async def serve(request: web.Request) -> web.StreamResponse:
         stats = request.app[STATS_KEY]
@@ -197,7 +214,7 @@ def _endpoint(build: Callable[[wire.Call], wire.Reply]) -> Handler:
             counter = stats.note(request.path, raw, headers)
             p = request.app[PROFILE_KEY].model_copy()
             rng = random.Random(f"{p.seed}:{counter}") if p.seed is not None else random.Random()
-            fault = await _before_answer(request, p, rng)
+            fault = await _before_answer(request, p, rng, error)
             if fault is not None:
                 return fault
             try:
@@ -205,11 +222,11 @@ def _endpoint(build: Callable[[wire.Call], wire.Reply]) -> Handler:
             except ValueError:
                 body = None
             if not isinstance(body, dict):
-                return _error(400, "We could not parse the JSON body of your request.")
+                return error(400, "We could not parse the JSON body of your request.", None)
             try:
                 reply = build(wire.Call(p, rng, body))
             except wire.BadRequest as exc:
-                return _error(400, str(exc), exc.param)
+                return error(400, str(exc), exc.param)
             if reply.events is None:
                 return await _send_json(request, p, reply)
             return await _send_stream(request, p, reply.events)
@@ -226,7 +243,7 @@ async def _not_found(request: web.Request) -> web.StreamResponse:
 
 
 async def _before_answer(
-    request: web.Request, p: SimProfile, rng: random.Random
+    request: web.Request, p: SimProfile, rng: random.Random, error: ErrorReply
 ) -> web.StreamResponse | None:
     delay = p.latency_ms + (rng.expovariate(1 / p.latency_jitter_ms) if p.latency_jitter_ms else 0)
     delay += p.slow_headers_ms if p.mode == "slow_headers" else 0
@@ -238,14 +255,19 @@ async def _before_answer(
         _abort(request)
         return web.Response()
     if p.mode == "error" or rng.random() < p.error_rate:
-        return _error(p.error_status, f"The simulated upstream {p.name!r} failed (mode={p.mode}).")
+        return error(
+            p.error_status, f"The simulated upstream {p.name!r} failed (mode={p.mode}).", None
+        )
     if p.mode == "garbage":
         return web.Response(body=_GARBAGE, content_type="application/json")
     return None
 
 
 async def _request_id(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers.setdefault("x-request-id", f"req_{uuid.uuid4().hex}")
+    """Every answer has an id; Anthropic's route also in ``request-id``, where its SDK reads it."""
+    request_id = response.headers.setdefault("x-request-id", f"req_{uuid.uuid4().hex}")
+    if request.path == anthropic.PATH:
+        response.headers.setdefault("request-id", request_id)
 
 
 def create_app(profile: SimProfile) -> web.Application:
@@ -258,6 +280,7 @@ def create_app(profile: SimProfile) -> web.Application:
     app.router.add_post("/v1/completions", _endpoint(wire.completions))
     app.router.add_post("/v1/responses", _endpoint(wire.responses))
     app.router.add_post("/v1/embeddings", _endpoint(wire.embeddings))
+    app.router.add_post(anthropic.PATH, _endpoint(anthropic.messages, _anthropic_error))
     app.router.add_get("/v1/models", _endpoint(wire.models))
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app
@@ -328,7 +351,9 @@ def run_simulator_forever(host: str, port: int, profile: SimProfile) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve a simulated OpenAI-compatible model.")
+    parser = argparse.ArgumentParser(
+        description="Serve a simulated OpenAI- and Anthropic-compatible model."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--profile", default="{}", help="SimProfile fields as a JSON object")
