@@ -7,10 +7,13 @@ a divergence, never as a silent 0.0.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -105,3 +108,74 @@ async def test_responses_plain_and_streamed_are_recorded_and_scored(setup: Setup
     assert [r.request.stream for r in found] == [False, False, True, True]
     assert [r.incumbent.output.text for r in found if r.incumbent.output] == texts
     assert_scored_and_divergent(found, "responses")
+
+
+WEATHER: Any = {
+    "name": "get_weather",
+    "description": "Weather forecast for a city",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+def anthropic_client(setup: Setup) -> anthropic.AsyncAnthropic:
+    # The SDK appends /v1/messages itself: the proxy's root is the base URL.
+    return anthropic.AsyncAnthropic(base_url=setup.proxy.url, api_key="sk-ant-test")
+
+
+async def test_anthropic_messages_plain_streamed_thinking_and_tools_are_recorded_and_scored(
+    setup: Setup,
+) -> None:
+    ask: dict[str, Any] = {"model": "claude-sonnet-4-5", "max_tokens": 2000}
+    async with anthropic_client(setup) as client:
+        plain = await client.messages.create(
+            **ask, messages=[{"role": "user", "content": PROMPTS[0]}]
+        )
+        async with client.messages.stream(
+            **ask, messages=[{"role": "user", "content": PROMPTS[1]}]
+        ) as stream:
+            streamed = await stream.get_final_message()
+        thought = await client.messages.create(
+            **ask,
+            thinking={"type": "enabled", "budget_tokens": 1024},
+            messages=[{"role": "user", "content": PROMPTS[2]}],
+        )
+        async with client.messages.stream(
+            **ask,
+            tools=[WEATHER],
+            tool_choice={"type": "tool", "name": "get_weather"},
+            messages=[{"role": "user", "content": "What is the weather in Oslo?"}],
+        ) as stream:
+            tooled = await stream.get_final_message()
+    found = await records(setup)
+    assert [r.route for r in found] == ["/v1/messages"] * 4
+    assert [r.request.stream for r in found] == [False, True, False, True]
+    said = [
+        "".join(b.text for b in m.content if b.type == "text") for m in (plain, streamed, thought)
+    ]
+    assert [r.incumbent.output.text for r in found[:3] if r.incumbent.output] == said
+    # Thinking is kept apart from the answer, and usage is the upstream's, cache counts and all.
+    thinking = found[2].incumbent.output
+    assert thinking is not None
+    assert thinking.choices[0].reasoning
+    assert thinking.choices[0].reasoning not in thinking.text
+    for record in found:
+        output = record.incumbent.output
+        assert output is not None
+        assert output.usage is not None
+        assert output.usage["output_tokens"] > 0
+        assert "cache_read_input_tokens" in output.usage
+    # The tool call, with its arguments as parsed JSON, in the record.
+    [tool_use] = [b for b in tooled.content if b.type == "tool_use"]
+    recorded = found[3].incumbent.output
+    assert recorded is not None
+    assert recorded.finish_reason == "tool_calls"
+    [call] = recorded.tool_calls
+    assert (call.id, call.name) == (tool_use.id, "get_weather")
+    assert json.loads(call.arguments) == tool_use.input
+    assert_scored_and_divergent(found[:3], "messages")
+    [tool_score] = engine().score(found[3])
+    assert tool_score.values["tool_calls.applicable"] is True
