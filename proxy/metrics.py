@@ -69,6 +69,12 @@ class ProxyMetrics:
             ["candidate", "reason"],
             registry=registry,
         )
+        self.mirror_untranslatable = Counter(
+            "darklaunch_mirror_untranslatable_total",
+            "Sampled requests not sent to a candidate of another API, by the translator's reason.",
+            ["candidate", "reason"],
+            registry=registry,
+        )
         self.mirror_in_flight = Gauge(
             "darklaunch_mirror_in_flight",
             "Mirror calls running right now, per candidate.",

@@ -83,7 +83,7 @@ class PairBuilder:
             ),
             "mirrors": [
                 self._side(
-                    route,
+                    result.route or route,
                     target.role,
                     target.name,
                     target.config.model or requested_model,

@@ -4,7 +4,7 @@ evaluation, with the connection pool and circuit breaker each of them gets."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -116,5 +116,12 @@ class CandidateConfig(_UpstreamConfig):
     candidate's own."""
     stream_usage: bool = True
     """Ask streamed chat/completions for a usage chunk (nobody sees the candidate's stream)."""
+    api: Literal["openai", "anthropic"] | None = None
+    """The API this candidate speaks; unset, the client's (the route's). `anthropic` behind an
+    OpenAI chat route (or `openai` behind `/v1/messages`) translates each request
+    (docs/formats.md) and reads the answer in the candidate's format, so a Claude candidate is
+    scored against a GPT incumbent. A request that cannot be translated faithfully, or a route
+    with no counterpart, is skipped and counted (reason `untranslatable`), never sent half
+    translated. Set `anthropic-version` and the key (`x-api-key`) in `headers`."""
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     """Circuit breaker that pauses mirroring to this candidate while it keeps failing."""

@@ -9,9 +9,13 @@ incumbent's outcome and hands the finished pair to the recorder.
 - :mod:`proxy.mirroring.mirror`: the dispatcher, from the sampling decision to the finished pair;
 - :mod:`proxy.mirroring.target`: one candidate, with its pool, bounds, breaker and metrics;
 - :mod:`proxy.mirroring.request`: the body and headers a candidate is sent;
+- :mod:`proxy.mirroring.crossapi` and :mod:`proxy.mirroring.translate`: a candidate that speaks
+  another API (``candidates[].api``): its route and the translated body;
 - :mod:`proxy.mirroring.pair`: a sampled request in flight, completed by the incumbent.
 
 Every mirror that does not happen is counted in ``darklaunch_mirror_skipped_total`` with one
-of these reasons: ``paused``, ``body_not_json_object``, ``breaker_open``, ``max_inflight``.
+of these reasons: ``paused``, ``body_not_json_object``, ``breaker_open``, ``max_inflight``,
+``untranslatable`` (and then in ``darklaunch_mirror_untranslatable_total`` by the translator's
+reason).
 Every mirror that fails is counted in ``darklaunch_candidate_errors_total`` by error kind.
 """

@@ -35,7 +35,10 @@ class SkipReason:
     NOT_JSON_OBJECT = "body_not_json_object"
     BREAKER_OPEN = "breaker_open"
     MAX_INFLIGHT = "max_inflight"
-    ALL = (PAUSED, NOT_JSON_OBJECT, BREAKER_OPEN, MAX_INFLIGHT)
+    # The candidate speaks another API and this request has no faithful translation; the
+    # translator's reason is counted in ``darklaunch_mirror_untranslatable_total``.
+    UNTRANSLATABLE = "untranslatable"
+    ALL = (PAUSED, NOT_JSON_OBJECT, BREAKER_OPEN, MAX_INFLIGHT, UNTRANSLATABLE)
 
 
 class CandidateTarget:
@@ -88,6 +91,13 @@ class CandidateTarget:
 
     def skipped(self, reason: str) -> None:
         self._skipped[reason].inc()
+
+    def untranslatable(self, reason: str, detail: str) -> None:
+        """A request this candidate's API cannot be sent: skipped, counted by why, and logged
+        (the detail names the field, never a value longer than a few words)."""
+        self._skipped[SkipReason.UNTRANSLATABLE].inc()
+        self._metrics.mirror_untranslatable.labels(self.name, reason).inc()
+        logger.debug("not mirrored to %s: %s (%s)", self.name, reason, detail)
 
     def error(self, kind: str) -> None:
         self._errors.labels(self.name, kind).inc()

@@ -54,6 +54,9 @@ class UpstreamResult:
     latency_ms: float | None = None
     ttft_ms: float | None = None
     error: ErrorInfo | None = None
+    # The path a translated mirror call went to (``/v1/messages`` for an Anthropic candidate
+    # behind a chat route): its answer is read in that route's format. ``None``: the pair's.
+    route: str | None = None
 
 
 def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:

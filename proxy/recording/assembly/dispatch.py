@@ -24,14 +24,14 @@ from proxy.recording.assembly.responses import responses_json, responses_stream
 from proxy.recording.encode import OutputData
 from proxy.recording.schema import Output
 
-__all__ = ["UNKNOWN_FORMAT", "assemble", "assemble_output"]
+__all__ = ["UNKNOWN_FORMAT", "Format", "assemble", "assemble_output", "route_format"]
 
 logger = logging.getLogger(__name__)
 
 UNKNOWN_FORMAT = "unknown_format"
 """``Output.unscored`` of an answer on a route no assembler knows."""
 
-_Flavour = Literal["chat", "completions", "responses", "messages", "embeddings", "other"]
+Format = Literal["chat", "completions", "responses", "messages", "embeddings", "other"]
 
 
 def assemble(
@@ -48,7 +48,7 @@ def assemble(
     stopped keeping bytes at its cap. Either way the tail is missing, so the output is partial.
     """
     streamed = _is_event_stream(content_type, body)
-    flavour = _flavour(route)
+    flavour = route_format(route)
     try:
         out = _assemble_stream(flavour, body) if streamed else _assemble_json(flavour, body)
     except Exception:  # the contract is "never raise": a bug here must not lose the pair
@@ -89,8 +89,9 @@ def _is_event_stream(content_type: str | None, body: bytes) -> bool:
     return body[:32].lstrip().startswith((b"data:", b"event:", b":"))
 
 
-def _flavour(route: str) -> _Flavour:
-    # Matched by suffix so that prefixed mounts (Azure deployments, /openai/v1/...) still work.
+def route_format(route: str) -> Format:
+    """The wire format of a route's answers (and requests). Matched by suffix so that
+    prefixed mounts (Azure deployments, /openai/v1/...) still work."""
     path = route.partition("?")[0].rstrip("/")
     if path.endswith("/chat/completions"):
         return "chat"
@@ -107,7 +108,7 @@ def _flavour(route: str) -> _Flavour:
     return "other"
 
 
-def _assemble_stream(flavour: _Flavour, body: bytes) -> OutputData:
+def _assemble_stream(flavour: Format, body: bytes) -> OutputData:
     if flavour in ("chat", "completions"):
         return choices_stream(body)
     if flavour == "responses":
@@ -117,7 +118,7 @@ def _assemble_stream(flavour: _Flavour, body: bytes) -> OutputData:
     return output_data(body_text(body))  # nobody streams embeddings; keep the bytes readable
 
 
-def _assemble_json(flavour: _Flavour, body: bytes) -> OutputData:
+def _assemble_json(flavour: Format, body: bytes) -> OutputData:
     parsed = loads(body)
     if parsed is INVALID:
         return output_data(body_text(body), partial=True)
