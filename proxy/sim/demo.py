@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import openai
 import redis.asyncio as aioredis
 import yaml
+from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -144,6 +145,7 @@ def demo_config(
     data_dir: Path,
     sample_rate: float,
     judge_url: str | None = None,
+    candidate_api: str | None = None,
 ) -> Config:
     judge = {} if judge_url is None else {
         "judge": {"url": judge_url + "/v1", "model": "sim-judge", "sample_rate": 0.3},
@@ -160,6 +162,7 @@ def demo_config(
                     "url": candidate_url,
                     "model": "small-model-v2",
                     "version": "v2",
+                    "api": candidate_api,
                 }
             ],
             "mirror": {"sample_rate": sample_rate, "sample_key": "json:user", "noise_rate": 0.3},
@@ -241,10 +244,13 @@ async def run_demo(
     rate: float = 25.0,
     sample_rate: float = 1.0,
     candidate_profile: str = "good",
+    candidate_api: str | None = None,
     data_dir: Path = Path(".darklaunch/demo"),
     console: Console | None = None,
 ) -> DemoResult:
-    """Run the whole campaign and print what a person needs to decide."""
+    """Run the whole campaign and print what a person needs to decide. ``candidate_api``
+    ``"anthropic"`` puts the candidate behind Anthropic's Messages API: the clients' chat
+    requests are translated for it (docs/formats.md), and those that cannot be are counted."""
     from comparators.commands import report_campaign
     from comparators.gate.render import render_gate
     from comparators.report.table import render_table
@@ -257,6 +263,7 @@ async def run_demo(
     redis_server = EmbeddedRedis(data_dir / "redis")
     redis_url = await asyncio.to_thread(redis_server.start)
     sent = Counter[str]()
+    untranslatable = Counter[str]()
     try:
         async with (
             running_simulator(INCUMBENT_PROFILE) as incumbent,
@@ -264,7 +271,13 @@ async def run_demo(
             running_simulator(JUDGE_PROFILE) as judge,
         ):
             config = demo_config(
-                incumbent.url, candidate.url, redis_url, data_dir, sample_rate, judge.url
+                incumbent.url,
+                candidate.url,
+                redis_url,
+                data_dir,
+                sample_rate,
+                judge.url,
+                candidate_api,
             )
             client = aioredis.Redis.from_url(redis_url)
             await client.delete(
@@ -292,6 +305,7 @@ async def run_demo(
                     f"{rate:g} requests/s for {duration_s:g}s"
                 )
                 await _drive(proxy.url, duration_s, rate, sent, console)
+                untranslatable = _untranslatable(proxy.state.registry)
             stop_worker.set()
             await worker
             # Score what the live worker had not reached when the proxy flushed its last pairs.
@@ -307,6 +321,8 @@ async def run_demo(
     html = data_dir / "report.html"
     html.write_text(output.text, encoding="utf-8")
     _print_traffic(console, sent, recorded)
+    if candidate_api is not None:
+        console.print(_api_line(candidate_api, untranslatable))
     console.print(render_table(output.report))
     console.print(render_gate(output.gate))
     _print_quality(console, output.report, output.gate, policy)
@@ -316,6 +332,25 @@ async def run_demo(
         f"HTML report: [bold]{html}[/]   (try: darklaunch demo --candidate-profile {others})"
     )
     return DemoResult(sent, recorded, output.report, output.gate, html)
+
+
+def _untranslatable(registry: CollectorRegistry) -> Counter[str]:
+    """Mirrors the translator refused, by reason, as the proxy counted them."""
+    found = Counter[str]()
+    for metric in registry.collect():
+        if metric.name == "darklaunch_mirror_untranslatable":
+            for sample in metric.samples:
+                if sample.name.endswith("_total") and sample.value:
+                    found[sample.labels["reason"]] += int(sample.value)
+    return found
+
+
+def _api_line(api: str, untranslatable: Counter[str]) -> str:
+    skipped = ", ".join(f"{n} {reason}" for reason, n in untranslatable.most_common())
+    return (
+        f"candidate API: {api} (requests translated, answers read in its format); "
+        f"not translatable, skipped: {skipped or 'none'}"
+    )
 
 
 async def _judge_summary(client: aioredis.Redis) -> str:

@@ -10,7 +10,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from proxy.sim.demo import CANDIDATE_PROFILES, INCUMBENT_PROFILE, demo_config, demo_policy
+from rich.console import Console
+
+from proxy.sim.demo import (
+    CANDIDATE_PROFILES,
+    INCUMBENT_PROFILE,
+    demo_config,
+    demo_policy,
+    run_demo,
+)
 from proxy.sim.prompts import traffic
 
 
@@ -99,3 +107,24 @@ def test_the_demo_traffic_asks_every_kind_of_bank_question() -> None:
     assert tool["messages"][-1]["role"] == "user"
     document = next(r for r in sent if r.item.kind == "json").arguments()
     assert document["response_format"] == {"type": "json_object"}
+
+
+async def test_the_demo_with_an_anthropic_candidate_translates_and_counts_refusals(
+    tmp_path: Path,
+) -> None:
+    console = Console(record=True, width=250)
+    result = await run_demo(
+        duration_s=3, rate=30, candidate_api="anthropic", data_dir=tmp_path, console=console
+    )
+    out = console.export_text()
+    skipped = re.search(r"candidate API: anthropic .*skipped: (\d+) response_format", out)
+    assert skipped is not None, out[-3000:]
+    json_requests = sum(n for label, n in result.sent.items() if label.startswith("json"))
+    # JSON mode has no faithful Anthropic equivalent: exactly those mirrors were skipped.
+    assert int(skipped.group(1)) == json_requests > 0
+    # Every other request was recorded; a skipped one only when its replica was drawn.
+    answered = sum(result.sent.values())
+    assert answered - json_requests <= result.recorded < answered
+    [candidate] = result.report.candidates
+    assert candidate.overall.pairs > 0
+    assert result.report.unscored_records == 0
