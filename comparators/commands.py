@@ -172,8 +172,11 @@ async def gate_campaign(
     return evaluate(scores, policy, candidate=candidate)
 
 
-async def export_campaign(config: Config, campaign: str, where: str, out_dir: Path) -> Manifest:
+async def export_campaign(
+    config: Config, campaign: str, where: str, out_dir: Path, *, new: bool = False
+) -> Manifest:
+    """Export as the next golden-set version, on the latest one unless ``new``."""
     async with _campaign(config, campaign) as client:
         scores, _, _ = await _scores(client, campaign)
         pairs = await load_pairs(client, campaign, selected_pair_ids(scores, where))
-    return export_golden_set(scores, pairs, where, out_dir, campaign)
+    return export_golden_set(scores, pairs, where, out_dir, campaign, new=new)

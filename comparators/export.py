@@ -1,42 +1,41 @@
 """Export selected pairs as a new version of a golden evaluation set.
 
 Production divergences are the test cases an offline evaluation lacks. ``darklaunch export``
-writes the pairs a ``--where`` filter (:mod:`comparators.where`) selects to
-``<out>/<version>/pairs.jsonl``, one JSON object per (pair, mirror)::
+writes the (pair, mirror)s a ``--where`` filter (:mod:`comparators.where`) selects as items of
+format ``darklaunch-golden-set/2`` (:mod:`comparators.golden.model`, ``docs/golden.md``):
 
-    {"pair_id", "mirror", "role", "route", "model", "timestamp",
-     "input": <the recorded request body>, "input_truncated": bool,
-     "reference": <the incumbent's answer>, "candidate": <the mirror's answer>,
-     "scores": <the score record>}
+* ``id`` ``<pair_id>:<mirror>``; ``route``; ``request``, the recorded (redacted) body, and
+  ``request_truncated``;
+* ``recorded``: the incumbent's answer, the mirror's name and its answer
+  (:func:`comparators.pair_view.side_output`), for ``replay --incumbent recorded``;
+* ``tags``: the request ``kind`` (:func:`comparators.columns.segments.request_kind`) and the
+  pair's user tags; ``provenance``: the campaign, pair and mirror; ``scores``: the score record.
 
-and a ``manifest.json`` with the version, source campaign, filter, count and the SHA-256 of
-``pairs.jsonl``. Lines are in (timestamp, pair_id, mirror) order with sorted keys, so the same
-selection always hashes the same and a manifest hash proves a file unchanged.
-
-Versions are ``v1``, ``v2``, ...: each export takes the next free number by creating its
-directory with ``exist_ok=False``, which is atomic, so two concurrent exports cannot share
-one, and files are created with mode ``"x"``, so an earlier version is never overwritten.
+:func:`comparators.golden.store.write_version` writes them as the next version, built on the
+latest one (``new`` starts a fresh lineage), with a manifest naming the campaign and filter
+and the SHA-256 of the items. Versions are never overwritten: the directory is created with
+``exist_ok=False`` and the files with mode ``"x"``, so a concurrent export fails cleanly.
 
 Exceptions::
 
-    ExportError  (ValueError)  nothing matched, a filter key no score has, or a version race
+    ExportError  (ValueError)  nothing matched, a filter key no score has, a version race, or
+                               a parent version that does not verify
     FilterError  (ValueError)  the --where expression is not in the filter language
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import orjson
-from pydantic import BaseModel, ConfigDict
 
 from comparators.columns.frame import dedupe
+from comparators.columns.segments import request_kind
+from comparators.golden.errors import GoldenError
+from comparators.golden.model import FORMAT, GoldenItem, ItemProvenance, Recorded, VersionProvenance
+from comparators.golden.model import GoldenManifest as Manifest
+from comparators.golden.store import next_version, write_version
 from comparators.pair_view import side_output
 from comparators.scores import ScoreRecord
 from comparators.where import FilterError, compile_filter
@@ -54,56 +53,37 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_FORMAT = "darklaunch-golden-set/1"
-_VERSION = re.compile(r"^v([1-9][0-9]*)$")
+MANIFEST_FORMAT = FORMAT
 
 
 class ExportError(ValueError):
     """An export that wrote nothing; the message says why and what to do."""
 
 
-class Manifest(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    format: str = MANIFEST_FORMAT
-    version: str
-    source_campaign: str
-    filter: str
-    count: int
-    sha256: str
-    created_at: float
-    created_at_iso: str
-    # Selected scores whose pair record is no longer stored (trimmed by max_len/retention).
-    missing_pairs: int = 0
-
-
-def next_version(out_dir: Path) -> str:
-    """``v<n+1>`` for the highest ``v<n>`` directory in ``out_dir`` (``v1`` when none)."""
-    numbers = [
-        int(match.group(1))
-        for entry in (out_dir.iterdir() if out_dir.is_dir() else [])
-        if entry.is_dir() and (match := _VERSION.match(entry.name))
-    ]
-    return f"v{max(numbers, default=0) + 1}"
-
-
-def _line(score: ScoreRecord, pair: PairRecord) -> dict[str, Any] | None:
+def _item(score: ScoreRecord, pair: PairRecord, campaign: str, now: float) -> GoldenItem | None:
     mirror = next((m for m in pair.mirrors if m.name == score.mirror), None)
     if mirror is None:
         return None
-    return {
-        "pair_id": score.pair_id,
-        "mirror": score.mirror,
-        "role": score.role.value,
-        "route": score.route,
-        "model": score.model,
-        "timestamp": score.timestamp,
-        "input": pair.request.body,
-        "input_truncated": pair.request.body_truncated,
-        "reference": side_output(pair.incumbent),
-        "candidate": side_output(mirror),
-        "scores": score.model_dump(mode="json"),
-    }
+    return GoldenItem(
+        id=f"{score.pair_id}:{score.mirror}",
+        route=pair.route,
+        request=pair.request.body,
+        request_truncated=pair.request.body_truncated,
+        recorded=Recorded(
+            incumbent=side_output(pair.incumbent),
+            mirror=score.mirror,
+            candidate=side_output(mirror),
+        ),
+        tags={"kind": request_kind(pair), **pair.request.tags},
+        provenance=ItemProvenance(
+            source="export",
+            campaign=campaign,
+            pair_id=score.pair_id,
+            mirror=score.mirror,
+            time=now,
+        ),
+        scores=score.model_dump(mode="json"),
+    )
 
 
 def _check_keys(keys: frozenset[str], scores: Sequence[ScoreRecord], where: str) -> None:
@@ -129,9 +109,11 @@ def export_golden_set(
     source_campaign: str,
     *,
     allow_empty: bool = False,
+    new: bool = False,
     now: float | None = None,
 ) -> Manifest:
-    """Write the pairs ``where`` selects as the next version under ``out_dir``.
+    """Write the pairs ``where`` selects as the next version under ``out_dir``, on top of the
+    latest version's items unless ``new``.
 
     ``pairs`` needs only the selected ids (:func:`selected_pair_ids`); a selected score whose
     pair is absent is counted in ``missing_pairs`` and left out. Raises :class:`ExportError`
@@ -141,51 +123,32 @@ def export_golden_set(
     records = dedupe(scores)
     if flt.value_keys and records:
         _check_keys(flt.value_keys, records, where)
-    selected = sorted(
-        (r for r in records if flt.matches(r)), key=lambda r: (r.timestamp, r.pair_id, r.mirror)
-    )
-    lines: list[bytes] = []
+    selected = [r for r in records if flt.matches(r)]
+    created = time.time() if now is None else now
+    items: list[GoldenItem] = []
     missing = 0
     for score in selected:
         pair = pairs.get(score.pair_id)
-        line = _line(score, pair) if pair is not None else None
-        if line is None:
+        item = _item(score, pair, source_campaign, created) if pair is not None else None
+        if item is None:
             missing += 1
             continue
-        lines.append(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
-    if not lines and not allow_empty:
+        items.append(item)
+    if not items and not allow_empty:
         raise ExportError(
             f"--where {where!r} selected {len(selected)} of {len(records)} scores and "
             f"{missing} of those have no stored pair; nothing written"
         )
-    content = b"".join(lines)
-    created = time.time() if now is None else now
-    out_dir.mkdir(parents=True, exist_ok=True)
-    version = next_version(out_dir)
-    target = out_dir / version
-    try:
-        target.mkdir(exist_ok=False)
-    except FileExistsError as exc:
-        raise ExportError(
-            f"{target} was created by someone else while exporting (a concurrent export?); "
-            "nothing written, run the export again"
-        ) from exc
-    manifest = Manifest(
-        version=version,
-        source_campaign=source_campaign,
-        filter=flt.source,
-        count=len(lines),
-        sha256=hashlib.sha256(content).hexdigest(),
-        created_at=created,
-        created_at_iso=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
-        missing_pairs=missing,
+    provenance = VersionProvenance(
+        source="export", campaign=source_campaign, filter=flt.source, rows=len(items)
     )
-    with (target / "pairs.jsonl").open("xb") as handle:
-        handle.write(content)
-    # The manifest goes last: its presence marks a complete version.
-    with (target / "manifest.json").open("x", encoding="utf-8") as handle:
-        handle.write(manifest.model_dump_json(indent=2) + "\n")
-    logger.info("exported %d pairs to %s (%d missing)", len(lines), target, missing)
+    try:
+        manifest = write_version(
+            out_dir, items, provenance, new=new, missing_pairs=missing, now=created
+        )
+    except GoldenError as exc:
+        raise ExportError(str(exc)) from exc
+    logger.info("exported %d pairs to %s (%d missing)", len(items), manifest.version, missing)
     return manifest
 
 

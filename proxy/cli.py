@@ -13,6 +13,7 @@ import typer
 import uvloop
 import yaml
 from rich.console import RenderableType
+from typer.core import TyperGroup
 
 from proxy.config.base import ConfigError
 from proxy.config.loading import load_config
@@ -312,8 +313,10 @@ def export(
     out: Annotated[Path, typer.Option(help="Golden-set folder; a new version is added.")],
     config: ConfigOption = None,
     campaign: CampaignOption = None,
+    new: Annotated[bool, typer.Option("--new", help="Start a fresh lineage: no parent.")] = False,
 ) -> None:
-    """Write the selected pairs as a new version of a golden evaluation set."""
+    """Write the selected pairs as a new version of a golden evaluation set (docs/golden.md):
+    the latest version's items plus these, unless --new."""
     _needs_analysis("export")
     from comparators.commands import export_campaign
     from comparators.export import ExportError
@@ -323,14 +326,40 @@ def export(
     configure_logging("WARNING")
     try:
         manifest = _read_campaign(
-            export_campaign(cfg, campaign or cfg.recording.campaign, where, out)
+            export_campaign(cfg, campaign or cfg.recording.campaign, where, out, new=new)
         )
     except (FilterError, ExportError) as exc:
         fail(str(exc))
-    where_to = out / manifest.version
     sys.stdout.write(
-        f"exported {manifest.count} pairs as {where_to} (sha256 {manifest.sha256[:12]})\n"
+        f"exported {manifest.provenance.rows} pairs as {out / manifest.version}: "
+        f"{manifest.count} items (parent {manifest.parent or 'none'}: {manifest.added} added, "
+        f"{manifest.replaced} replaced), sha256 {manifest.sha256[:12]}\n"
     )
+
+
+class _GoldenGroup(TyperGroup):
+    """``darklaunch golden``: its commands are read from :mod:`comparators.golden.cli` only
+    when one runs or is listed, so starting the CLI never loads the analysis plane."""
+
+    def _load(self) -> None:
+        if not self.commands:
+            from comparators.golden.cli import golden_app as commands
+
+            self.commands.update(typer.main.get_group(commands).commands)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        self._load()
+        return super().get_command(ctx, cmd_name)
+
+
+golden_app = typer.Typer(
+    cls=_GoldenGroup, no_args_is_help=True, help="Golden sets: import prompts, diff, stats, verify."
+)
+app.add_typer(golden_app, name="golden")
 
 
 @app.command("config-reference", short_help="Print the config reference (Markdown).")

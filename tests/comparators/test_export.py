@@ -1,4 +1,5 @@
-"""Golden-set export: the filter language, versioning that never overwrites, stable hashes."""
+"""Golden-set export: the filter language, format-2 items that load back, versions built on
+their parent that never overwrite it, stable hashes."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from comparators import export as export_module
-from comparators.export import ExportError, export_golden_set, next_version, selected_pair_ids
+from comparators.export import (
+    MANIFEST_FORMAT,
+    ExportError,
+    export_golden_set,
+    next_version,
+    selected_pair_ids,
+)
+from comparators.golden import store as golden_store
+from comparators.golden.store import load_items, load_version
 from comparators.scores import ScoreRecord
 from comparators.where import FilterError, compile_filter
 from proxy.recording.schema import (
@@ -144,8 +152,9 @@ def test_syntax_errors_and_empty_filters_are_clear() -> None:
         compile_filter("  ")
 
 
-def test_export_writes_lines_and_manifest(tmp_path: Path, data: Data) -> None:
+def test_export_writes_items_and_manifest(tmp_path: Path, data: Data) -> None:
     scores, pairs = data
+    pairs["p1"].request.tags["tenant"] = "acme"
     manifest = export_golden_set(
         scores,
         pairs,
@@ -155,50 +164,104 @@ def test_export_writes_lines_and_manifest(tmp_path: Path, data: Data) -> None:
         now=1_700_000_000.0,
     )
     target = tmp_path / "v1"
-    lines = [json.loads(line) for line in (target / "pairs.jsonl").read_text().splitlines()]
-    assert [(line["pair_id"], line["mirror"]) for line in lines] == [
-        ("p1", "cand-a"),
-        ("p1", "replica"),
-        ("p3", "cand-a"),
-    ]
+    assert sorted(p.name for p in target.iterdir()) == ["items.jsonl", "manifest.json"]
+    raw = (target / "items.jsonl").read_bytes()
+    lines = [json.loads(line) for line in raw.splitlines()]
+    assert [line["id"] for line in lines] == ["p1:cand-a", "p1:replica", "p3:cand-a"]
+    assert all(list(line) == sorted(line) for line in lines)  # keys sorted
     first = lines[0]
-    assert first["input"]["messages"][0]["content"] == "q p1"
-    assert first["reference"]["text"] == "answer p1"
-    assert first["reference"]["tool_calls"] == [{"name": "lookup", "arguments": '{"q":1}'}]
-    assert first["candidate"]["text"] == "other p1"
+    assert first["route"] == CHAT
+    assert first["request"]["messages"][0]["content"] == "q p1"
+    assert first["request_truncated"] is False
+    assert first["expected"] is None
+    assert first["label"] is None
+    recorded = first["recorded"]
+    assert recorded["incumbent"]["text"] == "answer p1"
+    assert recorded["incumbent"]["tool_calls"] == [{"name": "lookup", "arguments": '{"q":1}'}]
+    assert (recorded["mirror"], recorded["candidate"]["text"]) == ("cand-a", "other p1")
+    assert first["tags"] == {"kind": "chat", "tenant": "acme"}
+    assert first["provenance"] == {
+        "source": "export",
+        "campaign": "prod",
+        "pair_id": "p1",
+        "mirror": "cand-a",
+        "time": 1_700_000_000.0,
+    }
     assert first["scores"]["divergence"] == pytest.approx(0.7)
-    assert (lines[1]["role"], lines[1]["candidate"]["text"]) == ("replica", "again p1")
-    assert lines[2]["candidate"]["error"] == "timeout"
+    assert (lines[1]["scores"]["role"], lines[1]["recorded"]["candidate"]["text"]) == (
+        "replica",
+        "again p1",
+    )
+    assert lines[2]["recorded"]["candidate"]["error"] == "timeout"
     on_disk = json.loads((target / "manifest.json").read_text())
     assert on_disk == manifest.model_dump(mode="json")
-    assert manifest.version == "v1"
-    assert (manifest.source_campaign, manifest.filter, manifest.count) == (
-        "prod",
-        "divergence > 0.5 or outcome.mirror_error",
-        3,
-    )
+    assert on_disk["format"] == MANIFEST_FORMAT == "darklaunch-golden-set/2"
+    assert (manifest.version, manifest.parent) == ("v1", None)
+    assert manifest.provenance.model_dump() == {
+        "source": "export",
+        "campaign": "prod",
+        "filter": "divergence > 0.5 or outcome.mirror_error",
+        "rows": 3,
+    }
+    assert (manifest.count, manifest.added, manifest.replaced) == (3, 3, 0)
+    assert manifest.segments == {"kind=chat": 3, f"route={CHAT}": 3, "tenant=acme": 2}
     assert manifest.missing_pairs == 0
-    assert manifest.sha256 == hashlib.sha256((target / "pairs.jsonl").read_bytes()).hexdigest()
+    assert manifest.sha256 == hashlib.sha256(raw).hexdigest()
     assert manifest.created_at_iso == "2023-11-14T22:13:20Z"
 
 
-def test_hash_is_stable_and_a_second_export_never_touches_the_first(
+def test_exported_items_load_back(tmp_path: Path, data: Data) -> None:
+    scores, pairs = data
+    manifest = export_golden_set(scores, pairs, "outcome.mirror_error", tmp_path, "prod")
+    loaded = load_version(tmp_path)
+    assert loaded.manifest == manifest
+    [item] = loaded.items
+    assert item.id == "p3:cand-a"
+    assert item.request == pairs["p3"].request.body
+    assert item.recorded is not None
+    assert item.recorded.incumbent["text"] == "answer p3"
+    assert item.provenance.pair_id == "p3"
+
+
+def test_a_tool_request_is_tagged_tool_call(tmp_path: Path, data: Data) -> None:
+    scores, pairs = data
+    pairs["p3"].request.body["tools"] = [{"type": "function", "function": {"name": "f"}}]
+    export_golden_set(scores, pairs, "outcome.mirror_error", tmp_path, "prod")
+    assert load_items(tmp_path)[0].tags["kind"] == "tool_call"
+
+
+def test_a_second_export_builds_on_the_first_and_never_touches_it(
     tmp_path: Path, data: Data
 ) -> None:
     scores, pairs = data
-    first = export_golden_set(scores, pairs, "divergence > 0.5", tmp_path, "prod")
+    first = export_golden_set(scores, pairs, "divergence > 0.5", tmp_path, "prod", now=1.0)
     v1 = {p.name: p.read_bytes() for p in (tmp_path / "v1").iterdir()}
     stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "v1").iterdir()}
-    # Same selection in another order: same content, same hash, next version.
-    second = export_golden_set(list(reversed(scores)), pairs, "divergence > 0.5", tmp_path, "prod")
-    assert second.version == "v2"
+    # Same selection in another order, later: the same items, so the same bytes and hash.
+    second = export_golden_set(
+        list(reversed(scores)), pairs, "divergence > 0.5", tmp_path, "prod", now=2.0
+    )
+    assert (second.version, second.parent) == ("v2", "v1")
+    assert (second.added, second.replaced, second.count) == (0, 0, first.count)
     assert second.sha256 == first.sha256
     assert {p.name: p.read_bytes() for p in (tmp_path / "v1").iterdir()} == v1
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "v1").iterdir()} == stamps
     third = export_golden_set(scores, pairs, "outcome.mirror_error", tmp_path, "prod")
-    assert (third.version, third.count) == ("v3", 1)
+    assert (third.version, third.parent, third.added, third.count) == ("v3", "v2", 1, 3)
     assert third.sha256 != first.sha256
-    assert next_version(tmp_path) == "v4"
+    assert {item.id for item in load_items(tmp_path)} == {"p1:cand-a", "p1:replica", "p3:cand-a"}
+    fresh = export_golden_set(scores, pairs, "outcome.mirror_error", tmp_path, "prod", new=True)
+    assert (fresh.version, fresh.parent, fresh.count) == ("v4", None, 1)
+    assert next_version(tmp_path) == "v5"
+
+
+def test_a_rescored_pair_replaces_its_item(tmp_path: Path, data: Data) -> None:
+    scores, pairs = data
+    export_golden_set(scores, pairs, "outcome.mirror_error", tmp_path, "prod")
+    rescored = [score("p3", timestamp=3.0, mirror_error=True, mirror_ms=5000.0)]
+    second = export_golden_set(rescored, pairs, "outcome.mirror_error", tmp_path, "prod")
+    assert (second.added, second.replaced, second.count) == (0, 1, 1)
+    assert load_items(tmp_path)[0].scores["values"]["latency.mirror_ms"] == 5000.0  # type: ignore[index]
 
 
 def test_a_version_taken_during_the_export_fails_clearly(
@@ -206,11 +269,22 @@ def test_a_version_taken_during_the_export_fails_clearly(
 ) -> None:
     scores, pairs = data
     export_golden_set(scores, pairs, "divergence > 0.5", tmp_path, "prod")
-    before = (tmp_path / "v1" / "pairs.jsonl").read_bytes()
-    monkeypatch.setattr(export_module, "next_version", lambda out_dir: "v1")
-    with pytest.raises(ExportError, match=r"v1 was created by someone else while exporting"):
+    before = (tmp_path / "v1" / "items.jsonl").read_bytes()
+    monkeypatch.setattr(golden_store, "next_version", lambda out_dir: "v1")
+    with pytest.raises(ExportError, match=r"v1 was created by someone else while writing"):
         export_golden_set(scores, pairs, "divergence > 0.1", tmp_path, "prod")
-    assert (tmp_path / "v1" / "pairs.jsonl").read_bytes() == before
+    assert (tmp_path / "v1" / "items.jsonl").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v1"]
+
+
+def test_an_edited_parent_is_never_built_on(tmp_path: Path, data: Data) -> None:
+    scores, pairs = data
+    export_golden_set(scores, pairs, "divergence > 0.5", tmp_path, "prod")
+    items = tmp_path / "v1" / "items.jsonl"
+    items.write_bytes(items.read_bytes().replace(b"answer p1", b"answer p9"))
+    with pytest.raises(ExportError, match=r"v1/items\.jsonl: sha256 [0-9a-f]{64} does not match"):
+        export_golden_set(scores, pairs, "outcome.mirror_error", tmp_path, "prod")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v1"]
 
 
 def test_missing_pairs_are_counted(tmp_path: Path, data: Data) -> None:
@@ -219,6 +293,7 @@ def test_missing_pairs_are_counted(tmp_path: Path, data: Data) -> None:
         scores, {"p1": pairs["p1"]}, "divergence > 0.5 or outcome.mirror_error", tmp_path, "prod"
     )
     assert (manifest.count, manifest.missing_pairs) == (2, 1)  # p1 twice, p3 gone
+    assert json.loads((tmp_path / "v1" / "manifest.json").read_text())["missing_pairs"] == 1
 
 
 def test_nothing_selected_writes_nothing_unless_allowed(tmp_path: Path, data: Data) -> None:
@@ -230,6 +305,7 @@ def test_nothing_selected_writes_nothing_unless_allowed(tmp_path: Path, data: Da
         scores, pairs, "divergence > 2", tmp_path, "prod", allow_empty=True
     )
     assert manifest.count == 0
+    assert (tmp_path / "v1" / "items.jsonl").read_bytes() == b""
 
 
 def test_a_key_no_score_has_is_a_typo(tmp_path: Path, data: Data) -> None:
