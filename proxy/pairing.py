@@ -92,6 +92,8 @@ class PairBuilder:
                 )
                 for target, result in mirrors
             ],
+            "source": "live",
+            "golden": None,
         }
 
     def _request_info(self, pending: PendingPair, model: str | None) -> RequestData:

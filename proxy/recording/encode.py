@@ -21,6 +21,7 @@ from proxy.recording.schema import PairRecord, Role
 __all__ = [
     "ChoiceData",
     "ErrorData",
+    "GoldenRefData",
     "OutputData",
     "PairData",
     "RequestData",
@@ -83,6 +84,12 @@ class RequestData(TypedDict):
     tags: dict[str, str]
 
 
+class GoldenRefData(TypedDict):
+    version: str
+    item: str
+    round: int
+
+
 class PairData(TypedDict):
     schema_version: int
     pair_id: str
@@ -94,6 +101,8 @@ class PairData(TypedDict):
     request: RequestData
     incumbent: SideData
     mirrors: list[SideData]
+    source: str
+    golden: GoldenRefData | None
 
 
 def encode_record(record: PairData) -> bytes:

@@ -22,6 +22,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Choice",
     "ErrorInfo",
+    "GoldenRef",
     "Output",
     "PairRecord",
     "RequestInfo",
@@ -143,6 +144,15 @@ class RequestInfo(_Model):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
+class GoldenRef(_Model):
+    """Which golden-set item a replayed pair asked (``darklaunch replay``), and which of its
+    ``--repeat`` rounds."""
+
+    version: str
+    item: str
+    round: int = 0
+
+
 class PairRecord(_Model):
     """One mirrored request and every upstream's outcome, written once to the pairs stream."""
 
@@ -159,3 +169,7 @@ class PairRecord(_Model):
     request: RequestInfo
     incumbent: Side
     mirrors: list[Side] = Field(default_factory=list)
+    # ``live`` for mirrored client traffic, ``replay`` for a golden set sent again by
+    # ``darklaunch replay`` (then ``golden`` names the item). Older records are all live.
+    source: str = "live"
+    golden: GoldenRef | None = None

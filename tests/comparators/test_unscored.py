@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ def _identical(key: str, value: Value) -> bool:
     return False
 
 
-TEXTLESS = {
+TEXTLESS: dict[str, tuple[Callable[[], Output], Callable[[], Output]]] = {
     "both unknown": (
         lambda: unknown({"generated": "Paris"}),
         lambda: unknown({"generated": "Lyon"}),

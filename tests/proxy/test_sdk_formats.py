@@ -154,7 +154,8 @@ async def test_anthropic_messages_plain_streamed_thinking_and_tools_are_recorded
     assert [r.route for r in found] == ["/v1/messages"] * 4
     assert [r.request.stream for r in found] == [False, True, False, True]
     said = [
-        "".join(b.text for b in m.content if b.type == "text") for m in (plain, streamed, thought)
+        "".join(b.text for b in m.content if isinstance(b, anthropic.types.TextBlock))
+        for m in (plain, streamed, thought)
     ]
     assert [r.incumbent.output.text for r in found[:3] if r.incumbent.output] == said
     # Thinking is kept apart from the answer, and usage is the upstream's, cache counts and all.

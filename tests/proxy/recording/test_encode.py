@@ -148,6 +148,8 @@ def _pair(
         },
         "incumbent": incumbent,
         "mirrors": [{**incumbent, "role": Role.REPLICA, "name": "replica"}],
+        "source": "replay",
+        "golden": {"version": "v2", "item": "g-0123456789abcdef", "round": 1},
     }
 
 
