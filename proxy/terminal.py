@@ -22,6 +22,7 @@ from rich.text import Text
 from proxy import __version__
 
 __all__ = [
+    "EXIT_INTERRUPTED",
     "EXIT_NO_SUCH_CAMPAIGN",
     "EXIT_USAGE",
     "LOG_LEVELS",
@@ -33,6 +34,7 @@ __all__ = [
 
 EXIT_USAGE = 2
 EXIT_NO_SUCH_CAMPAIGN = 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 # soft_wrap: a message stays one line however long, so a log or a test sees it whole.

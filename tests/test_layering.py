@@ -26,6 +26,7 @@ COMPOSITION_ROOTS = {
     "proxy.cli.analysis",
     "proxy.cli.app",
     "proxy.cli.lifecycle",
+    "proxy.cli.replaying",
     "proxy.cli.serve",
     "proxy.cli.setup",
     "proxy.sim.demo",

@@ -18,10 +18,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+from multidict import CIMultiDict
+
+from proxy.config.upstreams import CandidateConfig
+from proxy.mirroring.request import candidate_body
 from proxy.mirroring.translate import Untranslatable, chat_to_messages, messages_to_chat
 from proxy.recording.assembly.dispatch import route_format
 
-__all__ = ["ANTHROPIC_VERSION", "Api", "CrossCall", "cross_call", "route_api"]
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "Api",
+    "CrossCall",
+    "Outgoing",
+    "api_headers",
+    "cross_call",
+    "outgoing",
+    "route_api",
+]
 
 Api = Literal["openai", "anthropic"]
 
@@ -41,6 +55,40 @@ class CrossCall:
 
     path: str
     body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What one mirror call sends: the body, the path (with the client's query when not
+    translated) and, for a translated call, the route its answer is read as."""
+
+    body: bytes
+    path_qs: str
+    route: str | None = None
+
+
+def outgoing(
+    config: CandidateConfig, route: str, path_qs: str, parsed: dict[str, Any], raw: bytes
+) -> Outgoing | Untranslatable:
+    """The call a candidate (or the replica) is sent for a request on ``route``: the client's
+    body with the candidate's rewrites, translated first when the candidate speaks another
+    API; or why it cannot be sent. The live mirror and ``darklaunch replay`` both build their
+    calls here, so a candidate is asked the same way by either."""
+    crossed = cross_call(config.api, route, parsed) if config.api is not None else None
+    if isinstance(crossed, Untranslatable):
+        return crossed
+    if crossed is None:
+        return Outgoing(candidate_body(config, parsed, route, raw), path_qs)
+    body = candidate_body(config, crossed.body, crossed.path, orjson.dumps(crossed.body))
+    return Outgoing(body, crossed.path, crossed.path)
+
+
+def api_headers(config: CandidateConfig, headers: CIMultiDict[str]) -> CIMultiDict[str]:
+    """``headers`` with what the candidate's API cannot do without: Anthropic refuses a call
+    with no ``anthropic-version``, so one is set unless the client or the config sent one."""
+    if config.api == "anthropic" and "anthropic-version" not in headers:
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+    return headers
 
 
 def route_api(route: str) -> Api | None:

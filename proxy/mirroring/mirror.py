@@ -17,9 +17,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.config.root import Config
 from proxy.metrics import ProxyMetrics
-from proxy.mirroring.crossapi import ANTHROPIC_VERSION, CrossCall, cross_call
+from proxy.mirroring.crossapi import api_headers, outgoing
 from proxy.mirroring.pair import PendingPair
-from proxy.mirroring.request import candidate_body, candidate_headers, replica_headers
+from proxy.mirroring.request import candidate_headers, replica_headers
 from proxy.mirroring.target import CandidateTarget, SkipReason, replica_config
 from proxy.mirroring.translate import Untranslatable
 from proxy.recording.exchange import UpstreamResult
@@ -145,9 +145,9 @@ class Mirror:
             targets = [*targets, self.replica]
         for target in targets:
             config = target.config
-            crossed = cross_call(config.api, path, parsed) if config.api is not None else None
-            if isinstance(crossed, Untranslatable):
-                target.untranslatable(crossed.reason, crossed.detail)
+            out = outgoing(config, path, path_qs, parsed, body)
+            if isinstance(out, Untranslatable):
+                target.untranslatable(out.reason, out.detail)
                 continue
             if target.in_flight >= config.max_inflight:
                 target.skipped(SkipReason.MAX_INFLIGHT)
@@ -160,13 +160,8 @@ class Mirror:
             # A candidate gets an allowlist of the client's headers; the replica what the
             # incumbent got (see proxy.mirroring.request).
             make_headers = replica_headers if target.role is Role.REPLICA else candidate_headers
-            call_headers = make_headers(config, headers, pending.pair_id)
-            if crossed is None:
-                calls.append(
-                    _Call(target, candidate_body(config, parsed, path, body), call_headers, path_qs)
-                )
-            else:
-                calls.append(_crossed_call(target, crossed, call_headers))
+            call_headers = api_headers(config, make_headers(config, headers, pending.pair_id))
+            calls.append(_Call(target, out.body, call_headers, out.path_qs, out.route))
         if not calls:
             return None
         self.tasks.spawn(self._run_pair(pending, calls), name=f"pair-{pending.pair_id}")
@@ -211,16 +206,6 @@ class Mirror:
                 [(call.target, result) for call, result in zip(calls, results, strict=True)],
             )
         )
-
-
-def _crossed_call(target: CandidateTarget, crossed: CrossCall, headers: CIMultiDict[str]) -> _Call:
-    """A call to a candidate of another API: the translated body, with the candidate's model
-    and overrides on top, sent to the counterpart route."""
-    if target.config.api == "anthropic" and "anthropic-version" not in headers:
-        headers["anthropic-version"] = ANTHROPIC_VERSION
-    raw = orjson.dumps(crossed.body)
-    body = candidate_body(target.config, crossed.body, crossed.path, raw)
-    return _Call(target, body, headers, crossed.path, crossed.path)
 
 
 def _parse_json(body: bytes) -> Any:

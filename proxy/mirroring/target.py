@@ -142,6 +142,8 @@ class CandidateTarget:
                 result.status = response.status
                 result.content_type = response.headers.get("content-type")
                 result.content_encoding = response.headers.get("content-encoding")
+                if response.status == 429 or response.status >= 500:
+                    result.retry_after = response.headers.get("retry-after")
                 async for chunk in response:
                     if not got_first:
                         got_first = True

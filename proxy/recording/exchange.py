@@ -54,6 +54,8 @@ class UpstreamResult:
     latency_ms: float | None = None
     ttft_ms: float | None = None
     error: ErrorInfo | None = None
+    # The upstream's ``Retry-After`` on a 429 or 5xx, as sent: when a replay may ask again.
+    retry_after: str | None = None
     # The path a translated mirror call went to (``/v1/messages`` for an Anthropic candidate
     # behind a chat route): its answer is read in that route's format. ``None``: the pair's.
     route: str | None = None

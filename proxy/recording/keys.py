@@ -11,7 +11,10 @@ these names, so they are a contract (``docs/records.md``): a campaign ``C`` owns
   answers so a pair is never paid for twice, and ``darklaunch:{C}:judge:spend:<hour>``, what
   its calls cost in one clock hour (the budget shared by every worker);
 * ``darklaunch:{C}:batch:<id>``, short-lived markers that make a spooled batch's replay
-  idempotent.
+  idempotent;
+* ``darklaunch:{C}:replayed``, the set of golden items (``<version>:<item id>``) whose pairs
+  ``darklaunch replay`` wrote, written in one transaction with them, so a replay that stopped
+  continues where it stopped and never asks an item twice.
 
 Every stream entry carries its JSON payload in the field :data:`RECORD_FIELD`, and the
 comparator workers share the pairs stream as the consumer group :data:`CONSUMER_GROUP`.
@@ -40,6 +43,7 @@ __all__ = [
     "judge_spend_key",
     "judgements_key",
     "pairs_key",
+    "replayed_key",
     "scores_key",
 ]
 
@@ -95,6 +99,10 @@ def judge_cache_key(campaign: str) -> str:
 def judge_spend_key(campaign: str, hour: int) -> str:
     """What the judge's calls cost in clock hour ``hour`` (hours since the epoch, UTC)."""
     return f"{campaign_tag(campaign)}:judge:spend:{hour}"
+
+
+def replayed_key(campaign: str) -> str:
+    return f"{campaign_tag(campaign)}:replayed"
 
 
 def batch_marker_key(campaign: str, batch_id: str) -> str:

@@ -1,0 +1,255 @@
+"""``darklaunch replay`` against simulated upstreams on 127.0.0.1: a golden set sent to the
+incumbent and candidates, recorded as pairs, scored and gated; resumed after a stop without
+asking any item twice; rate limits waited out."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+import yaml
+
+from comparators.gate.result import Verdict
+from comparators.golden.model import GoldenItem, ItemProvenance, Recorded, VersionProvenance
+from comparators.golden.store import write_version
+from proxy.cli.replaying import load_items, replay_and_gate
+from proxy.config.loading import parse_config
+from proxy.config.root import Config
+from proxy.recording.keys import pairs_key, replayed_key
+from proxy.recording.schema import PairRecord
+from proxy.replay.retry import RetryPolicy
+from proxy.replay.runner import Replayer, ReplayOptions
+from proxy.replay.work import ReplayItem
+from proxy.sim.demo import CANDIDATE_PROFILES, INCUMBENT_PROFILE, demo_policy
+from proxy.sim.profile import SimProfile
+from proxy.sim.prompts import traffic
+from proxy.sim.server import SimServer, running_simulator
+from tests.conftest import read_records
+
+CHAT = "/v1/chat/completions"
+# The demo's policy (the shipped gate.yaml, quality: semantic) sized for a 200-item golden set:
+# 200 pairs cannot prove error and refusal rates within 1 to 3 points of the incumbent's, nor
+# a p99, so this offline gate allows 3 and 5 points and leaves the tail to the shadow campaign.
+POLICY = demo_policy().model_copy(
+    update={
+        "min_pairs": 150,
+        "max_error_rate_increase": 0.03,
+        "max_refusal_rate_increase": 0.05,
+        "max_p99_latency_ratio": None,
+        "segments": False,
+    }
+)
+QUICK = {"latency_ms": 20, "latency_jitter_ms": 10, "token_interval_ms": 0}
+
+
+def golden_set(root: Path, n: int, *, recorded: bool = False) -> str:
+    """``n`` distinct bank questions (the demo's traffic) as a new golden-set version."""
+    items = []
+    for index, request in enumerate(itertools.islice(traffic(seed=7), n)):
+        body = {"model": "big-model-v1", **request.arguments(), "user": f"user-{index}"}
+        items.append(
+            GoldenItem(
+                id=f"item-{index:04d}",
+                route=CHAT,
+                request=body,
+                recorded=Recorded(incumbent={"text": "Paris.", "model": "big-model-v1"})
+                if recorded
+                else None,
+                tags={"kind": request.item.kind},
+                provenance=ItemProvenance(source="import", time=0.0),
+            )
+        )
+    manifest = write_version(root, items, VersionProvenance(source="import", file="test"))
+    return manifest.version
+
+
+def config(redis_url: str, incumbent: str, candidates: dict[str, str], **extra: Any) -> Config:
+    return parse_config(
+        {
+            "incumbent": {"url": incumbent},
+            "candidates": [
+                {"name": name, "url": url, "model": "small-model-v2"}
+                for name, url in candidates.items()
+            ],
+            "recording": {"redis_url": redis_url, "campaign": "unused"},
+            **extra,
+        }
+    )
+
+
+@pytest.fixture
+async def sims() -> AsyncIterator[dict[str, SimServer]]:
+    async with (
+        running_simulator(INCUMBENT_PROFILE.model_copy(update=QUICK)) as incumbent,
+        running_simulator(
+            CANDIDATE_PROFILES["paraphrasing"].model_copy(update={**QUICK, "latency_ms": 8})
+        ) as good,
+        running_simulator(
+            CANDIDATE_PROFILES["regressed"].model_copy(update={**QUICK, "latency_ms": 40})
+        ) as regressed,
+    ):
+        yield {"incumbent": incumbent, "good": good, "regressed": regressed}
+
+
+async def test_a_golden_set_gates_a_good_and_a_regressed_candidate(
+    tmp_path: Path, redis_url: str, campaign: str, sims: dict[str, SimServer]
+) -> None:
+    version = golden_set(tmp_path / "golden", 200)
+    cfg = config(
+        redis_url,
+        sims["incumbent"].url,
+        {"good": sims["good"].url, "regressed": sims["regressed"].url},
+    )
+    found, items, unsendable = load_items(tmp_path / "golden", None)
+    assert (found, len(items), unsendable) == (version, 200, 0)
+    options = ReplayOptions(campaign=campaign, version=version, concurrency=16, noise_floor=True)
+    outcome = await replay_and_gate(cfg, items, options, POLICY)
+    summary = outcome.summary
+    assert (summary.replayed, summary.pairs, summary.interrupted) == (200, 200, False)
+    # The incumbent asked twice per item (its replica), the candidates once (retries aside).
+    assert sims["incumbent"].stats.by_path == {CHAT: 400}
+    assert sims["good"].stats.by_path == {CHAT: 200}
+    assert sims["regressed"].stats.by_path[CHAT] == 200 + summary.retries["regressed"]
+    records = await read_records(redis_url, campaign)
+    assert len(records) == 200
+    first = records[0]
+    assert first.source == "replay"
+    assert first.golden is not None
+    assert first.golden.version == version
+    assert [m.role.value for m in first.mirrors] == ["candidate", "candidate", "replica"]
+    gate = outcome.gate
+    assert gate is not None
+    assert gate.candidates == {"good": Verdict.PASS, "regressed": Verdict.FAIL}
+
+
+async def test_a_stopped_replay_resumes_without_asking_any_item_twice(
+    tmp_path: Path, redis_url: str, campaign: str, sims: dict[str, SimServer]
+) -> None:
+    golden_set(tmp_path / "golden", 60)
+    path = tmp_path / "darklaunch.yaml"
+    data = {
+        "incumbent": {"url": sims["incumbent"].url},
+        "candidates": [{"name": "good", "url": sims["good"].url}],
+        "recording": {"redis_url": redis_url},
+    }
+    path.write_text(yaml.safe_dump(data))
+    command = [
+        sys.executable, "-m", "proxy", "replay", "--config", str(path),
+        "--golden", str(tmp_path / "golden"), "--campaign", campaign, "--no-gate",
+        "--concurrency", "4", "--rate", "40",
+    ]  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        async with asyncio.timeout(30):
+            while await client.scard(replayed_key(campaign)) < 10:  # noqa: ASYNC110 - another process
+                await asyncio.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await process.communicate()
+        assert process.returncode == 130, stderr.decode()
+        assert "run the same command again to continue" in stderr.decode()
+        first_run = sims["incumbent"].stats.requests
+        done = await client.scard(replayed_key(campaign))
+        assert 10 <= done < 60
+        # Everything asked was recorded: the items in flight finished before it stopped.
+        assert first_run == done == sims["good"].stats.requests
+        again = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        _, stderr = await again.communicate()
+        assert again.returncode == 0, stderr.decode()
+        assert f"60 items, {done} already replayed, {60 - done} replayed now" in stderr.decode()
+        assert sims["incumbent"].stats.requests == 60
+        assert sims["good"].stats.requests == 60
+        assert await client.xlen(pairs_key(campaign)) == 60
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await client.aclose()
+
+
+async def test_rate_limits_are_waited_out_as_retry_after_says(
+    redis_url: str, campaign: str
+) -> None:
+    limited = SimProfile(name="limited", seed=5, error_rate=0.3, error_status=429)
+    async with running_simulator(limited) as incumbent, running_simulator(SimProfile()) as cand:
+        cfg = config(redis_url, incumbent.url, {"c": cand.url})
+        items = [
+            ReplayItem(
+                f"i{i}", CHAT, {"model": "m", "messages": [{"role": "user", "content": f"q{i}"}]}
+            )
+            for i in range(12)
+        ]
+        options = ReplayOptions(
+            campaign=campaign, version="v1", concurrency=12, retry=RetryPolicy(retries=8), seed=1
+        )
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            started = asyncio.get_running_loop().time()
+            summary = await Replayer(cfg, options, client).run(items)
+            elapsed = asyncio.get_running_loop().time() - started
+        finally:
+            await client.aclose()
+    retried = summary.retries["incumbent"]
+    assert retried > 0
+    assert summary.calls["incumbent"] == 12 + retried
+    assert summary.waited_s == pytest.approx(retried * 1.0)  # the simulator says Retry-After: 1
+    assert elapsed >= 1.0
+    records = await read_records(redis_url, campaign)
+    assert [r.incumbent.status for r in records] == [200] * 12
+
+
+async def test_the_recorded_incumbent_is_not_asked_again(
+    tmp_path: Path, redis_url: str, campaign: str, sims: dict[str, SimServer]
+) -> None:
+    version = golden_set(tmp_path / "golden", 5, recorded=True)
+    cfg = config(redis_url, sims["incumbent"].url, {"good": sims["good"].url})
+    _, items, _ = load_items(tmp_path / "golden", version)
+    options = ReplayOptions(campaign=campaign, version=version, recorded_incumbent=True)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        summary = await Replayer(cfg, options, client).run(items)
+    finally:
+        await client.aclose()
+    assert summary.pairs == 5
+    assert sims["incumbent"].stats.requests == 0
+    records: list[PairRecord] = await read_records(redis_url, campaign)
+    assert {r.incumbent.version for r in records} == {"recorded"}
+    assert {r.incumbent.output.text for r in records if r.incumbent.output} == {"Paris."}
+
+
+async def test_a_candidate_that_cannot_be_asked_an_item_skips_it_by_reason(
+    redis_url: str, campaign: str, sims: dict[str, SimServer]
+) -> None:
+    cfg = parse_config(
+        {
+            "incumbent": {"url": sims["incumbent"].url},
+            "candidates": [{"name": "claude", "url": sims["good"].url, "api": "anthropic"}],
+            "recording": {"redis_url": redis_url},
+        }
+    )
+    ask = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    items = [ReplayItem("plain", CHAT, ask), ReplayItem("two", CHAT, {**ask, "n": 2})]
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        summary = await Replayer(cfg, ReplayOptions(campaign, "v1"), client).run(items)
+    finally:
+        await client.aclose()
+    assert summary.skipped == {"claude: n_greater_than_1": 1}
+    assert sims["good"].stats.by_path == {"/v1/messages": 1}
+    records = await read_records(redis_url, campaign)
+    mirrors = {r.golden.item: [m.name for m in r.mirrors] for r in records if r.golden}
+    assert mirrors == {"plain": ["claude"], "two": []}
+    assert orjson.loads(sims["good"].stats.bodies[0])["max_tokens"] > 0
+    assert os.environ.get("NEVER_SET_IN_TESTS") is None
