@@ -156,9 +156,9 @@ async def test_a_stopped_replay_resumes_without_asking_any_item_twice(
             while await client.scard(replayed_key(campaign)) < 10:  # noqa: ASYNC110 - another process
                 await asyncio.sleep(0.05)
         process.send_signal(signal.SIGTERM)
-        _, stderr = await process.communicate()
+        stdout, stderr = await process.communicate()
         assert process.returncode == 130, stderr.decode()
-        assert "run the same command again to continue" in stderr.decode()
+        assert "run the same command again to continue" in stdout.decode()
         first_run = sims["incumbent"].stats.requests
         done = await client.scard(replayed_key(campaign))
         assert 10 <= done < 60
@@ -167,9 +167,9 @@ async def test_a_stopped_replay_resumes_without_asking_any_item_twice(
         again = await asyncio.create_subprocess_exec(
             *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
-        _, stderr = await again.communicate()
+        stdout, stderr = await again.communicate()
         assert again.returncode == 0, stderr.decode()
-        assert f"60 items, {done} already replayed, {60 - done} replayed now" in stderr.decode()
+        assert f"60 items, {done} already replayed, {60 - done} replayed now" in stdout.decode()
         assert sims["incumbent"].stats.requests == 60
         assert sims["good"].stats.requests == 60
         assert await client.xlen(pairs_key(campaign)) == 60
