@@ -37,14 +37,18 @@ from tests.conftest import read_records
 
 CHAT = "/v1/chat/completions"
 # The demo's policy (the shipped gate.yaml, quality: semantic) sized for a 200-item golden set:
-# 200 pairs cannot prove error and refusal rates within 1 to 3 points of the incumbent's, nor
-# a p99, so this offline gate allows 3 and 5 points and leaves the tail to the shadow campaign.
+# 200 pairs cannot prove rates within 1 to 5 points, so this offline gate allows 10 points of
+# changed meaning and 3 to 5 of errors and refusals, and leaves latency to the shadow campaign
+# (simulators on a busy two-core machine time nothing reliably).
 POLICY = demo_policy().model_copy(
     update={
         "min_pairs": 150,
+        "max_excess_divergence": 0.10,
         "max_error_rate_increase": 0.03,
         "max_refusal_rate_increase": 0.05,
+        "max_p95_latency_ratio": None,
         "max_p99_latency_ratio": None,
+        "max_median_latency_ratio": None,
         "segments": False,
     }
 )
@@ -94,7 +98,10 @@ async def sims() -> AsyncIterator[dict[str, SimServer]]:
             CANDIDATE_PROFILES["paraphrasing"].model_copy(update={**QUICK, "latency_ms": 8})
         ) as good,
         running_simulator(
-            CANDIDATE_PROFILES["regressed"].model_copy(update={**QUICK, "latency_ms": 40})
+            # Wrong on about three answers in ten: a regression 200 items can prove.
+            CANDIDATE_PROFILES["regressed"].model_copy(
+                update={**QUICK, "latency_ms": 40, "content_error_rate": 0.3}
+            )
         ) as regressed,
     ):
         yield {"incumbent": incumbent, "good": good, "regressed": regressed}
@@ -128,7 +135,12 @@ async def test_a_golden_set_gates_a_good_and_a_regressed_candidate(
     assert [m.role.value for m in first.mirrors] == ["candidate", "candidate", "replica"]
     gate = outcome.gate
     assert gate is not None
-    assert gate.candidates == {"good": Verdict.PASS, "regressed": Verdict.FAIL}
+    held_back = [
+        (c.name, c.value, c.upper)
+        for c in gate.checks
+        if c.candidate == "good" and c.status is not Verdict.PASS
+    ]
+    assert gate.candidates == {"good": Verdict.PASS, "regressed": Verdict.FAIL}, held_back
 
 
 async def test_a_stopped_replay_resumes_without_asking_any_item_twice(
