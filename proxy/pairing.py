@@ -94,6 +94,7 @@ class PairBuilder:
             ],
             "source": "live",
             "golden": None,
+            "expected": None,
         }
 
     def _request_info(self, pending: PendingPair, model: str | None) -> RequestData:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 
 from proxy.config.root import Config
+from proxy.recording.encode import ExpectedData
 from proxy.recording.setup import resolve_redis
 from proxy.replay.runner import Replayer, ReplayOptions, ReplaySummary
 from proxy.replay.work import ReplayItem
@@ -24,6 +25,7 @@ from proxy.replay.work import ReplayItem
 if TYPE_CHECKING:
     from comparators.gate.policy import GatePolicy
     from comparators.gate.result import GateResult
+    from comparators.golden.model import GoldenItem
 
 __all__ = ["ReplayOutcome", "load_items", "replay_and_gate", "summary_json", "summary_lines"]
 
@@ -49,8 +51,27 @@ def load_items(golden: Path, version: str | None) -> tuple[str, list[ReplayItem]
             unsendable += 1
             continue
         recorded = item.recorded.incumbent if item.recorded is not None else None
-        items.append(ReplayItem(item.id, item.route, item.request, recorded, dict(item.tags)))
+        items.append(
+            ReplayItem(
+                item.id, item.route, item.request, recorded, dict(item.tags), _expected(item)
+            )
+        )
     return loaded.manifest.version, items, unsendable
+
+
+def _expected(item: GoldenItem) -> ExpectedData | None:
+    """A golden item's reference answer in the record's shape."""
+    expected = item.expected
+    if expected is None:
+        return None
+    calls = expected.tool_calls
+    return {
+        "text": expected.text,
+        "tool_calls": None
+        if calls is None
+        else [{"id": None, "name": c.name, "arguments": c.arguments} for c in calls],
+        "value": expected.json_value,
+    }
 
 
 async def replay_and_gate(

@@ -21,6 +21,7 @@ from proxy.recording.schema import PairRecord, Role
 __all__ = [
     "ChoiceData",
     "ErrorData",
+    "ExpectedData",
     "GoldenRefData",
     "OutputData",
     "PairData",
@@ -84,6 +85,12 @@ class RequestData(TypedDict):
     tags: dict[str, str]
 
 
+class ExpectedData(TypedDict):
+    text: str | None
+    tool_calls: list[ToolCallData] | None
+    value: Any
+
+
 class GoldenRefData(TypedDict):
     version: str
     item: str
@@ -103,6 +110,7 @@ class PairData(TypedDict):
     mirrors: list[SideData]
     source: str
     golden: GoldenRefData | None
+    expected: ExpectedData | None
 
 
 def encode_record(record: PairData) -> bytes:

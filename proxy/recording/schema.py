@@ -22,6 +22,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Choice",
     "ErrorInfo",
+    "Expected",
     "GoldenRef",
     "Output",
     "PairRecord",
@@ -144,6 +145,16 @@ class RequestInfo(_Model):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
+class Expected(_Model):
+    """A reference answer a replayed pair is scored against (a golden item's ``expected``):
+    whichever of its parts are given. ``value`` is the expected JSON value (``json`` in a
+    golden item)."""
+
+    text: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    value: Any = None
+
+
 class GoldenRef(_Model):
     """Which golden-set item a replayed pair asked (``darklaunch replay``), and which of its
     ``--repeat`` rounds."""
@@ -173,3 +184,7 @@ class PairRecord(_Model):
     # ``darklaunch replay`` (then ``golden`` names the item). Older records are all live.
     source: str = "live"
     golden: GoldenRef | None = None
+    # The answer a person or a golden set says is right, when known (replayed golden items
+    # with an ``expected``): the ``reference`` comparator and the judge score both sides
+    # against it. ``None`` for live traffic.
+    expected: Expected | None = None

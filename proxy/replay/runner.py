@@ -230,6 +230,7 @@ class Replayer:
         record["request"]["tags"] = {**tags, **record["request"]["tags"]}
         record["source"] = "replay"
         record["golden"] = {"version": self.options.version, "item": item.id, "round": 0}
+        record["expected"] = item.expected
         return record
 
     async def _call(self, target: CandidateTarget, out: Outgoing, pair_id: str) -> UpstreamResult:

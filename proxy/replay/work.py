@@ -14,6 +14,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxy.recording.encode import ExpectedData
+
 __all__ = ["ReplayItem", "done_member", "replay_pair_id"]
 
 
@@ -28,6 +30,8 @@ class ReplayItem:
     request: dict[str, Any]
     recorded_incumbent: dict[str, Any] | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # The reference answer, as the record carries it (``PairRecord.expected``).
+    expected: ExpectedData | None = None
 
 
 def replay_pair_id(campaign: str, version: str, item: str, round_: int) -> str:

@@ -150,6 +150,11 @@ def _pair(
         "mirrors": [{**incumbent, "role": Role.REPLICA, "name": "replica"}],
         "source": "replay",
         "golden": {"version": "v2", "item": "g-0123456789abcdef", "round": 1},
+        "expected": {
+            "text": "Paris",
+            "tool_calls": [{"id": None, "name": "f", "arguments": "{}"}],
+            "value": {"a": [1, 2.5, None]},
+        },
     }
 
 

@@ -19,7 +19,13 @@ import redis.asyncio as aioredis
 import yaml
 
 from comparators.gate.result import Verdict
-from comparators.golden.model import GoldenItem, ItemProvenance, Recorded, VersionProvenance
+from comparators.golden.model import (
+    Expected,
+    GoldenItem,
+    ItemProvenance,
+    Recorded,
+    VersionProvenance,
+)
 from comparators.golden.store import write_version
 from proxy.cli.replaying import load_items, replay_and_gate
 from proxy.config.loading import parse_config
@@ -68,6 +74,7 @@ def golden_set(root: Path, n: int, *, recorded: bool = False) -> str:
                 recorded=Recorded(incumbent={"text": "Paris.", "model": "big-model-v1"})
                 if recorded
                 else None,
+                expected=Expected(text="Paris") if recorded else None,
                 tags={"kind": request.item.kind},
                 provenance=ItemProvenance(source="import", time=0.0),
             )
@@ -239,6 +246,9 @@ async def test_the_recorded_incumbent_is_not_asked_again(
     records: list[PairRecord] = await read_records(redis_url, campaign)
     assert {r.incumbent.version for r in records} == {"recorded"}
     assert {r.incumbent.output.text for r in records if r.incumbent.output} == {"Paris."}
+    # The reference answer travels with the pair, for the reference comparator and the judge.
+    assert {r.expected.text for r in records if r.expected} == {"Paris"}
+    assert all(r.expected is not None for r in records)
 
 
 async def test_a_candidate_that_cannot_be_asked_an_item_skips_it_by_reason(
