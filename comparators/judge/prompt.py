@@ -19,10 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from proxy.recording.schema import Output, PairRecord, Side
+from proxy.recording.schema import Expected, Output, PairRecord, Side
 from proxy.shipped.files import read_shipped
 
-__all__ = ["PLACEHOLDERS", "JudgePrompt", "PromptError", "render_answer", "render_request"]
+__all__ = [
+    "PLACEHOLDERS",
+    "JudgePrompt",
+    "PromptError",
+    "render_answer",
+    "render_reference",
+    "render_request",
+]
 
 PLACEHOLDERS = ("request", "answer_a", "answer_b", "rubric", "reference")
 _SLOT = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
@@ -91,6 +98,20 @@ def render_answer(side: Side) -> str:
     if output.partial:
         parts.append("(this answer was cut off before its end)")
     return "\n".join(parts) if parts else "(an empty answer)"
+
+
+def render_reference(expected: Expected | None) -> str | None:
+    """The pair's reference answer (a replayed golden item's ``expected``) as the judge reads
+    it, or ``None`` when there is none: then the judge compares the two answers with each
+    other; with one, it judges each against it (the shipped prompt says so)."""
+    if expected is None:
+        return None
+    parts = [expected.text] if expected.text else []
+    for call in expected.tool_calls or []:
+        parts.append(f"(calls tool {call.name} with arguments {call.arguments})")
+    if expected.value is not None:
+        parts.append(json.dumps(expected.value, ensure_ascii=False, sort_keys=True))
+    return "\n".join(parts) or None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,12 @@ from comparators.columns.segments import request_kind
 from comparators.judge.budget import SpendMeter
 from comparators.judge.client import Asked, JudgeCallFailed, JudgeClient
 from comparators.judge.metrics import JudgeMetrics
-from comparators.judge.prompt import JudgePrompt, render_answer, render_request
+from comparators.judge.prompt import (
+    JudgePrompt,
+    render_answer,
+    render_reference,
+    render_request,
+)
 from comparators.judge.record import Judgement, JudgementStatus
 from comparators.judge.verdict import combine
 from comparators.pricing.prices import PriceTable, TokenUsage
@@ -164,8 +169,9 @@ class JudgeWorker(GroupConsumer):
             return Judgement(**base, status="budget", reason="judge.max_usd_per_hour reached")
         request = render_request(record)
         incumbent, candidate = render_answer(record.incumbent), render_answer(mirror)
-        first_prompt = self.prompt.render(request, incumbent, candidate, None)
-        second_prompt = self.prompt.render(request, candidate, incumbent, None)
+        reference = render_reference(record.expected)
+        first_prompt = self.prompt.render(request, incumbent, candidate, reference)
+        second_prompt = self.prompt.render(request, candidate, incumbent, reference)
         asked = await asyncio.gather(
             self._ask(first_prompt, record.pair_id, mirror.name, "incumbent_first"),
             self._ask(second_prompt, record.pair_id, mirror.name, "mirror_first"),

@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from comparators.judge.metrics import JudgeMetrics
+from comparators.judge.prompt import render_reference
 from comparators.judge.record import Judgement
 from comparators.judge.worker import JudgeWorker
 from comparators.pricing.prices import PriceTable
@@ -35,7 +36,16 @@ from proxy.recording.keys import (
     pairs_key,
     scores_key,
 )
-from proxy.recording.schema import Choice, Output, PairRecord, RequestInfo, Role, Side
+from proxy.recording.schema import (
+    Choice,
+    Expected,
+    Output,
+    PairRecord,
+    RequestInfo,
+    Role,
+    Side,
+    ToolCall,
+)
 from proxy.sim import judge as sim_judge
 from proxy.sim.profile import SimProfile
 from proxy.sim.server import running_simulator
@@ -298,3 +308,34 @@ async def test_a_hanging_judge_never_holds_back_the_comparators(redis_url: str) 
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
+
+
+async def test_a_pair_with_a_reference_answer_is_judged_against_it(redis_url: str) -> None:
+    campaign = "judge-reference"
+    with_reference = pair(1, campaign, RIGHT, WRONG).model_copy(
+        update={"expected": Expected(text="Your limit is 5,000 dollars.", value={"limit": 5000})}
+    )
+    async with (
+        running_simulator(SimProfile(name="judge", judge_accuracy=1.0)) as judge,
+        redis_client(redis_url) as client,
+    ):
+        await write(client, [with_reference, pair(2, campaign, RIGHT, ALSO_RIGHT)])
+        await worker(client, campaign, config(judge.url + "/v1")).run(once=True)
+        prompts = [orjson.loads(body)["messages"][0]["content"] for body in judge.stats.bodies]
+    references = sorted(p.split("<reference>")[1].split("</reference>")[0].strip() for p in prompts)
+    # Both orders of the first pair carry the reference; the second pair has none to give.
+    assert references == [
+        "(none given)",
+        "(none given)",
+        'Your limit is 5,000 dollars.\n{"limit": 5000}',
+        'Your limit is 5,000 dollars.\n{"limit": 5000}',
+    ]
+
+
+def test_the_reference_is_rendered_from_every_part_given() -> None:
+    assert render_reference(None) is None
+    assert render_reference(Expected()) is None
+    calls = [ToolCall(name="get_limit", arguments='{"card": "x"}')]
+    assert render_reference(Expected(tool_calls=calls)) == (
+        '(calls tool get_limit with arguments {"card": "x"})'
+    )
