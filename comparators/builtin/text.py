@@ -37,6 +37,7 @@ from rapidfuzz.fuzz import token_sort_ratio
 
 from comparators.base import ComparatorContext, Pairing, make_score
 from comparators.scores import Score, Value
+from proxy.recording.schema import Output
 
 __all__ = ["TextComparator", "TextOptions", "normalize"]
 
@@ -61,11 +62,15 @@ def similarity(a: str, b: str) -> float:
 
 
 class TextOptions(BaseModel):
-    """``comparators: {text: {normalize: false}}`` scores similarity on the raw texts."""
+    """``comparators: {text: {normalize: false}}`` scores similarity on the raw texts;
+    ``{text: {reasoning: true}}`` compares a model's visible reasoning (Anthropic thinking,
+    ``Choice.reasoning``) too, before its answer. Off by default: two models that reason
+    differently to the same answer have given the same answer."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     normalize: bool = True
+    reasoning: bool = False
 
 
 # A failed side: nothing is known, as with every content comparator.
@@ -73,6 +78,11 @@ _FAILED: dict[str, Value] = dict.fromkeys(
     ("applicable", "exact_match", "normalized_match", "similarity", "divergence")
 )
 _NO_TEXT: dict[str, Value] = {**_FAILED, "applicable": False}
+
+
+def _with_reasoning(output: Output, text: str) -> str:
+    reasoning = output.choices[0].reasoning if output.choices else None
+    return f"{reasoning}\n{text}" if reasoning else text
 
 
 class TextComparator:
@@ -87,6 +97,8 @@ class TextComparator:
         if incumbent is None or mirror is None or not pair.both_ok:
             return [make_score(self.name, dict(_FAILED))]
         a, b = incumbent.text, mirror.text
+        if self.options.reasoning:
+            a, b = _with_reasoning(incumbent, a), _with_reasoning(mirror, b)
         if not a.strip() and not b.strip():  # nothing to read is not "identical"
             return [make_score(self.name, dict(_NO_TEXT))]
         if a == b:

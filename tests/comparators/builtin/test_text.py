@@ -6,7 +6,7 @@ import pytest
 
 from comparators.builtin.text import TextComparator, TextOptions, normalize, similarity
 from proxy.recording.schema import Output
-from tests.comparators.factories import call, context, mirror, pairing, side
+from tests.comparators.factories import call, context, mirror, output, pairing, side
 
 
 def run(a: str, b: str, **options: object) -> dict[str, Any]:
@@ -116,3 +116,16 @@ def test_http_error_counts_as_failed() -> None:
     comparator = TextComparator(TextOptions(), context())
     [score] = comparator.compare(pairing(side(), mirror("oops", status=500)))
     assert score.values["divergence"] is None
+
+
+def test_reasoning_is_compared_only_when_asked() -> None:
+    thinking = output("Paris.")
+    thinking.choices[0].reasoning = "The user asks for a capital; France's is Paris."
+    plain = output("Paris.")
+    pair = pairing(side(out=thinking), mirror(out=plain))
+    default = TextComparator(TextOptions(), context()).compare(pair)[0].values
+    asked = TextComparator(TextOptions(reasoning=True), context()).compare(pair)[0].values
+    assert default["exact_match"] is True
+    assert asked["exact_match"] is False
+    assert isinstance(asked["similarity"], float)
+    assert asked["similarity"] < 1.0
