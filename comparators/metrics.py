@@ -109,7 +109,13 @@ class WorkerMetrics:
         )
         self.backlog = Gauge(
             "darklaunch_worker_backlog_entries",
-            "Entries in the pairs stream not yet delivered to any worker (capped at 10,000).",
+            "Entries in the pairs stream not yet delivered to any worker (the group's lag; "
+            "counted up to 1,000 on Redis before 7).",
+            registry=registry,
+        )
+        self.reconnects = Counter(
+            "darklaunch_worker_reconnects_total",
+            "Times the worker lost Redis and waited to start again from its pending entries.",
             registry=registry,
         )
         self.batch_duration = Histogram(

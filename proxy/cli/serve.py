@@ -66,6 +66,8 @@ def compare(
 ) -> None:
     """Score recorded pairs as one consumer of the 'comparators' group."""
     needs_analysis("compare")
+    from redis.exceptions import RedisError
+
     from comparators.base import ComparatorError
     from comparators.service import run_worker
 
@@ -77,7 +79,11 @@ def compare(
         )
     except ComparatorError as exc:
         fail(str(exc))
+    except RedisError as exc:
+        # Transient ones are waited out by the worker: what reaches here waiting cannot fix.
+        fail(f"Redis refused the worker ({exc}); check recording.redis_url and its credentials")
     sys.stdout.write(
         f"scored {stats.scored} pairs ({stats.reclaimed} reclaimed, {stats.bad} bad, "
-        f"{stats.skipped_not_owned} taken over by other workers)\n"
+        f"{stats.skipped_not_owned} taken over by other workers, {stats.reconnects} "
+        "reconnects)\n"
     )
