@@ -26,6 +26,7 @@ __all__ = [
     "FLAG_KEYS",
     "FLOAT_KEYS",
     "BoolArray",
+    "ReferenceTally",
     "ScoreFrame",
     "dedupe",
     "split_roles",
@@ -69,6 +70,10 @@ FLAG_KEYS = (
     "outcome.incumbent_refusal",
     "outcome.mirror_refusal",
     "latency.both_ok",
+    "reference.applicable",
+    "reference.incumbent_match",
+    "reference.mirror_match",
+    "reference.unscored",
 )
 NO_MODEL = "(none)"
 
@@ -111,6 +116,27 @@ def _floats(column: list[object]) -> FloatArray:
 
 def _flags(column: list[object]) -> FlagArray:
     return np.array([1 if x is True else 0 if x is False else -1 for x in column], dtype=np.int8)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceTally:
+    """How the pairs with a reference answer (a golden item's expected answer, read by the
+    ``reference`` comparator) came out: the counts both the gate's reference checks and the
+    report's accuracy row are computed from, so the two cannot disagree.
+
+    ``pairs`` carry a reference; ``unscored`` of them are left out because the comparator
+    could not read one side or both (a match of ``None``, or ``reference.unscored``); the
+    remaining ``n`` are scored, ``incumbent_right`` and ``candidate_right`` of them matched
+    the reference, and ``only_incumbent`` / ``only_candidate`` matched on one side only (the
+    discordant pairs a paired comparison reads)."""
+
+    pairs: int = 0
+    unscored: int = 0
+    n: int = 0
+    incumbent_right: int = 0
+    candidate_right: int = 0
+    only_incumbent: int = 0
+    only_candidate: int = 0
 
 
 @dataclass(frozen=True)
@@ -200,6 +226,51 @@ class ScoreFrame:
     def flag(self, key: str) -> BoolArray:
         result: BoolArray = self.flags[key] == 1
         return result
+
+    @property
+    def with_reference(self) -> BoolArray:
+        """Pairs replayed from a golden item with an expected answer (``reference.applicable``):
+        the only pairs reference accuracy can be read on."""
+        return self.flag("reference.applicable")
+
+    def incumbent_matches(self) -> FlagArray:
+        """Per pair: 1 when the incumbent's answer matches the reference, 0 when it does not,
+        -1 when unknown (no reference, or the comparator could not read the answer)."""
+        return self.flags["reference.incumbent_match"]
+
+    def mirror_matches(self) -> FlagArray:
+        """As :meth:`incumbent_matches`, for the candidate's (or replica's) answer."""
+        return self.flags["reference.mirror_match"]
+
+    def reference_scored(self) -> BoolArray:
+        """Pairs with a reference whose two answers were both read against it: a pair with one
+        side unread says nothing about either side's accuracy *relative to the other*, so the
+        paired comparison and both accuracies count the same pairs."""
+        scored: BoolArray = (
+            self.with_reference
+            & (self.incumbent_matches() >= 0)
+            & (self.mirror_matches() >= 0)
+            & (self.flags["reference.unscored"] != 1)
+        )
+        return scored
+
+    def reference_tally(self) -> ReferenceTally:
+        """The counts of :class:`ReferenceTally` for this frame."""
+        pairs = int(self.with_reference.sum())
+        if pairs == 0:
+            return ReferenceTally()
+        scored = self.reference_scored()
+        incumbent = scored & (self.incumbent_matches() == 1)
+        candidate = scored & (self.mirror_matches() == 1)
+        return ReferenceTally(
+            pairs=pairs,
+            unscored=pairs - int(scored.sum()),
+            n=int(scored.sum()),
+            incumbent_right=int(incumbent.sum()),
+            candidate_right=int(candidate.sum()),
+            only_incumbent=int((incumbent & ~candidate).sum()),
+            only_candidate=int((candidate & ~incumbent).sum()),
+        )
 
     def divergent(self, threshold: float) -> tuple[int, int]:
         """(pairs whose headline divergence is above ``threshold``, pairs that have one)."""

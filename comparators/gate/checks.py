@@ -11,12 +11,16 @@ regression that fattens the tail without moving the median, so the rank-based me
 ratios: a candidate that is faster for most requests and twice as slow for the slowest 1%
 FAILs the p99 check. Time to first token is judged on streamed pairs only: a plain answer's
 first byte is its last, and pooling the two hides a streaming regression.
+
+Reference accuracy, on pairs replayed from a golden set with expected answers, is checked by
+:mod:`comparators.gate.reference` through :meth:`CheckSet._check`, so its checks join the
+family and the segments like these. One of them is a floor (``direction`` ``at_least``): for
+it the PASS bound is ``lower``, at the policy's confidence, and the FAIL bound ``upper``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
@@ -24,11 +28,16 @@ from comparators.columns.frame import BoolArray, ScoreFrame
 from comparators.gate import stats
 from comparators.gate.estimate import Estimate, FloatArray, decide_at_most, two_sided_level
 from comparators.gate.policy import GatePolicy, Quality
+from comparators.gate.reference import (
+    Direction,
+    Estimator,
+    decide_at_least,
+    reference_checks,
+    reference_fail_capable,
+)
 from comparators.gate.result import Check, Verdict
 
 __all__ = ["CheckSet", "fail_capable"]
-
-Estimator = Callable[[float], Estimate]
 
 
 def fail_capable(policy: GatePolicy, frame: ScoreFrame) -> int:
@@ -50,12 +59,19 @@ def fail_capable(policy: GatePolicy, frame: ScoreFrame) -> int:
     count = sum(limit is not None for limit in limits)
     if policy.max_p95_ttft_ratio is not None and bool(frame.streamed().any()):
         count += 1
-    return count
+    return count + reference_fail_capable(policy, frame)
 
 
-def _detectable(estimate: Estimate, limit: float, ratio: bool) -> float | None:
+def _detectable(
+    estimate: Estimate, limit: float, ratio: bool, direction: Direction = "at_most"
+) -> float | None:
     """About the smallest true value that would FAIL half the time at this sample size: the
-    limit plus the distance from the estimate down to its FAIL bound."""
+    limit plus the distance from the estimate down to its FAIL bound (for an ``at_least``
+    check, the largest: the limit minus the distance up to its FAIL bound)."""
+    if direction == "at_least":
+        if estimate.value is None or estimate.upper is None:
+            return None
+        return limit - (estimate.upper - estimate.value)
     if estimate.value is None or estimate.lower is None:
         return None
     if ratio:
@@ -105,6 +121,7 @@ class CheckSet:
                 "outcome.incumbent_refusal",
                 self.policy.max_refusal_rate_increase,
             ),
+            *reference_checks(self.frame, self.policy, self._check),
             self._p95_latency(),
             self._quantile_ratio("p95_latency_ratio", "", 0.95, self.policy.max_p95_latency_ratio),
             self._quantile_ratio("p99_latency_ratio", "", 0.99, self.policy.max_p99_latency_ratio),
@@ -124,13 +141,20 @@ class CheckSet:
         *,
         ratio: bool = False,
         fail: bool = True,
+        direction: Direction = "at_most",
     ) -> Check:
         """Run ``estimator`` at both levels and judge; ``fail=False`` caps the status at
-        INCONCLUSIVE (evidence of a breach that the data cannot attribute to the candidate)."""
+        INCONCLUSIVE (evidence of a breach that the data cannot attribute to the candidate).
+        The PASS bound comes from the policy's level and the FAIL bound from the family's:
+        ``upper`` and ``lower`` for ``at_most``, the other way round for ``at_least``."""
         shown = estimator(self.pass_level)
         strict = shown if self.fail_level == self.pass_level else estimator(self.fail_level)
-        estimate = Estimate(shown.value, strict.lower, shown.upper, shown.n)
-        status = Verdict(decide_at_most(estimate, limit))
+        if direction == "at_least":
+            estimate = Estimate(shown.value, shown.lower, strict.upper, shown.n)
+            status = Verdict(decide_at_least(estimate, limit))
+        else:
+            estimate = Estimate(shown.value, strict.lower, shown.upper, shown.n)
+            status = Verdict(decide_at_most(estimate, limit))
         if status is Verdict.FAIL and not fail:
             status = Verdict.INCONCLUSIVE
         return Check(
@@ -142,10 +166,11 @@ class CheckSet:
             lower=estimate.lower,
             upper=estimate.upper,
             threshold=limit,
+            direction=direction,
             unit=unit,
             n=estimate.n,
             method=method,
-            detectable=_detectable(strict, limit, ratio) if fail else None,
+            detectable=_detectable(strict, limit, ratio, direction) if fail else None,
         )
 
     def _changed(self, frame: ScoreFrame) -> tuple[int, int]:

@@ -82,6 +82,14 @@ class GatePolicy(BaseModel):
     max_error_rate_increase: float | None = Field(default=0.01, ge=0.0, le=1.0)
     # Candidate refusal rate minus incumbent refusal rate.
     max_refusal_rate_increase: float | None = Field(default=0.01, ge=0.0, le=1.0)
+    # Golden-set replays with expected answers only (the ``reference`` comparator), off by
+    # default because live traffic has no reference: the candidate's share of answers that
+    # match the reference must be at least this (0.9 = 90%), exact bounds.
+    min_reference_accuracy: float | None = Field(default=None, gt=0.0, le=1.0)
+    # ... and its accuracy may fall at most this far below the incumbent's on the same items:
+    # incumbent-right-only minus candidate-right-only share of the scored items, paired
+    # (0.02 = 2 pts). Non-inferiority against the truth, not against the incumbent's wording.
+    max_reference_regression: float | None = Field(default=None, ge=0.0, le=1.0)
     # Absolute p95 of the candidate's total latency, in ms.
     max_p95_latency_ms: float | None = Field(default=None, gt=0.0)
     # Candidate p95 / incumbent p95 of total latency.

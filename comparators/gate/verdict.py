@@ -36,6 +36,7 @@ from comparators.columns.unscored import split_unscored
 from comparators.gate import stats
 from comparators.gate.checks import CheckSet, fail_capable
 from comparators.gate.policy import GatePolicy, Quality
+from comparators.gate.reference import reference_note
 from comparators.gate.result import Check, GateResult, SegmentVerdict, Verdict
 from comparators.scores import ScoreRecord
 
@@ -141,6 +142,8 @@ def evaluate(
                 "these scores were written without the semantic, json and tool_calls "
                 "comparators (enable them in comparators:, or judge with quality: lexical)"
             )
+    if (note := reference_note(policy, frames)) is not None:
+        notes.append(note)
     segments = [s for name, f in frames.items() for s in _segments(name, f, noise, policy)]
     overall_confidence, segment_confidence = _fail_confidences(
         policy,

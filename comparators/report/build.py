@@ -241,6 +241,7 @@ def _slice(
     noise_worse, noise_better, noise_judged = noise.discordant(
         "judge.incumbent_better", "judge.mirror_better"
     )
+    reference = frame.reference_tally()
     return SliceReport.model_validate(
         {
             "scope": scope,
@@ -292,6 +293,15 @@ def _slice(
             "judge_regression": stats.paired_difference(worse, better, judged, conf),
             "noise_judge_better": stats.proportion(noise_better, noise_judged, conf),
             "noise_judge_worse": stats.proportion(noise_worse, noise_judged, conf),
+            "reference_pairs": reference.pairs,
+            "reference_unscored": reference.unscored,
+            "reference_accuracy": stats.proportion(reference.candidate_right, reference.n, conf),
+            "incumbent_reference_accuracy": stats.proportion(
+                reference.incumbent_right, reference.n, conf
+            ),
+            "reference_regression": stats.paired_difference(
+                reference.only_incumbent, reference.only_candidate, reference.n, conf
+            ),
             "breach_rates": {
                 kind: stats.proportion(frame.breach_count(kind), len(frame), conf)
                 for kind in frame.breach_kinds()

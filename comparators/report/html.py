@@ -27,6 +27,7 @@ from comparators.report.table import (
     fmt_pts,
     fmt_usd,
     judge_rows,
+    reference_difference,
 )
 from comparators.report.worst import CATEGORIES, WorstPair, WorstPairs
 
@@ -108,6 +109,15 @@ def _summary_rows(
                 f"{fmt_estimate(row.noise_judge_better)} / {fmt_estimate(row.noise_judge_worse)}",
                 f"regression {fmt_estimate(row.judge_regression, fmt_pts)} "
                 f"(n={row.judge_better.n})",
+            ]
+        )
+    if row.reference_pairs:
+        rows.append(
+            [
+                "reference accuracy",
+                fmt_estimate(row.reference_accuracy),
+                fmt_estimate(row.incumbent_reference_accuracy),
+                reference_difference(row),
             ]
         )
     rows += [

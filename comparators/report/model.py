@@ -138,6 +138,16 @@ class SliceReport(_Model):
     judge_regression: Estimate = _NO_DATA
     noise_judge_better: Estimate = _NO_DATA
     noise_judge_worse: Estimate = _NO_DATA
+    # Golden-set replays with expected answers (the ``reference`` comparator): the pairs with a
+    # reference, those of them left out because a side could not be read against it, the
+    # candidate's and the incumbent's share of right answers on the rest (Wilson), and their
+    # paired difference, incumbent minus candidate, with Bonett–Price bounds: what the gate's
+    # min_reference_accuracy and max_reference_regression limit.
+    reference_pairs: int = 0
+    reference_unscored: int = 0
+    reference_accuracy: Estimate = _NO_DATA
+    incumbent_reference_accuracy: Estimate = _NO_DATA
+    reference_regression: Estimate = _NO_DATA
 
 
 class Distributions(_Model):

@@ -31,6 +31,7 @@ __all__ = [
     "fmt_pct",
     "fmt_usd",
     "judge_rows",
+    "reference_difference",
     "render_markdown",
     "render_table",
 ]
@@ -102,6 +103,16 @@ def _latency_rows(table: Grid, label: str, latency: LatencyComparison) -> None:
     table.add_row(f"{label} shift", p_value, "", f"HL {shift}")
 
 
+def reference_difference(row: SliceReport) -> str:
+    """The reference row's difference cell: incumbent minus candidate accuracy on the same
+    items, the items it counts and those it left out (a side the comparator could not read)."""
+    text = f"regression {fmt_estimate(row.reference_regression, fmt_pts)} "
+    text += f"(n={row.reference_regression.n}"
+    if row.reference_unscored:
+        text += f", {row.reference_unscored} unscored"
+    return text + ")"
+
+
 def _summary(candidate: CandidateReport, report: CampaignReport) -> Grid:
     row = candidate.overall
     models = f" ({', '.join(candidate.models)})" if candidate.models else ""
@@ -130,6 +141,13 @@ def _summary(candidate: CandidateReport, report: CampaignReport) -> Grid:
             f"{fmt_estimate(row.judge_better)} / {fmt_estimate(row.judge_worse)}",
             f"{fmt_estimate(row.noise_judge_better)} / {fmt_estimate(row.noise_judge_worse)}",
             f"regression {fmt_estimate(row.judge_regression, fmt_pts)} (n={row.judge_better.n})",
+        )
+    if row.reference_pairs:
+        table.add_row(
+            "reference accuracy",
+            fmt_estimate(row.reference_accuracy),
+            fmt_estimate(row.incumbent_reference_accuracy),
+            reference_difference(row),
         )
     table.add_row(
         f"word divergence > {report.divergence_threshold:g}",
