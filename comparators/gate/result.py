@@ -20,10 +20,11 @@ Verdict = Decision
 
 class Check(BaseModel):
     """One limit on one candidate, over all its pairs (``segment`` ``None``) or one segment
-    (``"kind=tool_call"``). ``upper`` is the one-sided bound at the gate's confidence that a
-    PASS needs within the limit; ``lower`` is the one-sided bound at the family-adjusted
-    confidence that a FAIL needs beyond it (see :mod:`comparators.gate.verdict`).
-    ``direction`` says whether the value must stay at most or at least the threshold.
+    (``"kind=tool_call"``). For an ``at_most`` check ``upper`` is the one-sided bound at the
+    gate's confidence that a PASS needs within the limit, and ``lower`` the one-sided bound at
+    the family-adjusted confidence that a FAIL needs beyond it (see
+    :mod:`comparators.gate.verdict`); for an ``at_least`` check (``min_reference_accuracy``)
+    the roles swap: ``lower`` is the PASS bound, ``upper`` the FAIL bound.
     ``detectable`` is the check's power in the limit's units: about the smallest true value
     that these pairs would FAIL half the time."""
 
