@@ -23,6 +23,7 @@ from comparators.builtin.embedding import EmbeddingComparator
 from comparators.builtin.json_diff import JsonComparator
 from comparators.builtin.latency import LatencyComparator
 from comparators.builtin.outcome import OutcomeComparator
+from comparators.builtin.reference import ReferenceComparator
 from comparators.builtin.semantic import SemanticComparator
 from comparators.builtin.text import TextComparator
 from comparators.builtin.tool_calls import ToolCallsComparator
@@ -48,6 +49,7 @@ BUILTINS: dict[str, type[Comparator]] = {
     "latency": LatencyComparator,
     "cost": CostComparator,
     "embedding": EmbeddingComparator,
+    "reference": ReferenceComparator,
 }
 
 

@@ -65,6 +65,13 @@ HEADLINE_KEYS = (
     "embedding.divergence",  # float in [0, 1]: (1 - cosine) / 2
     "cost.incumbent_tokens",  # int: total tokens
     "cost.mirror_tokens",  # int
+    "reference.applicable",  # bool: the pair has a reference answer (other keys None if not)
+    "reference.kind",  # str: the part that decided: tool_calls, json or text
+    "reference.incumbent_match",  # bool: the incumbent's answer is right (a failed side is not)
+    "reference.mirror_match",  # bool: the mirror's answer is right (None: unscored)
+    "reference.incumbent_score",  # float in [0, 1]: how close to the reference
+    "reference.mirror_score",  # float in [0, 1]
+    "reference.unscored",  # bool: the embedder failed, so a side's match is None
 )
 
 

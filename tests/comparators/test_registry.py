@@ -70,6 +70,7 @@ def test_none_selects_every_builtin_with_defaults() -> None:
         "latency",
         "cost",
         "embedding",
+        "reference",
     ]
 
 

@@ -26,7 +26,17 @@ from tests.comparators.gate.test_verdict import campaign
 
 PRICES = Path(__file__).resolve().parents[2] / "config" / "prices.json"
 UNKNOWN = "/v1/unknown/generate"
-ALL_BUILTINS = ("text", "json", "tool_calls", "outcome", "latency", "cost", "semantic", "embedding")
+ALL_BUILTINS = (
+    "text",
+    "json",
+    "tool_calls",
+    "outcome",
+    "latency",
+    "cost",
+    "semantic",
+    "embedding",
+    "reference",
+)
 
 
 def config() -> Config:
