@@ -21,6 +21,7 @@ import yaml
 from comparators.gate.result import Verdict
 from comparators.golden.model import (
     Expected,
+    ExpectedToolCall,
     GoldenItem,
     ItemProvenance,
     Recorded,
@@ -35,6 +36,8 @@ from proxy.recording.schema import PairRecord
 from proxy.replay.retry import RetryPolicy
 from proxy.replay.runner import Replayer, ReplayOptions
 from proxy.replay.work import ReplayItem
+from proxy.sim.answers import items
+from proxy.sim.answers.model import JsonDoc, Prose, ToolUse
 from proxy.sim.demo import CANDIDATE_PROFILES, INCUMBENT_PROFILE, demo_policy
 from proxy.sim.profile import SimProfile
 from proxy.sim.prompts import traffic
@@ -275,3 +278,80 @@ async def test_a_candidate_that_cannot_be_asked_an_item_skips_it_by_reason(
     assert mirrors == {"plain": ["claude"], "two": []}
     assert orjson.loads(sims["good"].stats.bodies[0])["max_tokens"] > 0
     assert os.environ.get("NEVER_SET_IN_TESTS") is None
+
+
+def answered_golden_set(root: Path, n: int) -> str:
+    """``n`` bank questions with known answers (short facts, tool calls, JSON extraction), each
+    with its right answer as the golden item's ``expected``."""
+    kinds = ("short_fact", "tool_call", "json")
+    pool = [item for kind in kinds for item in items(kind)]
+    golden = []
+    for index in range(n):
+        item = pool[(index * 7) % len(pool)]
+        answer = item.answer
+        if isinstance(answer, ToolUse):
+            expected = Expected(
+                tool_calls=[
+                    ExpectedToolCall(
+                        name=answer.name, arguments=orjson.dumps(answer.arguments).decode()
+                    )
+                ]
+            )
+        elif isinstance(answer, JsonDoc):
+            expected = Expected.model_validate({"json": answer.document})
+        else:
+            assert isinstance(answer, Prose)  # short facts are prose with a fact in a slot
+            slots = [p for s in answer.sentences for p in s.parts if not isinstance(p, str)]
+            expected = Expected(text=slots[-1].value)
+        body: dict[str, Any] = {
+            "model": "big-model-v1",
+            "messages": [{"role": "user", "content": item.question}],
+            "user": f"user-{index}",
+        }
+        if item.tools:
+            body["tools"] = list(item.tools)
+        if item.response_format:
+            body["response_format"] = item.response_format
+        golden.append(
+            GoldenItem(
+                id=f"item-{index:04d}",
+                route=CHAT,
+                request=body,
+                expected=expected,
+                tags={"kind": item.kind},
+                provenance=ItemProvenance(source="import", time=0.0),
+            )
+        )
+    return write_version(root, golden, VersionProvenance(source="import", file="t")).version
+
+
+async def test_reference_answers_pass_a_more_accurate_candidate_and_fail_a_less_accurate_one(
+    tmp_path: Path, redis_url: str, campaign: str
+) -> None:
+    policy = POLICY.model_copy(
+        update={"max_excess_divergence": None, "max_reference_regression": 0.02}
+    )
+    base = INCUMBENT_PROFILE.model_copy(update=QUICK)
+    async with (
+        running_simulator(base.model_copy(update={"content_error_rate": 0.15})) as incumbent,
+        running_simulator(base.model_copy(update={"name": "better", "seed": 3})) as better,
+        running_simulator(
+            base.model_copy(update={"name": "worse", "content_error_rate": 0.4})
+        ) as worse,
+    ):
+        version = answered_golden_set(tmp_path / "golden", 200)
+        cfg = config(redis_url, incumbent.url, {"better": better.url, "worse": worse.url})
+        _, golden, _ = load_items(tmp_path / "golden", version)
+        options = ReplayOptions(campaign=campaign, version=version, concurrency=16)
+        outcome = await replay_and_gate(cfg, golden, options, policy)
+    gate = outcome.gate
+    assert gate is not None
+    regression = {
+        c.candidate: c for c in gate.checks if c.name == "reference_regression" and not c.segment
+    }
+    assert regression["better"].n == regression["worse"].n == 200
+    assert regression["better"].value is not None
+    assert regression["better"].value < -0.05
+    assert regression["worse"].value is not None
+    assert regression["worse"].value > 0.15
+    assert gate.candidates == {"better": Verdict.PASS, "worse": Verdict.FAIL}
