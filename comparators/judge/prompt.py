@@ -56,6 +56,15 @@ def _content(content: Any) -> str:
     return "" if content is None else json.dumps(content, ensure_ascii=False)
 
 
+def _tool_name(tool: Any) -> str:
+    """An OpenAI tool's ``function.name``, or an Anthropic tool's ``name``."""
+    if not isinstance(tool, dict):
+        return "?"
+    function = tool.get("function")
+    name = function.get("name") if isinstance(function, dict) else tool.get("name")
+    return name if isinstance(name, str) else "?"
+
+
 def render_request(record: PairRecord) -> str:
     """The client's request as the judge reads it: each message as ``role: content``, then
     the tools offered and the response format asked for, when there are any."""
@@ -63,6 +72,9 @@ def render_request(record: PairRecord) -> str:
     if not isinstance(body, dict):
         return str(body) if body is not None else "(the request body was not recorded)"
     lines: list[str] = []
+    system = body.get("system")  # Anthropic Messages keep the system prompt beside the turns
+    if isinstance(system, str | list) and (text := _content(system)):
+        lines.append(f"system: {text}")
     messages = body.get("messages")
     if isinstance(messages, list):
         for message in messages:
@@ -74,9 +86,7 @@ def render_request(record: PairRecord) -> str:
         lines.append(f"user: {_content(body['input'])}")
     tools = body.get("tools")
     if isinstance(tools, list) and tools:
-        names = [
-            t.get("function", {}).get("name", "?") if isinstance(t, dict) else "?" for t in tools
-        ]
+        names = [_tool_name(t) for t in tools]
         lines.append(f"(tools offered: {', '.join(str(n) for n in names)})")
     response_format = body.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type"):

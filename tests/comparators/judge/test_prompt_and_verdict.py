@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from comparators.judge.prompt import JudgePrompt, PromptError
+from comparators.judge.prompt import JudgePrompt, PromptError, render_request
 from comparators.judge.verdict import JudgeAnswer, MalformedAnswer, combine, parse_answer
 from proxy.config.judge import DEFAULT_RUBRIC
+from proxy.recording.schema import PairRecord, RequestInfo, Role, Side
 
 
 def shipped(max_chars: int = 12_000) -> JudgePrompt:
@@ -96,3 +97,28 @@ def test_two_orders_map_back_to_the_sides_and_a_split_is_a_tie() -> None:
 def test_the_mirror_refused_only_when_both_orders_say_so() -> None:
     assert combine(answer("A", b_refused=True), answer("B", a_refused=True)).mirror_refused
     assert not combine(answer("A", b_refused=True), answer("B")).mirror_refused
+
+
+def test_an_anthropic_request_is_read_with_its_system_prompt_and_tools() -> None:
+    record = PairRecord(
+        pair_id="p",
+        campaign="c",
+        timestamp=0.0,
+        route="/v1/messages",
+        method="POST",
+        request=RequestInfo(
+            body={
+                "model": "claude",
+                "max_tokens": 100,
+                "system": [{"type": "text", "text": "Answer in French."}],
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+                "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+            }
+        ),
+        incumbent=Side(role=Role.INCUMBENT, name="incumbent"),
+    )
+    assert render_request(record).splitlines() == [
+        "system: Answer in French.",
+        "user: Hi",
+        "(tools offered: get_weather)",
+    ]
