@@ -12,6 +12,12 @@ these names, so they are a contract (``docs/records.md``): a campaign ``C`` owns
   its calls cost in one clock hour (the budget shared by every worker);
 * ``darklaunch:{C}:batch:<id>``, short-lived markers that make a spooled batch's replay
   idempotent;
+* ``darklaunch:{C}:labels``, the stream of human review labels (one entry per label given; a
+  later label of the same reviewer on the same (pair, mirror) replaces an earlier one);
+* ``darklaunch:{C}:feedback``, the stream of end users' feedback the proxy received
+  (``POST /darklaunch/feedback``);
+* ``darklaunch:review:tokens``, a hash of reviewer name -> SHA-256 of their token (not a
+  campaign's: a reviewer reviews every campaign);
 * ``darklaunch:{C}:replayed``, the set of golden items (``<version>:<item id>``) whose pairs
   ``darklaunch replay`` wrote, written in one transaction with them, so a replay that stopped
   continues where it stopped and never asks an item twice.
@@ -42,6 +48,9 @@ __all__ = [
     "judge_cache_key",
     "judge_spend_key",
     "judgements_key",
+    "REVIEW_TOKENS_KEY",
+    "feedback_key",
+    "labels_key",
     "pairs_key",
     "replayed_key",
     "scores_key",
@@ -99,6 +108,17 @@ def judge_cache_key(campaign: str) -> str:
 def judge_spend_key(campaign: str, hour: int) -> str:
     """What the judge's calls cost in clock hour ``hour`` (hours since the epoch, UTC)."""
     return f"{campaign_tag(campaign)}:judge:spend:{hour}"
+
+
+REVIEW_TOKENS_KEY = f"{KEY_PREFIX}:review:tokens"
+
+
+def labels_key(campaign: str) -> str:
+    return f"{campaign_tag(campaign)}:labels"
+
+
+def feedback_key(campaign: str) -> str:
+    return f"{campaign_tag(campaign)}:feedback"
 
 
 def replayed_key(campaign: str) -> str:

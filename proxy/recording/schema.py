@@ -23,6 +23,7 @@ __all__ = [
     "Choice",
     "ErrorInfo",
     "Expected",
+    "Feedback",
     "GoldenRef",
     "Output",
     "PairRecord",
@@ -153,6 +154,25 @@ class Expected(_Model):
     text: str | None = None
     tool_calls: list[ToolCall] | None = None
     value: Any = None
+
+
+class Feedback(_Model):
+    """An end user's word on an answer they got (``POST /darklaunch/feedback`` on the proxy),
+    one entry in ``darklaunch:{<campaign>}:feedback``.
+
+    ``request_id`` is the id the client has: its own ``x-request-id`` or the one the
+    incumbent answered with. ``pair_id`` names the pair when the request was mirrored;
+    otherwise ``route`` and ``request`` (redacted, capped like a pair's) keep the request so it
+    can still enter a golden set. ``comment`` is redacted like any recorded text."""
+
+    campaign: str
+    request_id: str
+    rating: str  # "bad" or "good"
+    comment: str | None = None
+    time: float
+    pair_id: str | None = None
+    route: str | None = None
+    request: Any = None
 
 
 class GoldenRef(_Model):
