@@ -27,6 +27,7 @@ COMPOSITION_ROOTS = {
     "proxy.cli.app",
     "proxy.cli.lifecycle",
     "proxy.cli.replaying",
+    "proxy.cli.review",
     "proxy.cli.serve",
     "proxy.cli.setup",
     "proxy.sim.demo",

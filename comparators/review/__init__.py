@@ -2,5 +2,10 @@
 the gate and the golden set make of them.
 
 - :mod:`comparators.review.label`: a label, and reading and writing the labels stream (the
-  contract every other part of review reads).
+  contract every other part of review reads);
+- :mod:`comparators.review.tokens`: reviewers' tokens (only their hashes are stored) and the
+  app's sessions;
+- :mod:`comparators.review.queues`: which pairs a reviewer is shown (worst, audit, reported);
+- :mod:`comparators.review.render`: model output rendered inert (safe markdown, JSON, tools);
+- :mod:`comparators.review.app`: the aiohttp app ``darklaunch review`` serves.
 """

@@ -5,7 +5,8 @@
 - :mod:`proxy.cli.serve`: ``serve`` and ``compare``;
 - :mod:`proxy.cli.analysis`: ``report``, ``gate``, ``campaigns``, ``export``;
 - :mod:`proxy.cli.setup`: ``config-reference``, ``check-config``, ``init``;
-- :mod:`proxy.cli.lifecycle`: ``golden``, ``replay``, ``demo``.
+- :mod:`proxy.cli.lifecycle`: ``golden``, ``replay``, ``demo``;
+- :mod:`proxy.cli.review`: ``review``, ``review-token``.
 
 These are the composition roots: the only modules of the data plane that reach into the
 analysis plane, lazily, inside the command that needs it.
@@ -19,8 +20,9 @@ from proxy.cli import serve
 from proxy.cli import analysis
 from proxy.cli import setup
 from proxy.cli import lifecycle
+from proxy.cli import review
 from proxy.cli.app import app, main
 
 # isort: on
 
-__all__ = ["analysis", "app", "lifecycle", "main", "serve", "setup"]
+__all__ = ["analysis", "app", "lifecycle", "main", "review", "serve", "setup"]
