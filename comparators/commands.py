@@ -27,7 +27,13 @@ from comparators.campaign import (
     load_pairs,
     load_scores,
 )
-from comparators.export import Manifest, export_golden_set, selected_pair_ids
+from comparators.export import (
+    Manifest,
+    export_golden_set,
+    export_labeled,
+    labeled_pair_ids,
+    selected_pair_ids,
+)
 from comparators.gate.policy import GatePolicy
 from comparators.gate.result import GateResult
 from comparators.gate.verdict import evaluate
@@ -37,6 +43,7 @@ from comparators.report.build import build_report, render_json
 from comparators.report.html import render_html
 from comparators.report.model import CampaignReport
 from comparators.report.worst import build_worst_pairs, worst_pair_ids
+from comparators.review.label import Label, load_labels
 from comparators.scores import ScoreRecord
 from comparators.tables import Grid
 from proxy.config.recording import RecordingConfig
@@ -118,6 +125,17 @@ def campaigns_grid(config: Config, found: list[CampaignSummary]) -> Grid:
 
 
 @dataclass
+class _Campaign:
+    """What the report and the gate read: the scores (with the judge's verdicts joined in),
+    the judgements themselves and the reviewers' labels."""
+
+    scores: list[ScoreRecord]
+    stats: LoadStats
+    judgements: list[Judgement]
+    labels: list[Label]
+
+
+@dataclass
 class ReportOutput:
     report: CampaignReport
     gate: GateResult | None
@@ -135,6 +153,11 @@ async def _scores(
     return with_judgements(scores, judgements), stats, judgements
 
 
+async def _read(client: aioredis.Redis, campaign: str) -> _Campaign:
+    scores, stats, judgements = await _scores(client, campaign)
+    return _Campaign(scores, stats, judgements, await load_labels(client, campaign))
+
+
 async def report_campaign(
     config: Config,
     campaign: str,
@@ -145,16 +168,20 @@ async def report_campaign(
     traffic_rps: float | None = None,
 ) -> ReportOutput:
     async with _campaign(config, campaign) as client:
-        scores, stats, judgements = await _scores(client, campaign)
+        read = await _read(client, campaign)
+        scores = read.scores
         report = build_report(
             scores,
             campaign=campaign,
             traffic_rps=traffic_rps,
             sample_rate=config.mirror.sample_rate,
-            skipped_records=stats.skipped,
-            judgements=judgements,
+            skipped_records=read.stats.skipped,
+            judgements=read.judgements,
+            labels=read.labels,
         )
-        gate = evaluate(scores, policy) if policy is not None else None
+        gate = None
+        if policy is not None:
+            gate = evaluate(scores, policy, judgements=read.judgements, labels=read.labels)
         if fmt == "json":
             return ReportOutput(report, gate, render_json(report))
         if fmt == "html":
@@ -168,15 +195,39 @@ async def gate_campaign(
     config: Config, campaign: str, policy: GatePolicy, *, candidate: str | None = None
 ) -> GateResult:
     async with _campaign(config, campaign) as client:
-        scores, _, _ = await _scores(client, campaign)
-    return evaluate(scores, policy, candidate=candidate)
+        read = await _read(client, campaign)
+    return evaluate(
+        read.scores,
+        policy,
+        candidate=candidate,
+        judgements=read.judgements,
+        labels=read.labels,
+    )
 
 
 async def export_campaign(
-    config: Config, campaign: str, where: str, out_dir: Path, *, new: bool = False
+    config: Config,
+    campaign: str,
+    where: str | None,
+    out_dir: Path,
+    *,
+    new: bool = False,
+    labeled: bool = False,
+    reviewer: str | None = None,
 ) -> Manifest:
-    """Export as the next golden-set version, on the latest one unless ``new``."""
+    """Export as the next golden-set version, on the latest one unless ``new``: the pairs
+    ``where`` selects, or with ``labeled`` the labeled ones (``reviewer``'s only, when named;
+    those ``where`` selects too, when given)."""
     async with _campaign(config, campaign) as client:
         scores, _, _ = await _scores(client, campaign)
+        if labeled:
+            labels = await load_labels(client, campaign)
+            ids = labeled_pair_ids(scores, labels, reviewer=reviewer, where=where)
+            pairs = await load_pairs(client, campaign, ids)
+            return export_labeled(
+                scores, pairs, labels, out_dir, campaign, reviewer=reviewer, where=where, new=new
+            )
+        if where is None:
+            raise ValueError("where: got None; expected a filter, or labeled=True")
         pairs = await load_pairs(client, campaign, selected_pair_ids(scores, where))
     return export_golden_set(scores, pairs, where, out_dir, campaign, new=new)

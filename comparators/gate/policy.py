@@ -76,6 +76,12 @@ class GatePolicy(BaseModel):
     # Judge quality only: the share of judged pairs where the incumbent's answer is better
     # minus the share where the candidate's is (the seed's ALLOWED_REGRESSION): 0.02 = 2 pts.
     max_quality_regression: float | None = Field(default=0.02, ge=0.0, le=1.0)
+    # Judge quality only, off by default: how far the judge must be shown to agree with human
+    # reviewers (Cohen's kappa over pairs both judged and labeled, ``darklaunch review``)
+    # before its verdicts may PASS or FAIL a candidate. The kappa's one-sided lower bound at
+    # ``confidence`` must reach this, over at least 30 such pairs, or quality_regression is
+    # INCONCLUSIVE: a judge nobody checked is an opinion, not evidence. 0.6 is "substantial".
+    min_judge_human_agreement: float | None = Field(default=None, gt=-1.0, le=1.0)
     # The candidate's own error rate, absolute.
     max_error_rate: float | None = Field(default=0.05, ge=0.0, le=1.0)
     # Candidate error rate minus incumbent error rate on the same requests.

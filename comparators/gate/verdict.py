@@ -16,6 +16,15 @@ the pairs to prove compliance on its own. The campaign's verdict is
 the worst of its candidates'. Exit codes for CI: :data:`EXIT_PASS`, :data:`EXIT_FAIL`,
 :data:`EXIT_INCONCLUSIVE`.
 
+**Trusting the judge.** With ``quality: judge`` and ``min_judge_human_agreement`` set, the
+judge's verdicts count only once reviewers have checked them: Cohen's kappa of the judge
+against the reviewers' labels (:mod:`comparators.review.agreement`), over at least
+:data:`MIN_TRUST_PAIRS` (pair, mirror)s both judged and labeled, must have its one-sided lower
+bound at ``confidence`` at or above the limit. Otherwise every ``quality_regression`` check
+(on all pairs and per segment) that would PASS or FAIL is INCONCLUSIVE instead, and a note
+names the kappa, its interval and n: a judge that disagrees with people proves nothing either
+way, not even a regression.
+
 **Multiplicity.** Ten checks on each of a few candidates and a dozen segments are a hundred
 chances for chance to look like a breach: at the nominal level each, a candidate exactly at
 every limit would FAIL far more often than 5% of the time. So the family-wise false-FAIL rate
@@ -35,9 +44,13 @@ from comparators.columns.frame import ScoreFrame, dedupe, split_roles
 from comparators.columns.unscored import split_unscored
 from comparators.gate import stats
 from comparators.gate.checks import CheckSet, fail_capable
+from comparators.gate.estimate import two_sided_level
 from comparators.gate.policy import GatePolicy, Quality
 from comparators.gate.reference import reference_note
 from comparators.gate.result import Check, GateResult, SegmentVerdict, Verdict
+from comparators.judge.record import Judgement
+from comparators.review.agreement import judge_human_agreement
+from comparators.review.label import Label
 from comparators.scores import ScoreRecord
 
 __all__ = [
@@ -45,12 +58,15 @@ __all__ = [
     "EXIT_FAIL",
     "EXIT_INCONCLUSIVE",
     "EXIT_PASS",
+    "MIN_TRUST_PAIRS",
     "evaluate",
+    "judge_trust_note",
 ]
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
 EXIT_INCONCLUSIVE = 3
+MIN_TRUST_PAIRS = 30  # (pair, mirror)s both judged and labeled before the judge can be trusted
 EXIT_CODES = {
     Verdict.PASS: EXIT_PASS,
     Verdict.FAIL: EXIT_FAIL,
@@ -106,9 +122,16 @@ def _fail_confidences(policy: GatePolicy, overall: int, segment_checks: int) -> 
 
 
 def evaluate(
-    scores: Sequence[ScoreRecord], policy: GatePolicy, *, candidate: str | None = None
+    scores: Sequence[ScoreRecord],
+    policy: GatePolicy,
+    *,
+    candidate: str | None = None,
+    judgements: Sequence[Judgement] = (),
+    labels: Sequence[Label] = (),
 ) -> GateResult:
-    """Judge every candidate in ``scores`` (or only ``candidate``) against ``policy``."""
+    """Judge every candidate in ``scores`` (or only ``candidate``) against ``policy``.
+    ``judgements`` and reviewers' ``labels`` tell whether the judge can be trusted
+    (``min_judge_human_agreement``)."""
     scored, unscored = split_unscored(dedupe(scores))
     candidates, replicas = split_roles(scored)
     notes: list[str] = unscored.notes()
@@ -133,6 +156,9 @@ def evaluate(
     noise = ScoreFrame.of(replicas)
     if policy.quality is Quality.JUDGE and (note := judge_floor_note(noise)) is not None:
         notes.append(note)
+    distrust = judge_trust_note(policy, labels, judgements) if judged(scores) else None
+    if distrust is not None:
+        notes.append(distrust)
     frames = {name: ScoreFrame.of(records) for name, records in candidates.items()}
     if policy.quality is Quality.SEMANTIC and policy.max_excess_divergence is not None:
         unread = [name for name, f in frames.items() if len(f) and not (f.changed() >= 0).any()]
@@ -155,6 +181,7 @@ def evaluate(
     for name, frame in frames.items():
         mine = [_min_pairs(name, len(frame), policy.min_pairs)]
         mine += CheckSet(name, frame, noise, policy, fail_confidence=overall_confidence).checks()
+        mine = _distrusted(mine, distrust)
         verdicts[name] = _combine([c.status for c in mine])
         checks.extend(mine)
     summaries: list[SegmentVerdict] = []
@@ -169,6 +196,7 @@ def evaluate(
                 fail_confidence=segment_confidence,
                 segment=segment.label,
             ).checks()
+            found = _distrusted(found, distrust)
             status = _combine([c.status for c in found])
             checks.extend(found)
             if status is Verdict.FAIL:
@@ -219,6 +247,55 @@ def judge_floor_note(noise: ScoreFrame) -> str | None:
         f"the incumbent {losses} times (binomial p={p_value:.2g}); its verdicts lean for "
         "reasons other than quality, so check its prompt and model before trusting them"
     )
+
+
+def judge_trust_note(
+    policy: GatePolicy, labels: Sequence[Label], judgements: Sequence[Judgement]
+) -> str | None:
+    """Why the judge's verdicts are not trusted, or ``None`` when they are (or when
+    ``min_judge_human_agreement`` is off). The interval is two-sided at
+    :func:`~comparators.gate.estimate.two_sided_level`, so its lower end is the one-sided
+    bound at the policy's ``confidence``, as for every other check."""
+    limit = policy.min_judge_human_agreement
+    if policy.quality is not Quality.JUDGE or limit is None:
+        return None
+    found = judge_human_agreement(labels, judgements, confidence=two_sided_level(policy.confidence))
+    kappa = found.kappa
+    tail = f"min_judge_human_agreement {limit:g}: its verdicts are not trusted"
+    if kappa.value is None or kappa.lower is None:
+        return (
+            f"the judge's agreement with reviewers cannot be measured: {kappa.n} pairs were "
+            f"both judged and labeled (at least {MIN_TRUST_PAIRS} needed, and verdicts that "
+            f"vary); {tail}, so quality is INCONCLUSIVE until reviewers label more judged "
+            "pairs (darklaunch review)"
+        )
+    measured = (
+        f"the judge agrees with reviewers at κ={kappa.value:.2f} [{kappa.lower:.2f}, "
+        f"{kappa.upper if kappa.upper is not None else kappa.value:.2f}] over {kappa.n} pairs"
+    )
+    if kappa.n < MIN_TRUST_PAIRS:
+        return f"{measured}, too few to say (at least {MIN_TRUST_PAIRS} needed); {tail}"
+    if kappa.lower < limit:
+        return f"{measured}; {tail}"
+    return None
+
+
+def _distrusted(checks: list[Check], note: str | None) -> list[Check]:
+    """``checks`` with every decided ``quality_regression`` made INCONCLUSIVE when the judge is
+    not trusted (``note`` says why); its measured value and bounds stay, for the record."""
+    if note is None:
+        return checks
+    return [
+        check.model_copy(
+            update={
+                "status": Verdict.INCONCLUSIVE,
+                "method": f"{check.method}; not trusted: min_judge_human_agreement (notes)",
+            }
+        )
+        if check.name == "quality_regression" and check.status is not Verdict.INCONCLUSIVE
+        else check
+        for check in checks
+    ]
 
 
 def _combine(statuses: Sequence[Verdict]) -> Verdict:

@@ -27,6 +27,7 @@ from comparators.gate import stats
 from comparators.gate.estimate import DEFAULT_RESAMPLES, Estimate, FloatArray
 from comparators.judge.record import Judgement
 from comparators.report.histogram import divergence_edges, divergence_histogram
+from comparators.report.human import human_summary
 from comparators.report.judged import judge_summary
 from comparators.report.model import (
     CampaignReport,
@@ -40,6 +41,7 @@ from comparators.report.model import (
     SliceReport,
 )
 from comparators.report.projection import pair_weights, project
+from comparators.review.label import Label
 from comparators.scores import ScoreRecord
 
 __all__ = [
@@ -67,13 +69,15 @@ def build_report(
     skipped_records: int = 0,
     generated_at: float | None = None,
     judgements: Sequence[Judgement] = (),
+    labels: Sequence[Label] = (),
 ) -> CampaignReport:
     """The report for one campaign's scores.
 
     ``traffic_rps`` (the full traffic the candidate would serve), else the sample rate each
     pair was recorded at, turn the per-query cost delta into a monthly projection.
     ``sample_rate`` (the config's ``mirror.sample_rate``) stands in only for pairs recorded
-    without one, and a note says so.
+    without one, and a note says so. ``judgements`` and reviewers' ``labels`` add the
+    judge's and the reviewers' sections (``judge``, ``human``).
     """
     if not 0.0 <= divergence_threshold < 1.0:
         raise ValueError(
@@ -119,6 +123,7 @@ def build_report(
         candidates=reports,
         notes=notes,
         judge=judge_summary(judgements),
+        human=human_summary(labels, scores, judgements, confidence=confidence),
     )
 
 

@@ -16,7 +16,13 @@ import time
 from comparators.gate.render import GATE_COLUMNS, format_value, shown_checks
 from comparators.gate.result import GateResult
 from comparators.report.charts import cost_chart, divergence_chart, latency_chart
-from comparators.report.model import CampaignReport, CandidateReport, JudgeSummary, SliceReport
+from comparators.report.model import (
+    CampaignReport,
+    CandidateReport,
+    HumanSummary,
+    JudgeSummary,
+    SliceReport,
+)
 from comparators.report.style import CSS
 from comparators.report.table import (
     fmt_delta_ms,
@@ -26,6 +32,9 @@ from comparators.report.table import (
     fmt_plain,
     fmt_pts,
     fmt_usd,
+    human_confusion,
+    human_rows,
+    human_slices,
     judge_rows,
     reference_difference,
 )
@@ -306,6 +315,20 @@ def _judge(judge: JudgeSummary) -> str:
     )
 
 
+def _human(human: HumanSummary) -> str:
+    """What reviewers labeled and how far they and the judge agree. Reviewer names, routes
+    and candidate names are free text: every cell is escaped by :func:`_table`."""
+    parts = [_table(["what", "value"], [[what, value] for what, value in human_rows(human)])]
+    columns, rows = human_slices(human)
+    if rows:
+        parts.append("<h3>Labels by candidate and segment</h3>" + _table(columns, rows))
+    judge = human.judge_human
+    if judge is not None and judge.kappa.n:
+        columns, rows = human_confusion(judge)
+        parts.append("<h3>The judge against reviewers (pairs)</h3>" + _table(columns, rows))
+    return f"<section class=human><h2>Human review</h2>{''.join(parts)}</section>"
+
+
 def _pair(pair: WorstPair) -> str:
     facts = [
         f"#{pair.rank}",
@@ -362,6 +385,7 @@ def render_html(
         _gate(gate) if gate is not None else "",
         candidates or "<p>No candidate scores in this campaign.</p>",
         _judge(report.judge) if report.judge is not None else "",
+        _human(report.human) if report.human is not None else "",
         _worst(worst) if worst is not None else "",
     ]
     return (

@@ -19,8 +19,11 @@ __all__ = [
     "CostComparison",
     "CostSide",
     "Distributions",
+    "HumanAgreement",
+    "HumanSummary",
     "JudgeLoss",
     "JudgeSummary",
+    "LabelCounts",
     "LatencyComparison",
     "Quantiles",
     "RateComparison",
@@ -208,6 +211,49 @@ class JudgeSummary(_Model):
     worst_losses: list[JudgeLoss] = Field(default_factory=list)
 
 
+class LabelCounts(_Model):
+    """Labels on one slice: a candidate (scope ``candidate``, all its segments) or a segment
+    (``route``, ``kind``; of pairs whose score record is read), counted by verdict."""
+
+    scope: str
+    key: str
+    labels: int
+    verdicts: dict[str, int] = Field(default_factory=dict)
+
+
+class HumanAgreement(_Model):
+    """Cohen's kappa (:mod:`comparators.review.agreement`) with its Fleiss–Cohen–Everitt
+    interval at the report's confidence, ``None`` below 10 shared items; ``kappa.n`` is the
+    items rated by both. ``percent_agreement`` is the raw share of items rated alike.
+    ``reviewer_pairs``: pairs of reviewers whose kappas were averaged (more than two
+    reviewers). ``confusion`` (judge against reviewers only): pairs by the judge's verdict
+    (rows) and the reviewer's, mapped to the judge's words (columns); ``left_out``: labels on
+    judged pairs the judge cannot say (``incumbent_wrong``, ``both_wrong``)."""
+
+    kappa: Estimate
+    percent_agreement: float | None = None
+    reviewer_pairs: int = 0
+    confusion: dict[str, dict[str, int]] = Field(default_factory=dict)
+    left_out: dict[str, int] = Field(default_factory=dict)
+
+
+class HumanSummary(_Model):
+    """What reviewers said (``darklaunch review``): ``labels`` (each reviewer's latest per
+    (pair, mirror)) on ``labeled_pairs`` (pair, mirror)s, by verdict overall, per candidate and
+    per segment, per reviewer; agreement between reviewers and between the judge and them;
+    and the share of labeled (pair, mirror)s with an expected answer (a golden-set item with a
+    reference, Wilson interval)."""
+
+    labels: int
+    labeled_pairs: int
+    verdicts: dict[str, int] = Field(default_factory=dict)
+    reviewers: dict[str, int] = Field(default_factory=dict)
+    slices: list[LabelCounts] = Field(default_factory=list)
+    inter_reviewer: HumanAgreement
+    judge_human: HumanAgreement | None = None
+    with_expected: Estimate = _NO_DATA
+
+
 class CampaignReport(_Model):
     schema_version: int = REPORT_SCHEMA_VERSION
     campaign: str
@@ -225,3 +271,4 @@ class CampaignReport(_Model):
     candidates: list[CandidateReport]
     notes: list[str] = Field(default_factory=list)
     judge: JudgeSummary | None = None
+    human: HumanSummary | None = None

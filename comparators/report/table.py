@@ -18,11 +18,14 @@ from comparators.gate.estimate import Estimate
 from comparators.report.model import (
     CampaignReport,
     CandidateReport,
+    HumanAgreement,
+    HumanSummary,
     JudgeSummary,
     LatencyComparison,
     RateComparison,
     SliceReport,
 )
+from comparators.review.label import VERDICTS
 from comparators.tables import Grid, markdown_text, to_markdown, to_rich
 
 __all__ = [
@@ -30,6 +33,9 @@ __all__ = [
     "fmt_ms",
     "fmt_pct",
     "fmt_usd",
+    "human_confusion",
+    "human_rows",
+    "human_slices",
     "judge_rows",
     "reference_difference",
     "render_markdown",
@@ -274,13 +280,88 @@ def _judge(report: CampaignReport) -> list[Grid]:
     return grids
 
 
+def fmt_kappa(agreement: HumanAgreement) -> str:
+    """``κ=0.41 [0.22, 0.60] (n=57, 70.2% alike)``, or why there is no kappa."""
+    kappa = agreement.kappa
+    if kappa.value is None:
+        return f"— (n={kappa.n}: too few items rated by both, or no variation)"
+    text = f"κ={fmt_estimate(kappa, lambda v: f'{v:.2f}')} (n={kappa.n}"
+    if agreement.percent_agreement is not None:
+        text += f", {fmt_pct(agreement.percent_agreement)} alike"
+    if agreement.reviewer_pairs > 1:
+        text += f", mean of {agreement.reviewer_pairs} reviewer pairs"
+    if agreement.left_out:
+        text += ", left out: " + ", ".join(f"{n} {v}" for v, n in agreement.left_out.items())
+    return text + ")"
+
+
+def human_rows(human: HumanSummary) -> list[tuple[str, str]]:
+    """The reviewers' summary as (what, value) rows, for the terminal, Markdown and HTML."""
+    rows = [
+        ("labels", f"{human.labels} on {human.labeled_pairs} pairs"),
+        ("verdicts", ", ".join(f"{n} {v}" for v, n in human.verdicts.items())),
+        ("reviewers", ", ".join(f"{r} {n}" for r, n in human.reviewers.items())),
+        ("agreement between reviewers", fmt_kappa(human.inter_reviewer)),
+    ]
+    if human.judge_human is not None:
+        rows.append(("agreement of the judge with reviewers", fmt_kappa(human.judge_human)))
+    expected = human.with_expected
+    rows.append(("with an expected answer", f"{fmt_estimate(expected)} (n={expected.n})"))
+    return rows
+
+
+def human_slices(human: HumanSummary) -> tuple[list[str], list[list[str]]]:
+    """Labels by verdict per candidate and segment: the columns and the rows."""
+    verdicts = [v for v in VERDICTS if any(v in s.verdicts for s in human.slices)]
+    rows = [
+        [f"{s.scope}={s.key}", str(s.labels), *(str(s.verdicts.get(v, 0)) for v in verdicts)]
+        for s in human.slices
+    ]
+    return ["slice", "labels", *verdicts], rows
+
+
+def human_confusion(agreement: HumanAgreement) -> tuple[list[str], list[list[str]]]:
+    """The judge's verdicts (rows) against the reviewers' (columns), in the judge's words."""
+    columns = list(agreement.confusion)
+    rows = [
+        [f"judge: {judge}", *(str(counts.get(c, 0)) for c in columns)]
+        for judge, counts in agreement.confusion.items()
+    ]
+    return ["", *(f"reviewer: {c}" for c in columns)], rows
+
+
+def _human(report: CampaignReport) -> list[Grid]:
+    human = report.human
+    if human is None:
+        return []
+    table = Grid("human review", ("what", "value"), keep_whole=frozenset({"what"}), bold_first=True)
+    for what, value in human_rows(human):
+        table.add_row(what, Text(value))  # reviewer names are free text: never rich markup
+    grids = [table]
+    columns, rows = human_slices(human)
+    if rows:
+        grids.append(_plain("labels by candidate and segment", columns, rows))
+    judge = human.judge_human
+    if judge is not None and judge.kappa.n:
+        columns, rows = human_confusion(judge)
+        grids.append(_plain("the judge against reviewers (pairs)", columns, rows))
+    return grids
+
+
+def _plain(title: str, columns: list[str], rows: list[list[str]]) -> Grid:
+    grid = Grid(title, tuple(columns), keep_whole=frozenset({columns[0]}), bold_first=True)
+    for row in rows:
+        grid.add_row(*(Text(cell) for cell in row))
+    return grid
+
+
 def _grids(report: CampaignReport) -> list[Grid]:
     grids: list[Grid] = []
     for candidate in report.candidates:
         grids.append(_summary(candidate, report))
         if len(candidate.rows) > 1:
             grids.append(_slices(candidate))
-    return grids + _judge(report)
+    return grids + _judge(report) + _human(report)
 
 
 def _headline(report: CampaignReport) -> list[str]:

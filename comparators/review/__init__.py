@@ -7,5 +7,7 @@ the gate and the golden set make of them.
   app's sessions;
 - :mod:`comparators.review.queues`: which pairs a reviewer is shown (worst, audit, reported);
 - :mod:`comparators.review.render`: model output rendered inert (safe markdown, JSON, tools);
-- :mod:`comparators.review.app`: the aiohttp app ``darklaunch review`` serves.
+- :mod:`comparators.review.app`: the aiohttp app ``darklaunch review`` serves;
+- :mod:`comparators.review.agreement`: how far reviewers agree with each other and with the
+  LLM judge (Cohen's kappa), read by the report and the gate.
 """

@@ -138,31 +138,57 @@ def campaigns(
         emit(None, None, to_rich(campaigns_grid(cfg, found)))
 
 
-@app.command(short_help="Write selected pairs as a golden evaluation set.")
+@app.command(short_help="Write selected or labeled pairs as a golden evaluation set.")
 def export(
-    where: Annotated[str, typer.Option(help='Filter, e.g. "divergence > 0.5".')],
     out: Annotated[Path, typer.Option(help="Golden-set folder; a new version is added.")],
+    where: Annotated[str | None, typer.Option(help='Filter, e.g. "divergence > 0.5".')] = None,
+    labeled: Annotated[
+        bool,
+        typer.Option(
+            "--labeled",
+            help="The pairs reviewers labeled, with their verdict and expected answer.",
+        ),
+    ] = False,
+    reviewer: Annotated[
+        str | None, typer.Option(help="With --labeled: only this reviewer's labels.")
+    ] = None,
     config: ConfigOption = None,
     campaign: CampaignOption = None,
     new: Annotated[bool, typer.Option("--new", help="Start a fresh lineage: no parent.")] = False,
 ) -> None:
     """Write the selected pairs as a new version of a golden evaluation set (docs/golden.md):
-    the latest version's items plus these, unless --new."""
+    the latest version's items plus these, unless --new.
+
+    --where selects by score; --labeled takes the pairs reviewers labeled (the last label of
+    a pair wins; --reviewer keeps one reviewer's), with --where too when both are given."""
     needs_analysis("export")
     from comparators.commands import export_campaign
     from comparators.export import ExportError
     from comparators.where import FilterError
 
+    if reviewer is not None and not labeled:
+        fail("export: --reviewer needs --labeled")
+    if where is None and not labeled:
+        fail('export: expected --where FILTER (e.g. "divergence > 0.5") or --labeled')
     cfg = load(config)
     configure_logging("WARNING")
     try:
         manifest = read_campaign(
-            export_campaign(cfg, campaign or cfg.recording.campaign, where, out, new=new)
+            export_campaign(
+                cfg,
+                campaign or cfg.recording.campaign,
+                where,
+                out,
+                new=new,
+                labeled=labeled,
+                reviewer=reviewer,
+            )
         )
     except (FilterError, ExportError) as exc:
         fail(str(exc))
+    what = "labeled pairs" if labeled else "pairs"
     sys.stdout.write(
-        f"exported {manifest.provenance.rows} pairs as {out / manifest.version}: "
+        f"exported {manifest.provenance.rows} {what} as {out / manifest.version}: "
         f"{manifest.count} items (parent {manifest.parent or 'none'}: {manifest.added} added, "
         f"{manifest.replaced} replaced), sha256 {manifest.sha256[:12]}\n"
     )

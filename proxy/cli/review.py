@@ -11,7 +11,6 @@ import uvloop
 
 from proxy.cli.app import CampaignOption, ConfigOption, app, load, needs_analysis, read_campaign
 from proxy.logs import configure_logging
-from proxy.recording.setup import resolve_redis
 from proxy.terminal import err, fail
 
 if TYPE_CHECKING:
@@ -57,6 +56,8 @@ app.add_typer(review_token_app, name="review-token")
 def _with_redis(cfg: Config, work: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
     async def run() -> T:
         import redis.asyncio as aioredis
+
+        from proxy.recording.setup import resolve_redis
 
         async with resolve_redis(cfg.recording) as url:
             client = aioredis.Redis.from_url(url)

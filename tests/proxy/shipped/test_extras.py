@@ -20,7 +20,16 @@ from proxy.sim.server import running_simulator
 from tests.conftest import read_records
 
 ROOT = Path(__file__).resolve().parents[3]
-HEAVY = {"numpy", "scipy", "wordllama", "matplotlib", "rapidfuzz", "openai"}
+HEAVY = {
+    "numpy",
+    "scipy",
+    "wordllama",
+    "matplotlib",
+    "rapidfuzz",
+    "openai",
+    "jinja2",  # the review app
+    "markdown-it-py",
+}
 PROFILE = SimProfile(name="incumbent", model="big-model-v1", latency_ms=1, token_interval_ms=0)
 
 
