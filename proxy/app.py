@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from proxy.admin import add_admin_routes
 from proxy.config.root import Config
+from proxy.feedback import FeedbackEndpoint, build_feedback
 from proxy.forward import Forwarder
 from proxy.metrics import ProxyMetrics
 from proxy.mirroring.mirror import Mirror
@@ -37,6 +38,8 @@ class ProxyState:
     # True while the public listener accepts clients: set once it listens, cleared first at
     # shutdown (before the drain), so /readyz turns a load balancer away in time.
     serving: bool = False
+    # The public listener's feedback endpoint (``feedback.enabled``), else ``None``.
+    feedback: FeedbackEndpoint | None = None
 
 
 STATE_KEY = web.AppKey("darklaunch_state", ProxyState)
@@ -51,9 +54,12 @@ def build_state(
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ProxyMetrics(registry)
     recorder = recorder if recorder is not None else MemoryRecorder()
-    mirror = Mirror(config, metrics, PairBuilder(config, recorder))
-    forwarder = Forwarder(config, metrics, mirror)
-    return ProxyState(config, registry, metrics, recorder, mirror, forwarder)
+    pairs = PairBuilder(config, recorder)
+    mirror = Mirror(config, metrics, pairs)
+    # Feedback redacts with the pairs' redactor: one set of patterns, one cache.
+    feedback, memory = build_feedback(config, metrics, pairs.redactor)
+    forwarder = Forwarder(config, metrics, mirror, memory=memory)
+    return ProxyState(config, registry, metrics, recorder, mirror, forwarder, feedback=feedback)
 
 
 async def _metrics(request: web.Request) -> web.Response:

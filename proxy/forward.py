@@ -17,11 +17,12 @@ import asyncio
 import logging
 import time
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import Counter
 
 from proxy.config.root import Config
 from proxy.fallback import Fallback
+from proxy.feedback.memory import RememberedRequest, RequestMemory
 from proxy.http.cycle import Request
 from proxy.http.headers import (
     REQUEST_DROP,
@@ -65,7 +66,14 @@ _KNOWN_ROUTES = (
 class Forwarder:
     """The catch-all request handler: forward to the incumbent, maybe mirror, relay back."""
 
-    def __init__(self, config: Config, metrics: ProxyMetrics, mirror: Mirror | None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        metrics: ProxyMetrics,
+        mirror: Mirror | None,
+        *,
+        memory: RequestMemory | None = None,
+    ) -> None:
         incumbent = config.incumbent
         self.fallback = Fallback(config.fallback, metrics) if config.fallback else None
         self.base_url = incumbent.url
@@ -80,6 +88,9 @@ class Forwarder:
         self.metrics = metrics
         self.mirror = mirror
         self.upstream: UpstreamPool | None = None
+        # Request ids on mirrored routes, for feedback (proxy.feedback); None: not kept.
+        self.memory = memory
+        self._remembered_routes = frozenset(config.mirror.routes)
         routes = set(_KNOWN_ROUTES) | set(config.mirror.routes)
         self._route_labels = {route: route for route in routes}
         self._timing = {
@@ -175,6 +186,7 @@ class Forwarder:
         duration, first_byte = self._timing[route]
         headers = self._upstream_headers(request)
         failure: UpstreamFailure | None = None
+        answer_headers: CIMultiDictProxy[str] | None = None
         try:
             upstream = await self.upstream.request(
                 request.method,
@@ -184,8 +196,9 @@ class Forwarder:
                 deadline=asyncio.get_running_loop().time() + self.timeout_s,
             )
             async with upstream:
+                answer_headers = upstream.headers
                 result.status = upstream.status
-                result.content_type = upstream.headers.get("content-type")
+                result.content_type = answer_headers.get("content-type")
                 result.content_encoding = upstream.headers.get("content-encoding")
                 fallback = self.fallback
                 if fallback is None or upstream.status not in fallback.on_status:
@@ -212,6 +225,8 @@ class Forwarder:
             if result.ttft_ms is not None:
                 first_byte.observe(result.ttft_ms / 1000.0)
             self._count(route, result.status)
+            if self.memory is not None:
+                self._remember(self.memory, request, pending, answer_headers)
         self._upstream_errors[failure.kind].inc()
         result.error = ErrorInfo(kind=failure.kind, message=failure.message)
         logger.warning("incumbent %s on %s: %s", failure.kind, request.path, failure.message)
@@ -275,6 +290,32 @@ class Forwarder:
             child = self.metrics.requests.labels(route, "incumbent", "", status_class(status))
             self._request_counters[key] = child
         child.inc()
+
+    def _remember(
+        self,
+        memory: RequestMemory,
+        request: Request,
+        pending: PendingPair | None,
+        answer: CIMultiDictProxy[str] | None,
+    ) -> None:
+        """Remember a request on a mirrored route under its ids, once its answer is relayed:
+        the client's ``x-request-id`` and the incumbent's (``request-id`` for Anthropic).
+        O(1), and references only: the pair id, or the route and the body bytes as read."""
+        if request.path not in self._remembered_routes:
+            return
+        client_id = request.headers.get("x-request-id")
+        incumbent_id = None
+        if answer is not None:
+            incumbent_id = answer.get("x-request-id") or answer.get("request-id")
+        if client_id is None and incumbent_id is None:
+            return
+        memory.remember(
+            client_id,
+            incumbent_id,
+            pending.pair_id
+            if pending is not None
+            else RememberedRequest(request.path, request.body),
+        )
 
     def _client_gone(self, result: UpstreamResult, exc: BaseException) -> None:
         """The client left mid-answer: stop relaying, keep what was seen for the record."""

@@ -110,6 +110,30 @@ class ProxyMetrics:
             ["kind"],
             registry=registry,
         )
+        self.feedback = Counter(
+            "darklaunch_feedback_total",
+            "End users' feedback recorded (POST /darklaunch/feedback), by rating: bad, good.",
+            ["rating"],
+            registry=registry,
+        )
+        self.feedback_matched = Counter(
+            "darklaunch_feedback_matched_total",
+            "Recorded feedback by what its request id named: pair, request or unknown.",
+            ["match"],
+            registry=registry,
+        )
+        self.feedback_limited = Counter(
+            "darklaunch_feedback_limited_total",
+            "Feedback requests refused with 429: the client was over feedback.max_per_minute.",
+            registry=registry,
+        )
+        self.feedback_dropped = Counter(
+            "darklaunch_feedback_dropped_total",
+            "Feedback refused with 503 because Redis did not take it, by reason: "
+            "redis_unreachable, redis_timeout, redis_refused, no_redis.",
+            ["reason"],
+            registry=registry,
+        )
 
 
 class RecorderMetrics:

@@ -18,9 +18,11 @@ from prometheus_client import CollectorRegistry
 
 from proxy.app import ProxyState, build_state, create_admin_app
 from proxy.config.root import Config
+from proxy.http.cycle import Handler
 from proxy.http.server import HttpServer
 from proxy.recording.setup import open_redis_recorder
 from proxy.recording.sink import Recorder
+from proxy.recording.writer import RedisRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +87,13 @@ async def running_proxy(
             recorder = await stack.enter_async_context(
                 open_redis_recorder(config.recording, registry, spool_name=spool)
             )
-        async with _serve(config, recorder, registry, worker_index is not None) as running:
+        # Feedback goes to the recorder's own Redis (embedded or not), by a client of its own.
+        redis_url = (
+            recorder.url if isinstance(recorder, RedisRecorder) else config.recording.redis_url
+        )
+        async with _serve(
+            config, recorder, registry, worker_index is not None, redis_url
+        ) as running:
             yield running
 
 
@@ -104,7 +112,11 @@ async def _drain_mirrors(state: ProxyState) -> None:
 
 @asynccontextmanager
 async def _serve(
-    config: Config, recorder: Recorder, registry: CollectorRegistry, reuse_port: bool
+    config: Config,
+    recorder: Recorder,
+    registry: CollectorRegistry,
+    reuse_port: bool,
+    redis_url: str | None = None,
 ) -> AsyncIterator[RunningProxy]:
     """Start resources, then listeners; stop in reverse. Only what started is stopped, and
     the order at shutdown matters: /readyz turns 503 at once, the public listener finishes its
@@ -121,6 +133,11 @@ async def _serve(
         stack.push_async_callback(state.forwarder.stop)
         await state.mirror.start()
         stack.push_async_callback(_drain_mirrors, state)
+        handler: Handler = state.forwarder.handle
+        if state.feedback is not None:
+            state.feedback.store.start(redis_url)
+            stack.push_async_callback(state.feedback.store.stop)
+            handler = state.feedback.route(handler)
 
         admin = config.admin
         admin_runner = web.AppRunner(create_admin_app(state), access_log=None)
@@ -130,7 +147,7 @@ async def _serve(
         await _bind("admin", "admin.port", admin.host, admin.port, site.start())
 
         public = HttpServer(
-            state.forwarder.handle,
+            handler,
             max_body_bytes=listen.max_body_bytes,
             header_timeout_s=listen.header_read_timeout_s,
             body_timeout_s=listen.body_read_timeout_s,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from proxy.config.analysis import BudgetsConfig, ComparatorOptions, PricesConfig, WorkerConfig
 from proxy.config.base import Section
 from proxy.config.fallback import FallbackConfig
+from proxy.config.feedback import FeedbackConfig
 from proxy.config.judge import JudgeConfig
 from proxy.config.listeners import AdminConfig, ListenConfig
 from proxy.config.mirror import MirrorConfig
@@ -33,6 +34,8 @@ class Config(Section):
     """Which requests are mirrored, and how many go to the incumbent twice."""
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     """Where paired records go and what they keep."""
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
+    """End users' ratings of their answers, sent to the public listener and recorded."""
     comparators: ComparatorOptions | None = None
     """Comparator name -> its options; only those named run. Unset runs every built-in with
     its defaults (see docs/comparators.md)."""
@@ -54,4 +57,16 @@ class Config(Section):
             if candidate.name in seen:
                 raise ValueError(f"unique candidate names, {candidate.name!r} repeats")
             seen.add(candidate.name)
+        return value
+
+    @field_validator("feedback")
+    @classmethod
+    def _feedback_path_is_free(cls, value: FeedbackConfig, info: ValidationInfo) -> FeedbackConfig:
+        """The feedback path is answered by darklaunch, never forwarded: on a mirrored route
+        it would swallow that route's traffic."""
+        mirror = info.data.get("mirror")
+        if value.enabled and isinstance(mirror, MirrorConfig) and value.path in mirror.routes:
+            raise ValueError(
+                f"a feedback.path of its own, not {value.path!r}, a mirrored route (mirror.routes)"
+            )
         return value
