@@ -271,7 +271,7 @@ def export_labeled(
             "stored pair; nothing written"
         )
     provenance = VersionProvenance(
-        source="export", campaign=source_campaign, filter=source, rows=len(items)
+        source="review", campaign=source_campaign, filter=source, rows=len(items)
     )
     try:
         manifest = write_version(

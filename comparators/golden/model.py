@@ -166,10 +166,11 @@ class GoldenItem(_Frozen):
 
 
 class VersionProvenance(_Sparse):
-    """What made a version: an export (``campaign``, ``filter``) or an import (``file``);
-    ``rows`` is how many items that source gave."""
+    """What made a version: an export (``campaign``, ``filter``), a labeled export of reviewed
+    pairs (``review``: ``campaign``, ``filter`` naming the reviewer and any ``--where``) or an
+    import (``file``); ``rows`` is how many items that source gave."""
 
-    source: Literal["export", "import"]
+    source: Literal["export", "review", "import"]
     campaign: str | None = None
     filter: str | None = None
     file: str | None = None

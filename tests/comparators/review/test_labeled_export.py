@@ -74,6 +74,7 @@ async def test_labeled_pairs_round_trip(
     manifest = await export_campaign(config, campaign, None, tmp_path, labeled=True)
     assert (manifest.version, manifest.count, manifest.added) == ("v1", 3, 3)
     assert manifest.provenance.filter == "--labeled"
+    assert manifest.provenance.source == "review"
     assert manifest.missing_pairs == 0
     loaded = load_version(tmp_path)
     items = {item.id: item for item in loaded.items}
