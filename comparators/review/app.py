@@ -36,6 +36,7 @@ from pydantic import ValidationError
 
 from comparators.campaign import count_pairs, list_campaigns, load_pairs
 from comparators.commands import NoSuchCampaign, describe_redis
+from comparators.review.diffs import field_diffs
 from comparators.review.label import VERDICTS, Label, add_label, load_labels
 from comparators.review.queues import (
     QUEUES,
@@ -324,6 +325,7 @@ async def _pair(request: web.Request) -> web.StreamResponse:
         ),
         cost=(_fmt(values.get("cost.incumbent_usd")), _fmt(values.get("cost.mirror_usd"))),
         judgement=data.judgements.get(key),
+        diffs=field_diffs(score),
         verdicts=list(enumerate(VERDICTS, start=1)),
         mine=(await _mine(request)).get(key),
     )

@@ -327,7 +327,7 @@ def test_limiter_refills_over_time_and_keys_by_authorization() -> None:
     now[0] = 30.0
     assert limiter.take("a") is None
     assert limiter.take("a") == 30
-    plain = CIMultiDictProxy(CIMultiDict())
+    plain: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
     key_one = CIMultiDictProxy(CIMultiDict({"Authorization": "Bearer one"}))
     key_two = CIMultiDictProxy(CIMultiDict({"Authorization": "Bearer two"}))
     assert client_key("10.0.0.1", plain) == "10.0.0.1"

@@ -9,6 +9,7 @@ docs; without it nothing is written there.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -25,6 +26,10 @@ import redis.asyncio as aioredis
 import yaml
 from typer.testing import CliRunner
 
+from comparators.builtin.json_diff import diff
+from comparators.commands import export_campaign, report_campaign
+from comparators.golden.store import load_version
+from comparators.review.diffs import field_diffs
 from comparators.review.label import load_labels
 from comparators.review.queues import build_queues, load_campaign_data
 from comparators.review.render import markdown_html
@@ -42,7 +47,8 @@ from tests.comparators.review.helpers import (
     write_judgement,
     write_pair,
 )
-from tests.conftest import stream_entries
+from tests.comparators.score_factories import score
+from tests.conftest import make_config, stream_entries
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -208,6 +214,78 @@ async def test_audit_is_stratified_and_stable(campaign: str, redis_client: aiore
     assert [i.pair_id for i in other] != [i.pair_id for i in first]
 
 
+# --- the field diff on the pair page --------------------------------------------------------
+
+
+def _json_details(incumbent: Any, candidate: Any) -> dict[str, Any]:
+    """``details["json"]`` as the JSON comparator writes it, from its own structural diff."""
+    found = diff(incumbent, candidate)
+    return {"diff": found.entries, "counts": found.counts}
+
+
+async def test_the_pair_page_lists_the_json_fields_that_differ(
+    redis_url: str, campaign: str, redis_client: aioredis.Redis, token: str
+) -> None:
+    hostile = "<script>alert('field')</script>"
+    incumbent = {"city": "Paris", "country": "France", "note": hostile}
+    candidate = {"city": "Lyon", "country": "France", "note": hostile}
+    pair = make_pair(
+        "p-json", campaign, incumbent=json.dumps(incumbent), candidate=json.dumps(candidate)
+    )
+    await write_pair(redis_client, pair, details={"json": _json_details(incumbent, candidate)})
+    evil = {
+        "a": {"b": [1, {"<b>key</b>": "x"}]},
+        "<img src=x onerror=alert(1)>": "y" * 500,
+        "q": "<script>alert('value')</script>",
+    }
+    other = make_pair("p-evil", campaign, incumbent="{}", candidate=json.dumps(evil))
+    await write_pair(redis_client, other, details={"json": _json_details({}, evil)})
+    await write_pair(redis_client, make_pair("p-text", campaign))
+    async with served(redis_url, campaign) as (base, _), logged_in(base, token) as http:
+        pages = {}
+        for pair_id in ("p-json", "p-evil", "p-text"):
+            async with http.get(f"/pair/{pair_id}/{MIRROR}?q=worst") as answer:
+                assert answer.status == 200
+                pages[pair_id] = await answer.text()
+    rows = re.findall(r'<tr class="field-diff">(.*?)</tr>', pages["p-json"], re.DOTALL)
+    assert len(rows) == 1  # only the city changed: the equal fields are not listed
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", rows[0])]
+    assert cells == ["JSON", "/city", "changed", "&#34;Paris&#34;", "&#34;Lyon&#34;"]
+    evil_rows = re.findall(r'<tr class="field-diff">(.*?)</tr>', pages["p-evil"], re.DOTALL)
+    assert len(evil_rows) == 3
+    assert "<img" not in pages["p-evil"]
+    assert "<script>alert" not in pages["p-evil"]
+    card = re.search(r'<div class="card" id="field-diffs">(.*?)</div>', pages["p-evil"], re.DOTALL)
+    assert card is not None
+    assert "/&lt;img src=x onerror=alert(1)&gt;" in card.group(1)  # the key, as text
+    assert "&#34;&lt;object of 1&gt;&#34;" in card.group(1)  # the comparator's summary
+    assert "&#34;" + "y" * 199 + "…" in card.group(1)  # compact JSON, cut to 200 characters
+    assert "y" * 200 not in card.group(1)
+    assert "&#34;&lt;script&gt;alert(&#39;value&#39;)&lt;/script&gt;&#34;" in card.group(1)
+    assert 'id="field-diffs"' not in pages["p-text"]  # nothing to list, no table
+
+
+def test_field_diffs_name_tool_call_changes() -> None:
+    arguments = diff({"city": "Paris", "units": "metric"}, {"city": "Lyon", "units": "metric"})
+    calls = [
+        {"index": 0, "incumbent": "lookup", "mirror": "lookup", "divergence": 0.5,
+         "arguments": arguments.entries},
+        {"index": 1, "incumbent": "book", "mirror": "cancel", "divergence": 1.0},
+        {"index": 2, "incumbent": "pay", "mirror": None, "divergence": 1.0},
+        {"index": 3, "incumbent": "ping", "mirror": "ping", "divergence": 1.0,
+         "invalid_arguments": ["mirror"]},
+    ]  # fmt: skip
+    record = score("p-1", details={"tool_calls": {"calls": calls}})
+    found = field_diffs(record)
+    assert [(r.path, r.change, r.incumbent, r.candidate) for r in found.rows] == [
+        ("call 0 lookup: /city", "changed", '"Paris"', '"Lyon"'),
+        ("call 1: tool", "changed", '"book"', '"cancel"'),
+        ("call 2: tool", "one side only", '"pay"', "(absent)"),
+    ]
+    assert found.notes == ["call 3 ping: arguments of the candidate are not JSON"]
+    assert field_diffs(None).rows == []
+
+
 def test_markdown_keeps_no_script_handler_or_unsafe_link() -> None:
     html = "".join(markdown_html(text) for text in XSS)
     assert "<script" not in html
@@ -312,7 +390,7 @@ async def _shot(page: Any, name: str) -> None:
 
 
 async def test_labelling_five_pairs_with_the_keyboard_only(
-    redis_url: str, campaign: str, redis_client: aioredis.Redis, token: str
+    tmp_path: Path, redis_url: str, campaign: str, redis_client: aioredis.Redis, token: str
 ) -> None:
     from playwright.async_api import async_playwright
 
@@ -364,9 +442,39 @@ async def test_labelling_five_pairs_with_the_keyboard_only(
         await press("1", "p-2")
         await page.goto(base + "/q/worst")
         labeled = await page.locator("#items .done").all_inner_texts()
+        # The labels in the report, as the report command builds it, opened in the same page.
+        config = make_config(
+            "http://127.0.0.1:9", recording={"redis_url": redis_url, "campaign": campaign}
+        )
+        built = await report_campaign(config, campaign, "html")
+        assert built.text is not None
+        report_file = tmp_path / "report.html"
+        report_file.write_text(built.text, encoding="utf-8")
+        await page.goto(report_file.as_uri())
+        human_section = page.locator("section.human")
+        assert await human_section.is_visible()
+        human_text = await human_section.inner_text()
         await browser.close()
     verdicts = ["candidate_worse", "candidate_better", "same", "incumbent_wrong", "both_wrong"]
     assert labeled == verdicts
+    human = built.report.human
+    assert human is not None
+    assert (human.labels, human.labeled_pairs) == (5, 5)
+    assert human.verdicts == dict.fromkeys(sorted(verdicts), 1)
+    assert human.reviewers == {f"ann-{campaign}": 5}
+    assert (human.with_expected.n, human.with_expected.value) == (5, 0.2)  # p-1's answer
+    assert "Human review" in human_text
+    assert "5 on 5 pairs" in human_text
+    assert f"ann-{campaign} 5" in human_text
+    # The expected answer edited in the browser is the one the labeled export takes.
+    await export_campaign(config, campaign, None, tmp_path / "golden", labeled=True)
+    items = {item.id: item for item in load_version(tmp_path / "golden").items}
+    assert sorted(items) == [f"p-{i}:{MIRROR}" for i in range(5)]
+    edited = items[f"p-1:{MIRROR}"]
+    assert edited.expected is not None
+    assert (edited.expected.text, edited.label) == ("Paris, France.", "candidate_better")
+    assert edited.provenance.reviewer == f"ann-{campaign}"
+    assert all(items[f"p-{i}:{MIRROR}"].expected is None for i in (0, 2, 3, 4))
     entries = await stream_entries(redis_url, labels_key(campaign))
     assert len(entries) == 6  # every label given is kept; the edit is a new entry
     latest = {(x.pair_id, x.verdict, x.expected) for x in await load_labels(redis_client, campaign)}
