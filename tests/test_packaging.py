@@ -38,7 +38,9 @@ from tests.dockerfile import (
     instructions,
 )
 
-HEAVY = ("numpy", "scipy", "wordllama", "matplotlib", "rapidfuzz", "openai")
+# What a slim install lacks of the analysis extra (markdown-it-py is not among them: rich,
+# a core dependency, brings it).
+HEAVY = ("numpy", "scipy", "wordllama", "matplotlib", "rapidfuzz", "openai", "jinja2")
 HINT = (
     "error: darklaunch {command} needs the 'analysis' extra, which is not installed "
     f"(missing: {', '.join(HEAVY)}); install it with: pip install 'darklaunch[analysis]'"
