@@ -30,11 +30,12 @@ from proxy.recording.keys import (
     RECORD_FIELD,
     RECORD_FIELD_BYTES,
     campaign_of_pairs_key,
+    feedback_key,
     judgements_key,
     pairs_key,
     scores_key,
 )
-from proxy.recording.schema import PairRecord
+from proxy.recording.schema import Feedback, PairRecord
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -43,8 +44,10 @@ __all__ = [
     "LoadStats",
     "count_pairs",
     "list_campaigns",
+    "load_feedback",
     "load_judgements",
     "load_pairs",
+    "load_records",
     "load_scores",
 ]
 
@@ -120,6 +123,21 @@ async def _load(
     if stats.skipped:
         logger.warning("%s: skipped %d unreadable entries", key, stats.skipped)
     return records
+
+
+async def load_records(
+    client: aioredis.Redis, key: str, model: type[Record], *, page_size: int = DEFAULT_PAGE_SIZE
+) -> list[Record]:
+    """Every entry of the stream ``key`` that parses as ``model``, in stream order: the
+    reader every stream of records shares (labels, feedback, ...)."""
+    return await _load(client, key, model, page_size, LoadStats())
+
+
+async def load_feedback(
+    client: aioredis.Redis, campaign: str, *, page_size: int = DEFAULT_PAGE_SIZE
+) -> list[Feedback]:
+    """Every parseable feedback entry of ``campaign``, in stream order."""
+    return await load_records(client, feedback_key(campaign), Feedback, page_size=page_size)
 
 
 async def load_scores(

@@ -16,12 +16,13 @@ set (``darklaunch export --labeled``) and be scored against it on replay.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from proxy.recording.keys import RECORD_FIELD, RECORD_FIELD_BYTES, labels_key
+from comparators.campaign import load_records
+from proxy.recording.keys import RECORD_FIELD, labels_key
 
 __all__ = ["VERDICTS", "Label", "LabelVerdict", "add_label", "latest_labels", "load_labels"]
 
@@ -63,14 +64,4 @@ def latest_labels(labels: Iterable[Label]) -> list[Label]:
 
 async def load_labels(client: aioredis.Redis, campaign: str) -> list[Label]:
     """The campaign's labels, latest per (pair, mirror, reviewer); unreadable entries skipped."""
-    entries: Any = await client.xrange(labels_key(campaign))
-    found: list[Label] = []
-    for _, fields in entries:
-        raw = fields.get(RECORD_FIELD_BYTES, fields.get(RECORD_FIELD))
-        if raw is None:
-            continue
-        try:
-            found.append(Label.model_validate_json(raw))
-        except ValidationError:
-            continue
-    return latest_labels(found)
+    return latest_labels(await load_records(client, labels_key(campaign), Label))

@@ -20,18 +20,15 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
 import redis.asyncio as aioredis
-from pydantic import ValidationError
 
-from comparators.campaign import load_judgements, load_pairs, load_scores
+from comparators.campaign import load_feedback, load_judgements, load_pairs, load_scores
 from comparators.columns.frame import dedupe
 from comparators.judge.record import Judgement
 from comparators.report.worst import select_worst
 from comparators.scores import ScoreRecord
-from proxy.recording.keys import RECORD_FIELD, RECORD_FIELD_BYTES, feedback_key
 from proxy.recording.schema import Feedback, Role
 
 __all__ = [
@@ -75,17 +72,8 @@ class CampaignData:
 
 
 async def _load_feedback(client: aioredis.Redis, campaign: str) -> list[Feedback]:
-    entries: Any = await client.xrevrange(feedback_key(campaign), count=10_000)
-    found: list[Feedback] = []
-    for _, fields in entries:
-        raw = fields.get(RECORD_FIELD_BYTES, fields.get(RECORD_FIELD))
-        if raw is None:
-            continue
-        try:
-            found.append(Feedback.model_validate_json(raw))
-        except ValidationError:
-            continue
-    return found
+    """The newest 10,000 feedback entries, newest first."""
+    return (await load_feedback(client, campaign))[::-1][:10_000]
 
 
 async def load_campaign_data(client: aioredis.Redis, campaign: str) -> CampaignData:

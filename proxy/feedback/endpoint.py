@@ -29,7 +29,7 @@ from proxy.feedback.memory import MAX_ID_CHARS, RequestMemory
 from proxy.feedback.record import FeedbackRecordBuilder, Match
 from proxy.feedback.store import DROP_REASONS, FeedbackNotStored, FeedbackStore
 from proxy.http.cycle import Handler, Request
-from proxy.http.errors import error_headers
+from proxy.http.errors import error_body, error_headers
 from proxy.http.writer import ResponseWriter
 from proxy.metrics import ProxyMetrics
 
@@ -42,8 +42,6 @@ MAX_REQUEST_ID_CHARS = MAX_ID_CHARS
 RATINGS = ("bad", "good")
 _FIELDS = ("request_id", "rating", "comment")
 _EXAMPLE = '{"request_id": "req_123", "rating": "bad", "comment": "wrong answer"}'
-# The ``type`` of our errors, by status, as OpenAI's API writes them.
-_TYPES = {429: "requests", 503: "server_error"}
 # How long a client is told to wait when Redis did not take its feedback.
 UNAVAILABLE_RETRY_AFTER_S = 5
 
@@ -223,14 +221,7 @@ class FeedbackEndpoint:
         param: str | None = None,
         headers: list[tuple[str, str]] | None = None,
     ) -> None:
-        """OpenAI's error shape, with ``param`` (which :func:`proxy.http.writer.send_error`
-        leaves empty: the forwarder's errors are never about a field)."""
-        error = {
-            "message": message,
-            "type": _TYPES.get(status, "invalid_request_error"),
-            "param": param,
-            "code": code,
-        }
-        response.send(
-            status, [*error_headers(code), *(headers or [])], orjson.dumps({"error": error})
-        )
+        """OpenAI's error shape (:func:`proxy.http.errors.error_body`), with ``param`` naming
+        the field at fault."""
+        body = error_body(status, message, code, param)
+        response.send(status, [*error_headers(code), *(headers or [])], body)

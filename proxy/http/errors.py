@@ -22,6 +22,7 @@ _TYPES = {
     405: "invalid_request_error",
     408: "timeout",
     413: "invalid_request_error",
+    429: "requests",  # OpenAI's type for a rate limit
     431: "invalid_request_error",
     500: "server_error",
     501: "invalid_request_error",
@@ -31,14 +32,15 @@ _TYPES = {
 }
 
 
-def error_body(status: int, message: str, code: str) -> bytes:
-    """``{"error": {"message", "type", "param", "code"}}``, the type following the status."""
+def error_body(status: int, message: str, code: str, param: str | None = None) -> bytes:
+    """``{"error": {"message", "type", "param", "code"}}``, the type following the status;
+    ``param`` names the request field at fault, when one is."""
     return orjson.dumps(
         {
             "error": {
                 "message": message,
                 "type": _TYPES.get(status, "server_error"),
-                "param": None,
+                "param": param,
                 "code": code,
             }
         }
