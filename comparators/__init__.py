@@ -1,8 +1,8 @@
 """darklaunch analysis plane: everything that reads recorded pairs.
 
 It may import the data plane's contracts (the record schema and Redis keys in
-:mod:`proxy.recording`, the config in :mod:`proxy.config`); the data plane never imports from
-here. Rooms::
+:mod:`proxy.recording`, the config in :mod:`proxy.config`, the rollout's state and store in
+:mod:`proxy.rollout`); the data plane never imports from here. Rooms::
 
     base, registry, engine   the comparator protocol, its plug-ins found, one pair scored
     builtin/                 the built-in comparators, one per module
@@ -16,4 +16,5 @@ here. Rooms::
     campaign, commands       reading a campaign back; the report, gate and export commands
     export, where            golden-set export and its filter language
     pair_view                a pair flattened to text (export, the report's worst pairs)
+    rollout/                 the staged rollout's controller: each step's window, guards, acts
 """

@@ -25,6 +25,7 @@ from comparators.campaign import (
     list_campaigns,
     load_judgements,
     load_pairs,
+    load_records,
     load_scores,
 )
 from comparators.export import (
@@ -48,7 +49,9 @@ from comparators.scores import ScoreRecord
 from comparators.tables import Grid
 from proxy.config.recording import RecordingConfig
 from proxy.config.root import Config
+from proxy.recording.keys import rollout_audit_key
 from proxy.recording.setup import resolve_redis
+from proxy.rollout.state import Transition
 
 __all__ = [
     "NoSuchCampaign",
@@ -127,12 +130,13 @@ def campaigns_grid(config: Config, found: list[CampaignSummary]) -> Grid:
 @dataclass
 class _Campaign:
     """What the report and the gate read: the scores (with the judge's verdicts joined in),
-    the judgements themselves and the reviewers' labels."""
+    the judgements themselves, the reviewers' labels and the rollout's audit trail."""
 
     scores: list[ScoreRecord]
     stats: LoadStats
     judgements: list[Judgement]
     labels: list[Label]
+    rollout: list[Transition]
 
 
 @dataclass
@@ -155,7 +159,9 @@ async def _scores(
 
 async def _read(client: aioredis.Redis, campaign: str) -> _Campaign:
     scores, stats, judgements = await _scores(client, campaign)
-    return _Campaign(scores, stats, judgements, await load_labels(client, campaign))
+    labels = await load_labels(client, campaign)
+    rollout = await load_records(client, rollout_audit_key(campaign), Transition)
+    return _Campaign(scores, stats, judgements, labels, rollout)
 
 
 async def report_campaign(
@@ -178,6 +184,7 @@ async def report_campaign(
             skipped_records=read.stats.skipped,
             judgements=read.judgements,
             labels=read.labels,
+            rollout=read.rollout,
         )
         gate = None
         if policy is not None:

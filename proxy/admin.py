@@ -6,6 +6,8 @@ time. Every change is logged with the old and new value and who asked.
 
     POST /admin/mirror   {"sample_rate": 0.1}  or  {"paused": true}
     GET  /admin/mirror   the current settings
+    GET  /admin/rollout  the staged rollout's state as this proxy applies it (``rollout:``)
+    POST /admin/rollout  {"action": "rollback", "reason": "..."}  (see proxy.rollout.admin)
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pydantic import SecretStr
 
 from proxy.http.errors import error_response
 from proxy.mirroring.mirror import Mirror
+from proxy.rollout.admin import add_rollout_routes
+from proxy.rollout.follower import RolloutFollower
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +34,12 @@ def _settings(mirror: Mirror) -> dict[str, Any]:
     return {"sample_rate": mirror.sample_rate, "paused": mirror.paused}
 
 
-def add_admin_routes(app: web.Application, token: SecretStr | None, mirror: Mirror) -> None:
+def add_admin_routes(
+    app: web.Application,
+    token: SecretStr | None,
+    mirror: Mirror,
+    rollout: RolloutFollower | None = None,
+) -> None:
     expected = token.get_secret_value().encode() if token is not None else b""
 
     def refuse(request: web.Request) -> web.Response | None:
@@ -84,3 +93,5 @@ def add_admin_routes(app: web.Application, token: SecretStr | None, mirror: Mirr
 
     app.router.add_get("/admin/mirror", show)
     app.router.add_post("/admin/mirror", change)
+    if rollout is not None:
+        add_rollout_routes(app, refuse, rollout)

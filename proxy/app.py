@@ -15,10 +15,12 @@ from proxy.admin import add_admin_routes
 from proxy.config.root import Config
 from proxy.feedback import FeedbackEndpoint, build_feedback
 from proxy.forward import Forwarder
-from proxy.metrics import ProxyMetrics
+from proxy.metrics import ProxyMetrics, RolloutMetrics
 from proxy.mirroring.mirror import Mirror
 from proxy.pairing import PairBuilder
 from proxy.recording.sink import MemoryRecorder, Recorder
+from proxy.rollout.follower import RolloutFollower
+from proxy.rollout.serve import CohortServer
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,9 @@ class ProxyState:
     serving: bool = False
     # The public listener's feedback endpoint (``feedback.enabled``), else ``None``.
     feedback: FeedbackEndpoint | None = None
+    # A staged rollout's state and serving path (``rollout:``), else ``None``.
+    rollout: RolloutFollower | None = None
+    cohort: CohortServer | None = None
 
 
 STATE_KEY = web.AppKey("darklaunch_state", ProxyState)
@@ -58,8 +63,16 @@ def build_state(
     mirror = Mirror(config, metrics, pairs)
     # Feedback redacts with the pairs' redactor: one set of patterns, one cache.
     feedback, memory = build_feedback(config, metrics, pairs.redactor)
-    forwarder = Forwarder(config, metrics, mirror, memory=memory)
-    return ProxyState(config, registry, metrics, recorder, mirror, forwarder, feedback=feedback)
+    follower, cohort = None, None
+    if config.rollout is not None:
+        rollout_metrics = RolloutMetrics(registry)
+        follower = RolloutFollower(config.recording.campaign, config.rollout, rollout_metrics)
+        cohort = CohortServer(config, metrics, rollout_metrics, follower, mirror)
+    forwarder = Forwarder(config, metrics, mirror, memory=memory, cohort=cohort)
+    return ProxyState(
+        config, registry, metrics, recorder, mirror, forwarder,
+        feedback=feedback, rollout=follower, cohort=cohort,
+    )  # fmt: skip
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -112,5 +125,5 @@ def create_admin_app(state: ProxyState) -> web.Application:
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
-    add_admin_routes(app, state.config.admin.token, state.mirror)
+    add_admin_routes(app, state.config.admin.token, state.mirror, state.rollout)
     return app

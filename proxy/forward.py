@@ -42,6 +42,7 @@ from proxy.mirroring.request import with_stream_usage
 from proxy.recording.exchange import Capture, UpstreamResult
 from proxy.recording.schema import ErrorInfo
 from proxy.recording.sse import UsageEventFilter
+from proxy.rollout.serve import CohortServer
 from proxy.upstreams import make_pool
 
 logger = logging.getLogger(__name__)
@@ -73,8 +74,12 @@ class Forwarder:
         mirror: Mirror | None,
         *,
         memory: RequestMemory | None = None,
+        cohort: CohortServer | None = None,
     ) -> None:
         incumbent = config.incumbent
+        # A staged rollout's serving path (``rollout:``): its cohort is answered by the
+        # candidate, with this forwarder's incumbent relay as the fallback.
+        self.cohort = cohort
         self.fallback = Fallback(config.fallback, metrics) if config.fallback else None
         self.base_url = incumbent.url
         self.override_headers = dict(incumbent.headers)
@@ -150,14 +155,23 @@ class Forwarder:
         body = request.body
         pending: PendingPair | None = None
         usage_filter: UsageEventFilter | None = None
-        if self.mirror is not None:
+        in_cohort, parsed = (
+            self.cohort.includes(request) if self.cohort is not None else (False, None)
+        )
+        if in_cohort:
+            assert self.cohort is not None
+            outcome = await self.cohort.serve(request, response, parsed, started)
+            if outcome.served:
+                return
+            pending = outcome.pending  # the incumbent answers; its pair keeps the failure
+        elif self.mirror is not None:
             pending = self.mirror.begin(
                 request.method, path, path_qs, request.headers, body, started
             )
-            if pending is not None and self.inject_usage:
-                injected = with_stream_usage(pending.body, path)
-                if injected is not None:
-                    body, usage_filter = injected, UsageEventFilter()
+        if pending is not None and self.inject_usage:
+            injected = with_stream_usage(pending.body, path)
+            if injected is not None:
+                body, usage_filter = injected, UsageEventFilter()
         result = UpstreamResult()
         try:
             await self._relay(

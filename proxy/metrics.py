@@ -187,3 +187,68 @@ class RecorderMetrics:
         )
         for kind in ("connection", "timeout", "oom", "other"):
             self.write_errors.labels(kind)
+
+
+class RolloutMetrics:
+    """A staged rollout as this proxy applies it: its state, who served the cohort, the
+    fallbacks to the incumbent and the transitions seen. Registered only with ``rollout:``."""
+
+    PHASES = ("dark", "ramping", "paused", "complete", "rolled_back")
+    SERVED_BY = ("candidate", "fallback", "incumbent")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.phase = Gauge(
+            "darklaunch_rollout_phase",
+            "The rollout's phase as this proxy applies it: 1 for the current phase, else 0.",
+            ["phase"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.step = Gauge(
+            "darklaunch_rollout_step",
+            "The rollout's current step, from 1; 0 while no step is served.",
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.share = Gauge(
+            "darklaunch_rollout_share",
+            "Share of the cohort key space the candidate serves, from 0 to 1.",
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.version = Gauge(
+            "darklaunch_rollout_state_version",
+            "Version of the rollout state this proxy applies (every change increments it).",
+            registry=registry,
+            multiprocess_mode="min",
+        )
+        self.requests = Counter(
+            "darklaunch_rollout_requests_total",
+            "Requests on rollout routes by who served them: candidate (the cohort), fallback "
+            "(the cohort, but the candidate failed before a byte) or incumbent (not the cohort).",
+            ["candidate", "served_by"],
+            registry=registry,
+        )
+        self.fallbacks = Counter(
+            "darklaunch_rollout_fallbacks_total",
+            "Cohort requests the incumbent served because the candidate could not, by reason: "
+            "connect, timeout, first_byte_timeout, reset, protocol, status, breaker_open, "
+            "untranslatable, not_json.",
+            ["candidate", "reason"],
+            registry=registry,
+        )
+        self.transitions = Counter(
+            "darklaunch_rollout_transitions_total",
+            "Rollout state changes this proxy applied, by the phase entered and the cause: "
+            "guard (the controller), manual (a person) or local (this proxy's admin API while "
+            "Redis was away).",
+            ["phase", "cause"],
+            registry=registry,
+        )
+        self.sync_errors = Counter(
+            "darklaunch_rollout_sync_errors_total",
+            "Failed reads of the rollout state from Redis; the proxy keeps the last known state.",
+            registry=registry,
+        )
+        for phase in self.PHASES:
+            self.phase.labels(phase).set(1 if phase == "dark" else 0)

@@ -93,6 +93,7 @@ class PairBuilder:
                 for target, result in mirrors
             ],
             "source": "live",
+            "served": pending.served,
             "golden": None,
             "expected": None,
         }

@@ -131,8 +131,14 @@ async def _serve(
         stack.push_async_callback(state.recorder.stop)
         await state.forwarder.start()
         stack.push_async_callback(state.forwarder.stop)
+        if state.cohort is not None:
+            state.cohort.open()
+            stack.push_async_callback(state.cohort.close)  # after the drain: shadows use it
         await state.mirror.start()
         stack.push_async_callback(_drain_mirrors, state)
+        if state.rollout is not None:
+            await state.rollout.start(redis_url)
+            stack.push_async_callback(state.rollout.stop)
         handler: Handler = state.forwarder.handle
         if state.feedback is not None:
             state.feedback.store.start(redis_url)

@@ -28,6 +28,7 @@ COMPOSITION_ROOTS = {
     "proxy.cli.lifecycle",
     "proxy.cli.replaying",
     "proxy.cli.review",
+    "proxy.cli.rollout",
     "proxy.cli.serve",
     "proxy.cli.setup",
     "proxy.sim.demo",
@@ -197,6 +198,8 @@ def test_the_analysis_plane_imports_only_the_contracts_of_the_data_plane() -> No
         "proxy.recording.setup",  # opens the Redis a config names, embedded or not
         "proxy.recording.embedded_redis",
         "proxy.shipped.files",  # the shipped default price table
+        "proxy.rollout.state",  # the staged rollout's states and transitions
+        "proxy.rollout.store",  # ... stored by compare and set, which the controller acts through
     )
     assert _violations("comparators", contracts) == []
 

@@ -41,8 +41,10 @@ from comparators.report.model import (
     SliceReport,
 )
 from comparators.report.projection import pair_weights, project
+from comparators.report.rollout import rollout_timeline
 from comparators.review.label import Label
 from comparators.scores import ScoreRecord
+from proxy.rollout.state import Transition
 
 __all__ = [
     "DEFAULT_DIVERGENCE_THRESHOLD",
@@ -70,6 +72,7 @@ def build_report(
     generated_at: float | None = None,
     judgements: Sequence[Judgement] = (),
     labels: Sequence[Label] = (),
+    rollout: Sequence[Transition] = (),
 ) -> CampaignReport:
     """The report for one campaign's scores.
 
@@ -77,7 +80,8 @@ def build_report(
     pair was recorded at, turn the per-query cost delta into a monthly projection.
     ``sample_rate`` (the config's ``mirror.sample_rate``) stands in only for pairs recorded
     without one, and a note says so. ``judgements`` and reviewers' ``labels`` add the
-    judge's and the reviewers' sections (``judge``, ``human``).
+    judge's and the reviewers' sections (``judge``, ``human``), a staged rollout's audit
+    trail its timeline (``rollout``).
     """
     if not 0.0 <= divergence_threshold < 1.0:
         raise ValueError(
@@ -124,6 +128,7 @@ def build_report(
         notes=notes,
         judge=judge_summary(judgements),
         human=human_summary(labels, scores, judgements, confidence=confidence),
+        rollout=rollout_timeline(rollout),
     )
 
 

@@ -21,8 +21,10 @@ from comparators.report.model import (
     CandidateReport,
     HumanSummary,
     JudgeSummary,
+    RolloutTimeline,
     SliceReport,
 )
+from comparators.report.rollout import TIMELINE_COLUMNS, timeline_rows
 from comparators.report.style import CSS
 from comparators.report.table import (
     fmt_delta_ms,
@@ -315,6 +317,16 @@ def _judge(judge: JudgeSummary) -> str:
     )
 
 
+def _rollout(timeline: RolloutTimeline) -> str:
+    """The staged rollout's changes, oldest first; reasons and actors are escaped by
+    :func:`_table` like every free text."""
+    where = f"{timeline.phase}" + (f", step {timeline.step}" if timeline.step else "")
+    return (
+        f"<section class=rollout><h2>Rollout of {e(timeline.candidate)}: {e(where)}</h2>"
+        f"{_table(TIMELINE_COLUMNS, timeline_rows(timeline))}</section>"
+    )
+
+
 def _human(human: HumanSummary) -> str:
     """What reviewers labeled and how far they and the judge agree. Reviewer names, routes
     and candidate names are free text: every cell is escaped by :func:`_table`."""
@@ -386,6 +398,7 @@ def render_html(
         candidates or "<p>No candidate scores in this campaign.</p>",
         _judge(report.judge) if report.judge is not None else "",
         _human(report.human) if report.human is not None else "",
+        _rollout(report.rollout) if report.rollout is not None else "",
         _worst(worst) if worst is not None else "",
     ]
     return (

@@ -27,6 +27,8 @@ __all__ = [
     "LatencyComparison",
     "Quantiles",
     "RateComparison",
+    "RolloutEvent",
+    "RolloutTimeline",
     "SliceReport",
 ]
 
@@ -254,6 +256,31 @@ class HumanSummary(_Model):
     with_expected: Estimate = _NO_DATA
 
 
+class RolloutEvent(_Model):
+    """One change of the staged rollout, from its audit stream (``rollout:``)."""
+
+    time: float
+    action: str
+    from_phase: str
+    to_phase: str
+    # The step entered, from 1 (0: none served), and the share it serves.
+    step: int
+    share: float
+    cause: str
+    actor: str
+    reason: str
+
+
+class RolloutTimeline(_Model):
+    """The staged rollout of this campaign: where it is and every change that led there."""
+
+    candidate: str
+    phase: str
+    step: int
+    share: float
+    events: list[RolloutEvent] = Field(default_factory=list)
+
+
 class CampaignReport(_Model):
     schema_version: int = REPORT_SCHEMA_VERSION
     campaign: str
@@ -272,3 +299,5 @@ class CampaignReport(_Model):
     notes: list[str] = Field(default_factory=list)
     judge: JudgeSummary | None = None
     human: HumanSummary | None = None
+    # The staged rollout's timeline, when the campaign was ramped (``darklaunch rollout``).
+    rollout: RolloutTimeline | None = None

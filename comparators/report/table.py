@@ -25,6 +25,7 @@ from comparators.report.model import (
     RateComparison,
     SliceReport,
 )
+from comparators.report.rollout import TIMELINE_COLUMNS, timeline_rows
 from comparators.review.label import VERDICTS
 from comparators.tables import Grid, markdown_text, to_markdown, to_rich
 
@@ -361,7 +362,17 @@ def _grids(report: CampaignReport) -> list[Grid]:
         grids.append(_summary(candidate, report))
         if len(candidate.rows) > 1:
             grids.append(_slices(candidate))
-    return grids + _judge(report) + _human(report)
+    return grids + _judge(report) + _human(report) + _rollout(report)
+
+
+def _rollout(report: CampaignReport) -> list[Grid]:
+    timeline = report.rollout
+    if timeline is None:
+        return []
+    title = f"rollout of {timeline.candidate}: {timeline.phase}" + (
+        f", step {timeline.step} (share {timeline.share:.4g})" if timeline.step else ""
+    )
+    return [_plain(title, TIMELINE_COLUMNS, timeline_rows(timeline))]
 
 
 def _headline(report: CampaignReport) -> list[str]:

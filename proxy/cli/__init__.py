@@ -6,7 +6,8 @@
 - :mod:`proxy.cli.analysis`: ``report``, ``gate``, ``campaigns``, ``export``;
 - :mod:`proxy.cli.setup`: ``config-reference``, ``check-config``, ``init``;
 - :mod:`proxy.cli.lifecycle`: ``golden``, ``replay``, ``demo``;
-- :mod:`proxy.cli.review`: ``review``, ``review-token``.
+- :mod:`proxy.cli.review`: ``review``, ``review-token``;
+- :mod:`proxy.cli.rollout`: ``rollout`` (status, the manual actions, history, the controller).
 
 These are the composition roots: the only modules of the data plane that reach into the
 analysis plane, lazily, inside the command that needs it.
@@ -21,8 +22,9 @@ from proxy.cli import analysis
 from proxy.cli import setup
 from proxy.cli import lifecycle
 from proxy.cli import review
+from proxy.cli import rollout
 from proxy.cli.app import app, main
 
 # isort: on
 
-__all__ = ["analysis", "app", "lifecycle", "main", "review", "serve", "setup"]
+__all__ = ["analysis", "app", "lifecycle", "main", "review", "rollout", "serve", "setup"]

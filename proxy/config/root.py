@@ -12,6 +12,7 @@ from proxy.config.judge import JudgeConfig
 from proxy.config.listeners import AdminConfig, ListenConfig
 from proxy.config.mirror import MirrorConfig
 from proxy.config.recording import RecordingConfig
+from proxy.config.rollout import RolloutConfig
 from proxy.config.upstreams import CandidateConfig, IncumbentConfig
 
 __all__ = ["Config"]
@@ -36,6 +37,9 @@ class Config(Section):
     """Where paired records go and what they keep."""
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
     """End users' ratings of their answers, sent to the public listener and recorded."""
+    rollout: RolloutConfig | None = None
+    """A staged rollout of one candidate, from dark to 100%, with automatic rollback; unset:
+    the candidates only shadow (see docs/rollout.md)."""
     comparators: ComparatorOptions | None = None
     """Comparator name -> its options; only those named run. Unset runs every built-in with
     its defaults (see docs/comparators.md)."""
@@ -57,6 +61,21 @@ class Config(Section):
             if candidate.name in seen:
                 raise ValueError(f"unique candidate names, {candidate.name!r} repeats")
             seen.add(candidate.name)
+        return value
+
+    @field_validator("rollout")
+    @classmethod
+    def _rollout_candidate_exists(
+        cls, value: RolloutConfig | None, info: ValidationInfo
+    ) -> RolloutConfig | None:
+        if value is None:
+            return None
+        names = [c.name for c in info.data.get("candidates", [])]
+        if value.candidate not in names:
+            raise ValueError(
+                f"candidate: got {value.candidate!r}; expected one of candidates[].name: "
+                f"{', '.join(names) or 'none configured'}"
+            )
         return value
 
     @field_validator("feedback")

@@ -53,11 +53,16 @@ def error_headers(code: str) -> list[tuple[str, str]]:
 
 
 def error_response(
-    status: int, message: str, code: str, *, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    code: str,
+    *,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
 ) -> web.Response:
     """An error for the admin listener (aiohttp), in the same shape and with the same header
     as the public listener's."""
-    body = error_body(status, message, code)
+    body = error_body(status, message, code, param)
     response = web.Response(status=status, body=body, content_type="application/json")
     response.headers["x-darklaunch-error"] = code
     if headers:

@@ -167,6 +167,16 @@ class Mirror:
         self.tasks.spawn(self._run_pair(pending, calls), name=f"pair-{pending.pair_id}")
         return pending
 
+    def record(
+        self,
+        pending: PendingPair,
+        incumbent: UpstreamResult,
+        mirrors: list[tuple[CandidateTarget, UpstreamResult]],
+    ) -> None:
+        """Hand a finished pair to the sink, paced like the mirror's own: a rollout's served
+        and fallen-back pairs (:mod:`proxy.rollout.serve`) are built the same way."""
+        self._builds((pending, incumbent, mirrors))
+
     async def _run_call(self, pending: PendingPair, call: _Call) -> UpstreamResult:
         target = call.target
         try:

@@ -31,6 +31,7 @@ class PendingPair:
         "path_qs",
         "route",
         "sample_rate",
+        "served",
         "started",
         "timestamp",
     )
@@ -57,6 +58,8 @@ class PendingPair:
         # The rate this request was sampled at, recorded with the pair: the rate can change
         # at run time, and a cost projection must scale each pair by the rate that drew it.
         self.sample_rate = sample_rate
+        # Who answered the client (``PairRecord.served``): set by a rollout's cohort serving.
+        self.served = "incumbent"
         self.incumbent: asyncio.Future[UpstreamResult] = asyncio.get_running_loop().create_future()
 
     def incumbent_done(self, result: UpstreamResult) -> None:

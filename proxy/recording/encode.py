@@ -109,6 +109,7 @@ class PairData(TypedDict):
     incumbent: SideData
     mirrors: list[SideData]
     source: str
+    served: str
     golden: GoldenRefData | None
     expected: ExpectedData | None
 

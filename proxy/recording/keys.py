@@ -20,7 +20,12 @@ these names, so they are a contract (``docs/records.md``): a campaign ``C`` owns
   campaign's: a reviewer reviews every campaign);
 * ``darklaunch:{C}:replayed``, the set of golden items (``<version>:<item id>``) whose pairs
   ``darklaunch replay`` wrote, written in one transaction with them, so a replay that stopped
-  continues where it stopped and never asks an item twice.
+  continues where it stopped and never asks an item twice;
+* ``darklaunch:{C}:rollout``, a hash holding the staged rollout's state (field ``state``, its
+  JSON) and ``version`` (an integer every change increments: writers compare and set on it);
+  ``darklaunch:{C}:rollout:audit``, the stream of every transition with its cause and evidence;
+  ``darklaunch:{C}:rollout:changed``, the pub/sub channel a new state is published on; and
+  ``darklaunch:{C}:rollout:lock``, the controller's lock (``SET NX PX``; one controller acts).
 
 Every stream entry carries its JSON payload in the field :data:`RECORD_FIELD`, and the
 comparator workers share the pairs stream as the consumer group :data:`CONSUMER_GROUP`.
@@ -53,6 +58,10 @@ __all__ = [
     "labels_key",
     "pairs_key",
     "replayed_key",
+    "rollout_audit_key",
+    "rollout_channel",
+    "rollout_key",
+    "rollout_lock_key",
     "scores_key",
 ]
 
@@ -127,3 +136,20 @@ def replayed_key(campaign: str) -> str:
 
 def batch_marker_key(campaign: str, batch_id: str) -> str:
     return f"{campaign_tag(campaign)}:batch:{batch_id}"
+
+
+def rollout_key(campaign: str) -> str:
+    return f"{campaign_tag(campaign)}:rollout"
+
+
+def rollout_audit_key(campaign: str) -> str:
+    return f"{campaign_tag(campaign)}:rollout:audit"
+
+
+def rollout_channel(campaign: str) -> str:
+    """The pub/sub channel a rollout's new state is published on (its JSON)."""
+    return f"{campaign_tag(campaign)}:rollout:changed"
+
+
+def rollout_lock_key(campaign: str) -> str:
+    return f"{campaign_tag(campaign)}:rollout:lock"

@@ -203,6 +203,13 @@ class PairRecord(_Model):
     # ``live`` for mirrored client traffic, ``replay`` for a golden set sent again by
     # ``darklaunch replay`` (then ``golden`` names the item). Older records are all live.
     source: str = "live"
+    # Which answer the client got: ``incumbent``, or ``candidate`` for a request of a staged
+    # rollout's cohort (``rollout:``) that the candidate served; then the incumbent side was
+    # asked in the background (reverse shadow) and the mirror is what the client saw. The
+    # roles stay the same either way, so every comparator reads the pair unchanged. A cohort
+    # request the candidate failed is served by the incumbent: ``incumbent`` here, with the
+    # candidate's failure in its mirror. Older records were all served by the incumbent.
+    served: str = "incumbent"
     golden: GoldenRef | None = None
     # The answer a person or a golden set says is right, when known (replayed golden items
     # with an ``expected``): the ``reference`` comparator and the judge score both sides

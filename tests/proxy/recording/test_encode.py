@@ -149,6 +149,7 @@ def _pair(
         "incumbent": incumbent,
         "mirrors": [{**incumbent, "role": Role.REPLICA, "name": "replica"}],
         "source": "replay",
+        "served": "incumbent",
         "golden": {"version": "v2", "item": "g-0123456789abcdef", "round": 1},
         "expected": {
             "text": "Paris",

@@ -298,7 +298,7 @@ async def test_losses_are_counted_by_reason(tmp_path: Path) -> None:
         "c",
         RecorderMetrics(registry),
         spool_dir=tmp_path / "spool",
-        spool_max_bytes=1100,  # one batch of two records fits, not two
+        spool_max_bytes=1200,  # one batch of two records fits, not two
         queue_size=4,
         batch_size=2,
         flush_timeout_s=2,
