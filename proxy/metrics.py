@@ -240,8 +240,8 @@ class RolloutMetrics:
         self.transitions = Counter(
             "darklaunch_rollout_transitions_total",
             "Rollout state changes this proxy applied, by the phase entered and the cause: "
-            "guard (the controller), manual (a person) or local (this proxy's admin API while "
-            "Redis was away).",
+            "guard (the controller), manual (a person), local (this proxy's admin API while "
+            "Redis was away) or lost (the state vanished from Redis: the candidate is off).",
             ["phase", "cause"],
             registry=registry,
         )

@@ -2,7 +2,8 @@
 
 A change reaches a proxy two ways: the message published with it (at once) and a reread every
 ``rollout.sync_interval_s`` (at most 2 s, for the message a reconnect lost). A proxy only ever
-moves to a newer version, so a late message cannot undo a later change.
+moves to a newer version, so a late message cannot undo a later change; the one exception is a
+state that is gone from Redis altogether, which turns the candidate off (nobody could steer it).
 
 While Redis is away the proxy keeps the last state it knew: a rollout in progress goes on
 serving its cohort, a rolled-back one stays rolled back. A rollback asked of this proxy's
@@ -122,13 +123,25 @@ class RolloutFollower:
         assert self.store is not None
         if self.pending_rollback is not None:
             await self._store_rollback(self.pending_rollback)
-        stored = parse_state(
-            await self.store.client.hget(self.store.key, "state"),
-            self.campaign,
-            self.config.candidate,
-        )
+        raw = await self.store.client.hget(self.store.key, "state")
         self.synced_at = time.time()
-        self.adopt(stored)
+        if raw is None and self.state.version > 0 and self.pending_rollback is None:
+            self._lost()
+            return
+        self.adopt(parse_state(raw, self.campaign, self.config.candidate))
+
+    def _lost(self) -> None:
+        """The stored state is gone (a Redis that restarted empty, a deleted key): nobody can
+        see or steer this rollout any more, so the candidate serves nobody until it is
+        started again. Versions start over from there."""
+        logger.warning(
+            "rollout %s: its state is gone from Redis (was %s, version %d); the candidate "
+            "serves nobody until the rollout is started again",
+            self.campaign, self.state.phase, self.state.version,
+        )  # fmt: skip
+        self.state = dark(self.campaign, self.config.candidate)
+        self._show(self.state)
+        self.metrics.transitions.labels(Phase.DARK.value, "lost").inc()
 
     async def _store_rollback(self, rolled: RolloutState) -> None:
         """Write a local rollback over whatever Redis holds now (it wins over any step)."""

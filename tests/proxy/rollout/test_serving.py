@@ -271,3 +271,27 @@ async def test_an_admin_rollback_applies_at_once_and_is_stored_when_redis_return
             assert (await _ask(session, proxy))[1]["model"] == "m"
     finally:
         redis.stop()
+
+
+async def test_a_state_gone_from_redis_turns_the_candidate_off(
+    proxy_factory: ProxyFactory, redis_url: str, campaign: str
+) -> None:
+    async with _store(redis_url, campaign, steps=[1.0]) as store:
+        await store.act(Action.START, actor="test", reason="go")
+        async with (
+            running_simulator(SimProfile(name="inc")) as inc,
+            running_simulator(SimProfile(name="cand")) as cand,
+            _proxy(proxy_factory, redis_url, campaign, inc.url, cand.url, rollout={"steps": [1.0]})
+            as proxy,
+            aiohttp.ClientSession() as session,
+        ):  # fmt: skip
+            follower = proxy.state.rollout
+            assert follower is not None
+            assert follower.share == 1.0
+            await store.client.delete(store.key)  # a Redis that came back empty
+            await eventually(lambda: follower.share == 0.0, within=2.0)
+            assert (await _ask(session, proxy))[1]["model"] == "m"
+            lost = {"phase": "dark", "cause": "lost"}
+            assert _sample(proxy, "darklaunch_rollout_transitions_total", lost) == 1
+            await store.act(Action.START, actor="test", reason="again")  # versions start over
+            await eventually(lambda: follower.share == 1.0, within=2.0)
