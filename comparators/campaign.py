@@ -1,6 +1,10 @@
 """Read a campaign's scores, judgements and pairs back from Redis for the report, the gate and
 export, and list the campaigns a Redis holds (``darklaunch campaigns``).
 
+A campaign written with shards (``recording.shards``) has its pairs, scores and judgements in
+several streams (``proxy.recording.shards``); every reader here reads each of them and merges
+them in entry-id order, which is time order, so callers see one stream whatever the layout.
+
 Streams are read with ``XRANGE`` in pages (``COUNT``, then an exclusive ``(last-id`` start),
 so a stream of a million entries never arrives as one reply, and each page is parsed before
 the next is fetched. An entry that does not parse is skipped and counted, never fatal: one
@@ -8,20 +12,19 @@ record written by a broken third-party comparator must not hide the rest of a ca
 
 Exceptions::
 
-    CampaignReadError  (RuntimeError)  Redis failed while reading; wraps the RedisError
+    CampaignReadError  (RuntimeError)  Redis failed while reading; wraps the client's error
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, TypeVar
 
-import redis.asyncio as aioredis
 from pydantic import BaseModel, ValidationError
-from redis.exceptions import RedisError
 
 from comparators.judge.record import Judgement
 from comparators.scores import ScoreRecord
@@ -29,13 +32,17 @@ from proxy.recording.keys import (
     PAIRS_KEY_PATTERN,
     RECORD_FIELD,
     RECORD_FIELD_BYTES,
+    Shard,
     campaign_of_pairs_key,
     feedback_key,
     judgements_key,
     pairs_key,
     scores_key,
+    shards_key,
 )
 from proxy.recording.schema import Feedback, PairRecord
+from proxy.recording.setup import REDIS_ERRORS, RedisClient
+from proxy.recording.shards import ShardLayoutError, pair_id_of, read_stream_sets
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -49,6 +56,7 @@ __all__ = [
     "load_pairs",
     "load_records",
     "load_scores",
+    "stream_sets",
 ]
 
 logger = logging.getLogger(__name__)
@@ -56,9 +64,6 @@ logger = logging.getLogger(__name__)
 Record = TypeVar("Record", bound=BaseModel)
 
 DEFAULT_PAGE_SIZE = 10_000
-# The first "pair_id" in a pair record is the record's own (it is a top-level field written
-# before the sides); ids are hex, so no escaping can hide in them.
-_PAIR_ID = re.compile(rb'"pair_id"\s*:\s*"([^"\\]*)"')
 
 
 class CampaignReadError(RuntimeError):
@@ -79,7 +84,7 @@ class LoadStats:
 
 
 async def _pages(
-    client: aioredis.Redis, key: str, page_size: int
+    client: RedisClient, key: str, page_size: int
 ) -> AsyncIterator[list[tuple[Any, dict[Any, Any]]]]:
     if page_size < 1:
         raise ValueError(f"page_size: got {page_size!r}; expected a positive number of entries")
@@ -87,7 +92,7 @@ async def _pages(
     while True:
         try:
             page: Any = await client.xrange(key, min=start, max="+", count=page_size)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise CampaignReadError(key, exc) from exc
         if not page:
             return
@@ -103,11 +108,29 @@ def _payload(fields: dict[Any, Any]) -> bytes | str | None:
     return value if isinstance(value, bytes | str) else None
 
 
-async def _load(
-    client: aioredis.Redis, key: str, model: type[Record], page_size: int, stats: LoadStats
-) -> list[Record]:
-    """Every entry of the stream ``key`` that parses as ``model``, in stream order."""
-    records: list[Record] = []
+def _entry_order(entry_id: Any) -> tuple[int, int]:
+    """A stream entry id (``<ms>-<seq>``) as a sort key: time order across streams."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+async def stream_sets(client: RedisClient, campaign: str) -> list[Shard]:
+    """The stream sets of ``campaign`` to read; a bad stored layout is a read error."""
+    try:
+        return await read_stream_sets(client, campaign)
+    except REDIS_ERRORS as exc:
+        raise CampaignReadError(shards_key(campaign), exc) from exc
+    except ShardLayoutError as exc:
+        raise CampaignReadError(exc.key, exc) from exc
+
+
+async def _load_stream(
+    client: RedisClient, key: str, model: type[Record], page_size: int, stats: LoadStats
+) -> list[tuple[tuple[int, int], Record]]:
+    """Every entry of the stream ``key`` that parses as ``model``, with its order key."""
+    records: list[tuple[tuple[int, int], Record]] = []
+    skipped = stats.skipped
     async for page in _pages(client, key, page_size):
         for entry_id, fields in page:
             stats.entries += 1
@@ -115,33 +138,46 @@ async def _load(
             try:
                 if payload is None:
                     raise ValueError(f"no {RECORD_FIELD!r} field")
-                records.append(model.model_validate_json(payload))
+                records.append((_entry_order(entry_id), model.model_validate_json(payload)))
             except (ValidationError, ValueError) as exc:
                 stats.skipped += 1
                 logger.debug("skipping unreadable entry %r of %s: %s", entry_id, key, exc)
+    if stats.skipped > skipped:
+        logger.warning("%s: skipped %d unreadable entries", key, stats.skipped - skipped)
+    return records
+
+
+async def _load(
+    client: RedisClient, keys: list[str], model: type[Record], page_size: int, stats: LoadStats
+) -> list[Record]:
+    """Every entry of the streams ``keys`` that parses as ``model``, merged in entry-id order
+    (stream order for one stream)."""
+    loaded = [await _load_stream(client, key, model, page_size, stats) for key in keys]
+    if len(loaded) == 1:
+        records = [record for _, record in loaded[0]]
+    else:
+        records = [record for _, record in heapq.merge(*loaded, key=itemgetter(0))]
     stats.loaded = len(records)
-    if stats.skipped:
-        logger.warning("%s: skipped %d unreadable entries", key, stats.skipped)
     return records
 
 
 async def load_records(
-    client: aioredis.Redis, key: str, model: type[Record], *, page_size: int = DEFAULT_PAGE_SIZE
+    client: RedisClient, key: str, model: type[Record], *, page_size: int = DEFAULT_PAGE_SIZE
 ) -> list[Record]:
     """Every entry of the stream ``key`` that parses as ``model``, in stream order: the
     reader every stream of records shares (labels, feedback, ...)."""
-    return await _load(client, key, model, page_size, LoadStats())
+    return await _load(client, [key], model, page_size, LoadStats())
 
 
 async def load_feedback(
-    client: aioredis.Redis, campaign: str, *, page_size: int = DEFAULT_PAGE_SIZE
+    client: RedisClient, campaign: str, *, page_size: int = DEFAULT_PAGE_SIZE
 ) -> list[Feedback]:
     """Every parseable feedback entry of ``campaign``, in stream order."""
     return await load_records(client, feedback_key(campaign), Feedback, page_size=page_size)
 
 
 async def load_scores(
-    client: aioredis.Redis,
+    client: RedisClient,
     campaign: str,
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
@@ -149,18 +185,20 @@ async def load_scores(
 ) -> list[ScoreRecord]:
     """Every parseable score record of ``campaign``, in stream order."""
     stats = stats if stats is not None else LoadStats()
-    return await _load(client, scores_key(campaign), ScoreRecord, page_size, stats)
+    keys = [scores_key(campaign, shard) for shard in await stream_sets(client, campaign)]
+    return await _load(client, keys, ScoreRecord, page_size, stats)
 
 
 async def load_judgements(
-    client: aioredis.Redis, campaign: str, *, page_size: int = DEFAULT_PAGE_SIZE
+    client: RedisClient, campaign: str, *, page_size: int = DEFAULT_PAGE_SIZE
 ) -> list[Judgement]:
     """Every parseable record of the LLM judge's stream of ``campaign``, in stream order."""
-    return await _load(client, judgements_key(campaign), Judgement, page_size, LoadStats())
+    keys = [judgements_key(campaign, shard) for shard in await stream_sets(client, campaign)]
+    return await _load(client, keys, Judgement, page_size, LoadStats())
 
 
 async def load_pairs(
-    client: aioredis.Redis,
+    client: RedisClient,
     campaign: str,
     pair_ids: set[str],
     *,
@@ -175,29 +213,31 @@ async def load_pairs(
     stops once all are found.
     """
     stats = stats if stats is not None else LoadStats()
-    key = pairs_key(campaign)
     found: dict[str, PairRecord] = {}
     if not pair_ids:
         return found
-    async for page in _pages(client, key, page_size):
-        for entry_id, fields in page:
-            stats.entries += 1
-            payload = _payload(fields)
-            raw = payload.encode() if isinstance(payload, str) else payload
-            if raw is None:
-                stats.skipped += 1
-                continue
-            match = _PAIR_ID.search(raw)
-            if match is not None and match.group(1).decode(errors="replace") not in pair_ids:
-                continue
-            try:
-                record = PairRecord.model_validate_json(raw)
-            except ValidationError as exc:
-                stats.skipped += 1
-                logger.debug("skipping unreadable pair entry %r: %s", entry_id, exc)
-                continue
-            if record.pair_id in pair_ids:
-                found[record.pair_id] = record
+    for shard in await stream_sets(client, campaign):
+        async for page in _pages(client, pairs_key(campaign, shard), page_size):
+            for entry_id, fields in page:
+                stats.entries += 1
+                payload = _payload(fields)
+                raw = payload.encode() if isinstance(payload, str) else payload
+                if raw is None:
+                    stats.skipped += 1
+                    continue
+                pair_id = pair_id_of(raw)
+                if pair_id is not None and pair_id not in pair_ids:
+                    continue
+                try:
+                    record = PairRecord.model_validate_json(raw)
+                except ValidationError as exc:
+                    stats.skipped += 1
+                    logger.debug("skipping unreadable pair entry %r: %s", entry_id, exc)
+                    continue
+                if record.pair_id in pair_ids:
+                    found[record.pair_id] = record
+            if len(found) == len(pair_ids):
+                break
         if len(found) == len(pair_ids):
             break
     stats.loaded = len(found)
@@ -213,7 +253,7 @@ class CampaignSummary:
     scores: int
 
 
-async def list_campaigns(client: aioredis.Redis) -> list[CampaignSummary]:
+async def list_campaigns(client: RedisClient) -> list[CampaignSummary]:
     """Every campaign with a pairs stream in this Redis, by name, with its stream lengths.
 
     A campaign is known by its pairs stream, the one the proxy writes: scores without pairs
@@ -226,26 +266,28 @@ async def list_campaigns(client: aioredis.Redis) -> list[CampaignSummary]:
             name = campaign_of_pairs_key(key)
             if name is not None:
                 names.add(name)
-        ordered = sorted(names)
-        # Typed as Any, like the worker's: redis-py types a pipeline's queued commands as
-        # awaitables although they only queue.
-        pipe: Any = client.pipeline(transaction=False)
-        for name in ordered:
-            pipe.xlen(pairs_key(name))
-            pipe.xlen(scores_key(name))
-        lengths: list[Any] = await pipe.execute()
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise CampaignReadError(PAIRS_KEY_PATTERN, exc) from exc
-    return [
-        CampaignSummary(name, int(lengths[2 * i]), int(lengths[2 * i + 1]))
-        for i, name in enumerate(ordered)
-    ]
+    summaries = []
+    for name in sorted(names):
+        pairs, scores = 0, 0
+        for shard in await stream_sets(client, name):
+            pairs += await _length(client, pairs_key(name, shard))
+            scores += await _length(client, scores_key(name, shard))
+        summaries.append(CampaignSummary(name, pairs, scores))
+    return summaries
 
 
-async def count_pairs(client: aioredis.Redis, campaign: str) -> int:
-    """How many pair records ``campaign``'s stream holds (0 when it does not exist)."""
-    key = pairs_key(campaign)
+async def _length(client: RedisClient, key: str) -> int:
     try:
         return int(await client.xlen(key))
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise CampaignReadError(key, exc) from exc
+
+
+async def count_pairs(client: RedisClient, campaign: str) -> int:
+    """How many pair records ``campaign``'s streams hold (0 when none exists)."""
+    total = 0
+    for shard in await stream_sets(client, campaign):
+        total += await _length(client, pairs_key(campaign, shard))
+    return total

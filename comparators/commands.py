@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import redis.asyncio as aioredis
-
 from comparators.campaign import (
     CampaignSummary,
     LoadStats,
@@ -47,10 +45,10 @@ from comparators.report.worst import build_worst_pairs, worst_pair_ids
 from comparators.review.label import Label, load_labels
 from comparators.scores import ScoreRecord
 from comparators.tables import Grid
-from proxy.config.recording import RecordingConfig
+from proxy.config.recording import CLUSTER_SCHEMES, RecordingConfig, parse_cluster_url
 from proxy.config.root import Config
 from proxy.recording.keys import rollout_audit_key
-from proxy.recording.setup import resolve_redis
+from proxy.recording.setup import RedisClient, open_client
 from proxy.rollout.state import Transition
 
 __all__ = [
@@ -69,6 +67,11 @@ def describe_redis(recording: RecordingConfig) -> str:
     """Which Redis a command read, for people: never the password of ``redis_url``."""
     if recording.redis_url is None:
         return f"the embedded Redis in {recording.data_dir}"
+    scheme = recording.redis_url.partition("://")[0]
+    if scheme.lower() in CLUSTER_SCHEMES:
+        nodes = parse_cluster_url(recording.redis_url).nodes
+        hosts = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in nodes)
+        return f"Redis Cluster {scheme}://{hosts}"
     parts = urlsplit(recording.redis_url)
     port = f":{parts.port}" if parts.port else ""
     return f"Redis {parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
@@ -89,17 +92,13 @@ class NoSuchCampaign(LookupError):
 
 
 @asynccontextmanager
-async def _redis(config: Config) -> AsyncIterator[aioredis.Redis]:
-    async with resolve_redis(config.recording) as url:
-        client = aioredis.Redis.from_url(url)
-        try:
-            yield client
-        finally:
-            await client.aclose()
+async def _redis(config: Config) -> AsyncIterator[RedisClient]:
+    async with open_client(config.recording) as client:
+        yield client
 
 
 @asynccontextmanager
-async def _campaign(config: Config, campaign: str) -> AsyncIterator[aioredis.Redis]:
+async def _campaign(config: Config, campaign: str) -> AsyncIterator[RedisClient]:
     """The Redis client, once ``campaign`` is known to have pairs there."""
     async with _redis(config) as client:
         if await count_pairs(client, campaign) == 0:
@@ -147,7 +146,7 @@ class ReportOutput:
 
 
 async def _scores(
-    client: aioredis.Redis, campaign: str
+    client: RedisClient, campaign: str
 ) -> tuple[list[ScoreRecord], LoadStats, list[Judgement]]:
     """The campaign's scores, with the LLM judge's verdicts joined in (if a judge ran), and
     the judgements themselves."""
@@ -157,7 +156,7 @@ async def _scores(
     return with_judgements(scores, judgements), stats, judgements
 
 
-async def _read(client: aioredis.Redis, campaign: str) -> _Campaign:
+async def _read(client: RedisClient, campaign: str) -> _Campaign:
     scores, stats, judgements = await _scores(client, campaign)
     labels = await load_labels(client, campaign)
     rollout = await load_records(client, rollout_audit_key(campaign), Transition)

@@ -3,7 +3,10 @@ its own, and a graceful stop on SIGTERM (the batch in hand is finished and ackno
 
 With a ``judge:`` section the process also runs the LLM judge's consumer
 (:class:`~comparators.judge.worker.JudgeWorker`) beside the comparators', on the same Redis
-and metrics: two loops, so a slow judge never holds a score back."""
+and metrics: two loops, so a slow judge never holds a score back.
+
+Each runs one consumer per stream set of a sharded campaign (``comparators.sharding``), with
+the gauges summed over them and the judge's concurrency limit shared by them."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -21,9 +23,17 @@ from comparators.engine import ScoringEngine
 from comparators.judge.metrics import JudgeMetrics
 from comparators.judge.worker import JudgeWorker
 from comparators.metrics import WorkerMetrics
-from comparators.worker import CompareWorker, ConsumerOptions, WorkerStats
+from comparators.sharding import ShardedRun
+from comparators.worker import (
+    CompareWorker,
+    ConsumerOptions,
+    LagBoard,
+    WorkerStats,
+    default_consumer_name,
+)
 from proxy.config.root import Config
-from proxy.recording.setup import resolve_redis
+from proxy.recording.keys import Shard
+from proxy.recording.setup import open_client
 
 logger = logging.getLogger(__name__)
 
@@ -77,50 +87,52 @@ async def run_worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
     worker_config = config.worker
-    async with resolve_redis(config.recording) as url:
-        client = aioredis.Redis.from_url(url)
-        try:
-            name = campaign or config.recording.campaign
-            options = ConsumerOptions(
-                consumer=consumer or worker_config.consumer,
-                batch_size=worker_config.batch_size,
-                block_ms=worker_config.block_ms,
-                claim_idle_s=worker_config.claim_idle_s,
+    async with open_client(config.recording) as client:
+        name = campaign or config.recording.campaign
+        options = ConsumerOptions(
+            consumer=consumer or worker_config.consumer,
+            batch_size=worker_config.batch_size,
+            block_ms=worker_config.block_ms,
+            claim_idle_s=worker_config.claim_idle_s,
+        )
+        lag = LagBoard(metrics)
+
+        def comparators(shard: Shard) -> CompareWorker:
+            return CompareWorker(client, name, engine, metrics, shard=shard, lag=lag, **options)
+
+        worker = ShardedRun(client, name, comparators)
+        judge_config = config.judge
+        judge: ShardedRun | None = None
+        if judge_config is not None:
+            judge_metrics = JudgeMetrics(registry)
+            slots = asyncio.Semaphore(judge_config.max_concurrency)
+
+            def judges(shard: Shard) -> JudgeWorker:
+                return JudgeWorker(
+                    client, name, judge_config, engine.context.prices, judge_metrics,
+                    shard=shard, slots=slots, **options,
+                )  # fmt: skip
+
+            judge = ShardedRun(client, name, judges)
+
+        async def work() -> WorkerStats:
+            if judge is None:
+                return await worker.run(once=once, stop=stop)
+            stats, _ = await asyncio.gather(
+                worker.run(once=once, stop=stop), judge.run(once=once, stop=stop)
             )
-            worker = CompareWorker(client, name, engine, metrics, **options)
-            judge = (
-                None
-                if config.judge is None
-                else JudgeWorker(
-                    client,
+            return stats
+
+        if serve_metrics:
+            async with metrics_listener(
+                registry, worker_config.metrics.host, worker_config.metrics.port
+            ) as at:
+                logger.info(
+                    "comparator worker %s on campaign %s%s, metrics at %s",
+                    options["consumer"] or default_consumer_name(),
                     name,
-                    config.judge,
-                    engine.context.prices,
-                    JudgeMetrics(registry),
-                    **options,
+                    "" if judge_config is None else f" with judge {judge_config.model}",
+                    at,
                 )
-            )
-
-            async def work() -> WorkerStats:
-                if judge is None:
-                    return await worker.run(once=once, stop=stop)
-                stats, _ = await asyncio.gather(
-                    worker.run(once=once, stop=stop), judge.run(once=once, stop=stop)
-                )
-                return stats
-
-            if serve_metrics:
-                async with metrics_listener(
-                    registry, worker_config.metrics.host, worker_config.metrics.port
-                ) as at:
-                    logger.info(
-                        "comparator worker %s on %s%s, metrics at %s",
-                        worker.consumer,
-                        worker.pairs,
-                        "" if judge is None else f" with judge {judge.config.model}",
-                        at,
-                    )
-                    return await work()
-            return await work()
-        finally:
-            await client.aclose()
+                return await work()
+        return await work()

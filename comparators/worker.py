@@ -15,6 +15,15 @@ or lost, a timeout, a server still loading its data) it waits, with a capped exp
 backoff, and starts over from its own pending entries, which is all it can have lost (results
 are written and acknowledged together). Each reconnect is counted. An error that waiting
 cannot fix (a wrong password, a key of the wrong type) still ends the run.
+
+A consumer reads one stream set of a campaign: the unsharded streams, or one shard's
+(``recording.shards``; ``proxy.recording.shards``). ``comparators.sharding`` runs one
+consumer per stream set and adds consumers when the campaign gains shards.
+
+On a Redis Cluster every key a consumer touches carries its stream set's hash tag, so its
+script and its transaction run on the one master that owns that slot; while that master fails
+over to its replica (``CLUSTERDOWN``, no node for the slot) the worker waits, as for a Redis
+restart.
 """
 
 from __future__ import annotations
@@ -31,7 +40,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import (
     AuthenticationError,
@@ -50,11 +58,13 @@ from proxy.recording.keys import (
     CONSUMER_GROUP,
     RECORD_FIELD,
     RECORD_FIELD_BYTES,
+    Shard,
     dead_key,
     pairs_key,
     scores_key,
 )
 from proxy.recording.schema import PairRecord, Role
+from proxy.recording.setup import RedisClient, cluster_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +74,7 @@ __all__ = [
     "CompareWorker",
     "ConsumerOptions",
     "GroupConsumer",
+    "LagBoard",
     "WorkerStats",
     "default_consumer_name",
 ]
@@ -117,16 +128,38 @@ class WorkerStats:
 
 def transient(exc: BaseException) -> bool:
     """Whether waiting can fix a Redis error: a lost or refused connection, a timeout, a server
-    loading its data (all ``ConnectionError``s to redis-py), but not a rejected password or
-    command, which redis-py also reports as connection errors."""
+    loading its data (all ``ConnectionError``s to redis-py), a cluster failing over, but not a
+    rejected password or command, which redis-py also reports as connection errors."""
     if isinstance(exc, AuthenticationError | AuthorizationError):
         return False
+    if cluster_unavailable(exc):
+        return True
     if isinstance(exc, RedisConnectionError) and _REFUSED.search(str(exc)):
         return False  # "NOAUTH", "WRONGPASS", "HELLO must be called ... authenticated", ...
     return isinstance(exc, RedisConnectionError | RedisTimeoutError | ConnectionError)
 
 
 Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+class LagBoard:
+    """The pending and backlog gauges of a campaign, summed over its stream sets: each
+    shard's consumer reports its own stream, and the gauges show the campaign."""
+
+    def __init__(self, metrics: WorkerMetrics) -> None:
+        self.metrics = metrics
+        self._pending: dict[str, int] = {}
+        self._backlog: dict[str, int] = {}
+
+    def report(
+        self, stream: str, *, pending: int | None = None, backlog: int | None = None
+    ) -> None:
+        if pending is not None:
+            self._pending[stream] = pending
+            self.metrics.pending.set(sum(self._pending.values()))
+        if backlog is not None:
+            self._backlog[stream] = backlog
+            self.metrics.backlog.set(sum(self._backlog.values()))
 
 
 class ConsumerOptions(TypedDict):
@@ -148,10 +181,11 @@ class GroupConsumer:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         campaign: str,
         output: str,
         *,
+        shard: Shard = None,
         consumer: str | None = None,
         batch_size: int = 64,
         block_ms: int = 1000,
@@ -159,7 +193,8 @@ class GroupConsumer:
     ) -> None:
         self.client = client
         self.campaign = campaign
-        self.pairs = pairs_key(campaign)
+        self.shard = shard
+        self.pairs = pairs_key(campaign, shard)
         self.output = output
         self.consumer = consumer or default_consumer_name()
         self.batch_size = batch_size
@@ -284,11 +319,13 @@ class CompareWorker(GroupConsumer):
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         campaign: str,
         engine: ScoringEngine,
         metrics: WorkerMetrics,
         *,
+        shard: Shard = None,
+        lag: LagBoard | None = None,
         consumer: str | None = None,
         batch_size: int = 64,
         block_ms: int = 1000,
@@ -297,7 +334,8 @@ class CompareWorker(GroupConsumer):
         super().__init__(
             client,
             campaign,
-            scores_key(campaign),
+            scores_key(campaign, shard),
+            shard=shard,
             consumer=consumer,
             batch_size=batch_size,
             block_ms=block_ms,
@@ -308,6 +346,7 @@ class CompareWorker(GroupConsumer):
         self.metrics = metrics
         self._seen: set[tuple[str, str]] = set()
         self._lag_read = float("-inf")
+        self.lag = lag if lag is not None else LagBoard(metrics)
 
     async def after_round(self) -> None:
         await self.update_lag()
@@ -344,7 +383,8 @@ class CompareWorker(GroupConsumer):
         self.stats.bad += 1
         self.metrics.bad_records.inc()
         pipe: Any = self.client.pipeline(transaction=True)
-        pipe.xadd(dead_key(self.campaign), {**fields, b"source_id": entry_id}, maxlen=100_000)
+        dead = dead_key(self.campaign, self.shard)
+        pipe.xadd(dead, {**fields, b"source_id": entry_id}, maxlen=100_000)
         pipe.xack(self.pairs, CONSUMER_GROUP, entry_id)
         await pipe.execute()
 
@@ -409,18 +449,18 @@ class CompareWorker(GroupConsumer):
         )
         if group is None:
             return
-        self.metrics.pending.set(int(group["pending"]))
+        self.lag.report(self.pairs, pending=int(group["pending"]))
         lag = group.get("lag")
         if isinstance(lag, int):
-            self.metrics.backlog.set(lag)
+            self.lag.report(self.pairs, backlog=lag)
             return
         last = _text(group["last-delivered-id"])
         stream: Any = await self.client.xinfo_stream(self.pairs)
         if _text(stream["last-generated-id"]) == last:
-            self.metrics.backlog.set(0)
+            self.lag.report(self.pairs, backlog=0)
             return
         newer: Any = await self.client.xrange(self.pairs, min=f"({last}", count=BACKLOG_CAP)
-        self.metrics.backlog.set(len(newer))
+        self.lag.report(self.pairs, backlog=len(newer))
 
 
 def _text(value: bytes | str) -> str:

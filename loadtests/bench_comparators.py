@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from comparators.engine import ScoringEngine
@@ -35,6 +34,7 @@ from loadtests.realistic import Scenario, generate
 from proxy.config.judge import JudgeConfig
 from proxy.config.loading import parse_config
 from proxy.config.root import Config
+from proxy.recording.connect import open_redis
 from proxy.recording.embedded_redis import EmbeddedRedis
 from proxy.recording.schema import Choice, Output, PairRecord, RequestInfo, Role, Side
 from proxy.sim.profile import SimProfile
@@ -137,7 +137,7 @@ async def worker_rate(pairs: list[PairRecord]) -> float:
     with tempfile.TemporaryDirectory(prefix="dl-bench-") as folder:
         server = EmbeddedRedis(Path(folder))
         url = await asyncio.to_thread(server.start)
-        client = aioredis.Redis.from_url(url)
+        client = open_redis(url)
         try:
             pipe: Any = client.pipeline(transaction=False)
             for pair in pairs:
@@ -169,7 +169,7 @@ async def judge_rate(pairs: list[PairRecord]) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="dl-bench-") as folder:
         server = EmbeddedRedis(Path(folder))
         url = await asyncio.to_thread(server.start)
-        client = aioredis.Redis.from_url(url)
+        client = open_redis(url)
         profile = SimProfile(name="judge", latency_ms=JUDGE_LATENCY_MS, judge_accuracy=0.85)
         try:
             pipe: Any = client.pipeline(transaction=False)

@@ -195,6 +195,11 @@ class RolloutMetrics:
 
     PHASES = ("dark", "ramping", "paused", "complete", "rolled_back")
     SERVED_BY = ("candidate", "fallback", "incumbent")
+    FALLBACK_REASONS = (
+        "connect", "timeout", "first_byte_timeout", "reset", "protocol", "status",
+        "breaker_open", "untranslatable", "not_json",
+    )  # fmt: skip
+    CAUSES = ("guard", "manual", "local", "lost")
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.phase = Gauge(
@@ -250,5 +255,17 @@ class RolloutMetrics:
             "Failed reads of the rollout state from Redis; the proxy keeps the last known state.",
             registry=registry,
         )
+        # Every transition series exists at 0 from the start, so ``increase()`` in an alert
+        # sees the first rollback instead of a series that appears with it.
+        for phase in self.PHASES:
+            for cause in self.CAUSES:
+                self.transitions.labels(phase, cause)
+
+    def for_candidate(self, candidate: str) -> None:
+        """Create the candidate's request and fallback series at 0, for the same reason."""
+        for who in self.SERVED_BY:
+            self.requests.labels(candidate, who)
+        for reason in self.FALLBACK_REASONS:
+            self.fallbacks.labels(candidate, reason)
         for phase in self.PHASES:
             self.phase.labels(phase).set(1 if phase == "dark" else 0)

@@ -43,6 +43,15 @@ class TaskSet:
                 "background task %s of %s failed", task.get_name(), self.name, exc_info=exc
             )
 
+    async def cancel(self) -> None:
+        """Cancel every task and wait for them to end: for tasks that never end by
+        themselves (a follower loop), whose cancellation at shutdown is no loss to report."""
+        pending = set(self._tasks)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+
     async def drain(self, timeout_s: float) -> int:
         """Wait for every task to finish; cancel what is left after ``timeout_s``.
 

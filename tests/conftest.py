@@ -21,10 +21,12 @@ from aiohttp import web
 
 from proxy.config.loading import parse_config
 from proxy.config.root import Config
+from proxy.recording.connect import open_redis
 from proxy.recording.embedded_redis import EmbeddedRedis
 from proxy.recording.schema import PairRecord
 from proxy.recording.sink import MemoryRecorder
 from proxy.server import RunningProxy, running_proxy
+from tests.cluster import RedisClusterServer
 
 ProxyFactory = Callable[..., AbstractAsyncContextManager[RunningProxy]]
 
@@ -99,6 +101,29 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServer]:
+    """A real Redis Cluster (3 masters, 3 replicas) shared by the session's cluster tests;
+    started on first use. Tests that kill a node take a :func:`fresh_cluster` instead."""
+    cluster = RedisClusterServer(tmp_path_factory.mktemp("cluster"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def fresh_cluster(tmp_path: Path) -> Iterator[RedisClusterServer]:
+    """A Redis Cluster of this test's own, to kill nodes of."""
+    cluster = RedisClusterServer(tmp_path / "cluster")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
 async def campaign(redis_url: str) -> AsyncIterator[str]:
     """A campaign name of this test's own; its keys are deleted before and after."""
@@ -107,14 +132,18 @@ async def campaign(redis_url: str) -> AsyncIterator[str]:
     try:
         yield name
     finally:
-        keys = [key async for key in client.scan_iter(match=f"darklaunch:{{{name}}}:*")]
+        keys = [
+            key
+            for pattern in (f"darklaunch:{{{name}}}:*", f"darklaunch:{{{name}:*}}:*")  # shards
+            async for key in client.scan_iter(match=pattern)
+        ]
         if keys:
             await client.delete(*keys)
         await client.aclose()
 
 
 async def stream_entries(url: str, key: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
-    client = aioredis.Redis.from_url(url)
+    client = open_redis(url)  # one server or a cluster
     try:
         entries: list[tuple[bytes, dict[bytes, bytes]]] = await client.xrange(key)  # type: ignore[assignment]
     finally:

@@ -17,7 +17,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from comparators.judge.metrics import JudgeMetrics
 from comparators.metrics import WorkerMetrics
-from proxy.metrics import ProxyMetrics, RecorderMetrics
+from proxy.metrics import ProxyMetrics, RecorderMetrics, RolloutMetrics
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "config" / "grafana" / "darklaunch.json"
@@ -49,7 +49,7 @@ class MetricInfo:
 
 
 def exported_metrics() -> dict[str, MetricInfo]:
-    """Every metric the proxy (data plane and recorder) and the worker publish.
+    """Every metric the proxy (data plane, recorder and staged rollout) and the worker publish.
 
     All three share one registry here, so a name used by both processes fails loudly: they
     are scraped into the same Prometheus. prometheus_client has no public accessor for a
@@ -59,6 +59,7 @@ def exported_metrics() -> dict[str, MetricInfo]:
     holders = (
         ProxyMetrics(registry),
         RecorderMetrics(registry),
+        RolloutMetrics(registry),
         WorkerMetrics(registry),
         JudgeMetrics(registry),
     )
@@ -135,10 +136,28 @@ def all_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
     return panels
 
 
-def panel_queries(dashboard: dict[str, Any]) -> list[PanelQuery]:
+def row_panels(dashboard: dict[str, Any], row: str) -> list[dict[str, Any]]:
+    """The panels of the row titled ``row``: inside it when it is collapsed, else the
+    top-level panels after it, up to the next row."""
+    found: list[dict[str, Any]] = []
+    current = None
+    for panel in dashboard.get("panels", []):
+        if panel["type"] == "row":
+            current = panel["title"]
+            if current == row:
+                found.extend(panel.get("panels", []))
+        elif current == row:
+            found.append(panel)
+    return found
+
+
+def panel_queries(
+    dashboard: dict[str, Any], panels: list[dict[str, Any]] | None = None
+) -> list[PanelQuery]:
+    """The queries of ``panels`` (by default every panel of ``dashboard``)."""
     return [
         PanelQuery(panel["title"], target["refId"], target["expr"], target.get("datasource"))
-        for panel in all_panels(dashboard)
+        for panel in (all_panels(dashboard) if panels is None else panels)
         for target in panel.get("targets", [])
     ]
 

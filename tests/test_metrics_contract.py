@@ -22,13 +22,15 @@ from tests.monitoring import (
     exported_metrics,
     load_dashboard,
     panel_queries,
+    row_panels,
     unknown_labels,
     unknown_names,
 )
 
-ROWS = ("Traffic and sampling", "Latency", "Quality", "Cost", "Health")
+ROWS = ("Traffic and sampling", "Latency", "Quality", "Cost", "Health", "Rollout")
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-# Each rollback trigger the issue asks for, by the alert that implements it.
+# Each rollback trigger the issue asks for, by the alert that implements it, and the staged
+# rollout's own rollback (labelled alike, so the same route blocks the candidate's promotion).
 ROLLBACK_ALERTS = {
     "DarklaunchCandidateErrorRateHigh",
     "DarklaunchCandidateErrorRateAboveIncumbent",
@@ -36,7 +38,14 @@ ROLLBACK_ALERTS = {
     "DarklaunchCandidateChangedAnswersOverNoise",
     "DarklaunchCandidateCostPerQueryOverBudget",
     "DarklaunchRecorderDroppingRecords",
+    "DarklaunchRolloutRolledBack",
 }
+ROLLOUT_ALERTS = {
+    "DarklaunchRolloutRolledBack",
+    "DarklaunchRolloutFallbacksHigh",
+    "DarklaunchRolloutStateStale",
+}
+ROLLOUT_METRIC = re.compile(r"\bdarklaunch_rollout_[a-z_]+")
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +147,39 @@ def test_docs_list_every_metric_with_its_type_labels_and_buckets(
         assert row.labels == info.labels, name
         assert row.meaning, name
         assert row.buckets == (bucket_range(info) if info.kind == "histogram" else ""), name
+
+
+def test_the_rollout_row_reads_every_rollout_metric_and_nothing_else(
+    exported: dict[str, MetricInfo],
+) -> None:
+    """Each Rollout panel reads the rollout's metrics (only those: the row is about the
+    rollout), and between them the panels read every one the proxy exports with `rollout:`."""
+    dashboard = load_dashboard()
+    panels = row_panels(dashboard, "Rollout")
+    assert len(panels) >= 6
+    used: set[str] = set()
+    for query in panel_queries(dashboard, panels):
+        names = set(re.findall(r"\bdarklaunch_[a-z0-9_]+", query.expr))
+        rollout = {name for name in names if ROLLOUT_METRIC.fullmatch(name)}
+        assert rollout, f"{query.panel} / {query.ref_id} reads no darklaunch_rollout_* metric"
+        assert names == rollout, f"{query.panel} / {query.ref_id} reads {names - rollout}"
+        used |= rollout
+    assert used == {name for name in exported if ROLLOUT_METRIC.fullmatch(name)}
+    assert any(p["type"] == "state-timeline" for p in panels)
+    # Only the rollout's panels read its metrics: the other rows stay meaningful without one.
+    others = [p for p in all_panels(dashboard) if p not in panels and p["type"] != "row"]
+    assert not any(ROLLOUT_METRIC.search(q.expr) for q in panel_queries(dashboard, others))
+
+
+def test_the_rollout_alerts_read_the_rollout_state() -> None:
+    rules = {rule["alert"]: rule for rule in alert_rules()}
+    assert set(rules) >= ROLLOUT_ALERTS
+    for name in ROLLOUT_ALERTS:
+        assert ROLLOUT_METRIC.search(rules[name]["expr"]), name
+    rolled_back = rules["DarklaunchRolloutRolledBack"]
+    expr = " ".join(rolled_back["expr"].split())
+    assert 'max(darklaunch_rollout_phase{phase="rolled_back"}) == 1' in expr
+    assert rolled_back["labels"] == {"severity": "critical", "rollback": "true"}
+    fallbacks = rules["DarklaunchRolloutFallbacksHigh"]["expr"]
+    assert 'served_by="fallback"' in fallbacks
+    assert "darklaunch_rollout_sync_errors_total" in rules["DarklaunchRolloutStateStale"]["expr"]

@@ -14,9 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from proxy.recording.keys import judge_spend_key
+from proxy.recording.setup import RedisClient
 
 __all__ = ["SpendMeter"]
 
@@ -26,7 +25,7 @@ _KEEP_S = 2 * 3600
 class SpendMeter:
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         campaign: str,
         max_usd_per_hour: float | None,
         clock: Callable[[], float] = time.time,

@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 import openai
 import orjson
-import redis.asyncio as aioredis
 
 from comparators.judge.verdict import (
     RESPONSE_SCHEMA,
@@ -29,6 +28,7 @@ from comparators.judge.verdict import (
 )
 from comparators.pricing.prices import TokenUsage, parse_usage
 from proxy.config.judge import JudgeConfig
+from proxy.recording.setup import RedisClient
 
 __all__ = ["Asked", "JudgeCallFailed", "JudgeClient"]
 
@@ -70,7 +70,7 @@ class JudgeClient:
     def __init__(
         self,
         config: JudgeConfig,
-        client: aioredis.Redis,
+        client: RedisClient,
         cache_key: str,
         prompt_version: str,
     ) -> None:

@@ -30,7 +30,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from comparators.base import side_failed, unscored_reason
@@ -49,8 +48,15 @@ from comparators.judge.verdict import combine
 from comparators.pricing.prices import PriceTable, TokenUsage
 from comparators.worker import Entry, GroupConsumer, WorkerStats
 from proxy.config.judge import JudgeConfig
-from proxy.recording.keys import JUDGE_GROUP, RECORD_FIELD_BYTES, judge_cache_key, judgements_key
+from proxy.recording.keys import (
+    JUDGE_GROUP,
+    RECORD_FIELD_BYTES,
+    Shard,
+    judge_cache_key,
+    judgements_key,
+)
 from proxy.recording.schema import PairRecord, Role, Side
+from proxy.recording.setup import RedisClient
 
 __all__ = ["JudgeWorker", "sampled"]
 
@@ -73,12 +79,14 @@ class JudgeWorker(GroupConsumer):
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         campaign: str,
         config: JudgeConfig,
         prices: PriceTable,
         metrics: JudgeMetrics,
         *,
+        shard: Shard = None,
+        slots: asyncio.Semaphore | None = None,
         consumer: str | None = None,
         batch_size: int = 64,
         block_ms: int = 1000,
@@ -88,7 +96,8 @@ class JudgeWorker(GroupConsumer):
         super().__init__(
             client,
             campaign,
-            judgements_key(campaign),
+            judgements_key(campaign, shard),
+            shard=shard,
             consumer=consumer,
             batch_size=batch_size,
             block_ms=block_ms,
@@ -102,7 +111,8 @@ class JudgeWorker(GroupConsumer):
         self.price = prices.lookup(config.model)
         self.judge = JudgeClient(config, client, judge_cache_key(campaign), self.prompt.version)
         self.spend = SpendMeter(client, campaign, config.max_usd_per_hour)
-        self.slots = asyncio.Semaphore(config.max_concurrency)
+        # Shared by the consumers of every shard, so max_concurrency bounds the process.
+        self.slots = slots if slots is not None else asyncio.Semaphore(config.max_concurrency)
         self.per_segment: Counter[Segment] = Counter()
 
     async def run(self, *, once: bool = False, stop: asyncio.Event | None = None) -> WorkerStats:

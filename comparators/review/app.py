@@ -30,7 +30,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
-import redis.asyncio as aioredis
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -51,7 +50,7 @@ from comparators.review.render import request_messages, side_view, tools_offered
 from comparators.review.tokens import Session, Sessions, reviewer_digest, reviewer_for_token
 from proxy.config.root import Config
 from proxy.recording.schema import PairRecord
-from proxy.recording.setup import resolve_redis
+from proxy.recording.setup import RedisClient, open_client
 
 __all__ = ["COOKIE", "CSP", "make_app", "run_review"]
 
@@ -77,7 +76,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass
 class _State:
-    client: aioredis.Redis
+    client: RedisClient
     campaign: str
     templates: jinja2.Environment
     secure_cookie: bool
@@ -379,7 +378,7 @@ async def _favicon(request: web.Request) -> web.StreamResponse:
 
 
 def make_app(
-    client: aioredis.Redis,
+    client: RedisClient,
     campaign: str,
     *,
     secure_cookie: bool = False,
@@ -418,25 +417,21 @@ async def run_review(
 ) -> None:
     """Serve the review app until SIGINT or SIGTERM; a campaign without pairs is refused
     (:class:`~comparators.commands.NoSuchCampaign`), as the report refuses it."""
-    async with resolve_redis(config.recording) as url:
-        client = aioredis.Redis.from_url(url)
+    async with open_client(config.recording) as client:
+        if await count_pairs(client, campaign) == 0:
+            known = await list_campaigns(client)
+            raise NoSuchCampaign(campaign, describe_redis(config.recording), known)
+        runner = web.AppRunner(make_app(client, campaign), access_log=None)
+        await runner.setup()
         try:
-            if await count_pairs(client, campaign) == 0:
-                known = await list_campaigns(client)
-                raise NoSuchCampaign(campaign, describe_redis(config.recording), known)
-            runner = web.AppRunner(make_app(client, campaign), access_log=None)
-            await runner.setup()
-            try:
-                await web.TCPSite(runner, host, port).start()
-                bound_host, bound_port = runner.addresses[0][:2]
-                if on_ready is not None:
-                    on_ready(f"http://{bound_host}:{bound_port}")
-                stop = asyncio.Event()
-                loop = asyncio.get_running_loop()
-                for signum in (signal.SIGINT, signal.SIGTERM):
-                    loop.add_signal_handler(signum, stop.set)
-                await stop.wait()
-            finally:
-                await runner.cleanup()
+            await web.TCPSite(runner, host, port).start()
+            bound_host, bound_port = runner.addresses[0][:2]
+            if on_ready is not None:
+                on_ready(f"http://{bound_host}:{bound_port}")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await stop.wait()
         finally:
-            await client.aclose()
+            await runner.cleanup()

@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal, get_args
 
-import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
 
 from comparators.campaign import load_records
 from proxy.recording.keys import RECORD_FIELD, labels_key
+from proxy.recording.setup import RedisClient
 
 __all__ = ["VERDICTS", "Label", "LabelVerdict", "add_label", "latest_labels", "load_labels"]
 
@@ -48,7 +48,7 @@ class Label(BaseModel):
     time: float
 
 
-async def add_label(client: aioredis.Redis, label: Label) -> None:
+async def add_label(client: RedisClient, label: Label) -> None:
     await client.xadd(labels_key(label.campaign), {RECORD_FIELD: label.model_dump_json()})
 
 
@@ -62,6 +62,6 @@ def latest_labels(labels: Iterable[Label]) -> list[Label]:
     return list(latest.values())
 
 
-async def load_labels(client: aioredis.Redis, campaign: str) -> list[Label]:
+async def load_labels(client: RedisClient, campaign: str) -> list[Label]:
     """The campaign's labels, latest per (pair, mirror, reviewer); unreadable entries skipped."""
     return latest_labels(await load_records(client, labels_key(campaign), Label))

@@ -22,14 +22,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-import redis.asyncio as aioredis
-
 from comparators.campaign import load_feedback, load_judgements, load_pairs, load_scores
 from comparators.columns.frame import dedupe
 from comparators.judge.record import Judgement
 from comparators.report.worst import select_worst
 from comparators.scores import ScoreRecord
 from proxy.recording.schema import Feedback, Role
+from proxy.recording.setup import RedisClient
 
 __all__ = [
     "QUEUES",
@@ -71,12 +70,12 @@ class CampaignData:
     feedback: list[Feedback]
 
 
-async def _load_feedback(client: aioredis.Redis, campaign: str) -> list[Feedback]:
+async def _load_feedback(client: RedisClient, campaign: str) -> list[Feedback]:
     """The newest 10,000 feedback entries, newest first."""
     return (await load_feedback(client, campaign))[::-1][:10_000]
 
 
-async def load_campaign_data(client: aioredis.Redis, campaign: str) -> CampaignData:
+async def load_campaign_data(client: RedisClient, campaign: str) -> CampaignData:
     scores = [r for r in dedupe(await load_scores(client, campaign)) if r.role is Role.CANDIDATE]
     judgements = {
         (j.pair_id, j.mirror): j
@@ -155,7 +154,7 @@ def _audit(data: CampaignData, campaign: str, size: int = AUDIT_SIZE) -> list[Qu
     return sample[:size]
 
 
-async def _reported(client: aioredis.Redis, campaign: str, data: CampaignData) -> list[QueueItem]:
+async def _reported(client: RedisClient, campaign: str, data: CampaignData) -> list[QueueItem]:
     named = [f for f in data.feedback if f.pair_id]
     by_pair: dict[str, list[ScoreRecord]] = defaultdict(list)
     for record in data.scores.values():
@@ -195,7 +194,7 @@ def _unique(items: Iterable[QueueItem]) -> list[QueueItem]:
 
 
 async def build_queues(
-    client: aioredis.Redis, campaign: str, data: CampaignData
+    client: RedisClient, campaign: str, data: CampaignData
 ) -> dict[str, Sequence[QueueItem]]:
     return {
         "worst": _worst(data),

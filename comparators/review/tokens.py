@@ -22,9 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from proxy.recording.keys import REVIEW_TOKENS_KEY
+from proxy.recording.setup import RedisClient
 
 __all__ = [
     "SESSION_TTL_S",
@@ -70,7 +69,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def add_reviewer(client: aioredis.Redis, name: str, *, replace: bool = False) -> str:
+async def add_reviewer(client: RedisClient, name: str, *, replace: bool = False) -> str:
     """A new token for ``name``, of which only the hash is stored; the caller shows it once.
 
     Without ``replace`` an existing reviewer is refused (``HSETNX``, so two concurrent adds
@@ -86,23 +85,23 @@ async def add_reviewer(client: aioredis.Redis, name: str, *, replace: bool = Fal
     return token
 
 
-async def list_reviewers(client: aioredis.Redis) -> list[str]:
+async def list_reviewers(client: RedisClient) -> list[str]:
     names: Any = await client.hkeys(REVIEW_TOKENS_KEY)
     return sorted(_text(n) for n in names)
 
 
-async def remove_reviewer(client: aioredis.Redis, name: str) -> bool:
+async def remove_reviewer(client: RedisClient, name: str) -> bool:
     """Whether ``name`` had a token; their open sessions end at their next request."""
     removed: Any = await client.hdel(REVIEW_TOKENS_KEY, name)
     return bool(removed)
 
 
-async def reviewer_digest(client: aioredis.Redis, name: str) -> str | None:
+async def reviewer_digest(client: RedisClient, name: str) -> str | None:
     value: Any = await client.hget(REVIEW_TOKENS_KEY, name)
     return None if value is None else _text(value)
 
 
-async def reviewer_for_token(client: aioredis.Redis, token: str) -> tuple[str, str] | None:
+async def reviewer_for_token(client: RedisClient, token: str) -> tuple[str, str] | None:
     """The (name, digest) whose token this is, or ``None``.
 
     Every stored digest is compared, with :func:`hmac.compare_digest`, whether or not one

@@ -23,8 +23,6 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from comparators.campaign import CampaignReadError
@@ -40,6 +38,7 @@ from comparators.rollout.window import needs_judge_history, read_window
 from comparators.worker import transient
 from proxy.config.rollout import RolloutConfig
 from proxy.config.root import Config
+from proxy.recording.setup import REDIS_ERRORS, RedisClient
 from proxy.rollout.state import Action, RolloutState, Transition
 from proxy.rollout.store import ControllerLock, RolloutStore, StaleState
 
@@ -93,7 +92,7 @@ class Controller:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         config: Config,
         policy: GatePolicy,
         *,
@@ -191,7 +190,7 @@ class Controller:
                             "rollout controller: Redis unavailable (%s: %s); trying again in %gs",
                             type(exc).__name__, exc, interval,
                         )  # fmt: skip
-                    elif isinstance(exc, RedisError | CampaignReadError):
+                    elif isinstance(exc, (*REDIS_ERRORS, CampaignReadError)):
                         raise
                     else:
                         logger.exception("rollout controller: tick failed; trying again")
@@ -202,5 +201,5 @@ class Controller:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), interval)
         finally:
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*REDIS_ERRORS, OSError):
                 await self.lock.release()

@@ -19,7 +19,7 @@ the step, so then every judgement and label is read.
 
 Exceptions::
 
-    CampaignReadError  (RuntimeError)  Redis failed while reading; wraps the RedisError
+    CampaignReadError  (RuntimeError)  Redis failed while reading; wraps the client's error
 """
 
 from __future__ import annotations
@@ -28,17 +28,16 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import redis.asyncio as aioredis
 from pydantic import BaseModel, ValidationError
-from redis.exceptions import RedisError
 
-from comparators.campaign import DEFAULT_PAGE_SIZE, CampaignReadError
+from comparators.campaign import DEFAULT_PAGE_SIZE, CampaignReadError, stream_sets
 from comparators.gate.policy import GatePolicy, Quality
 from comparators.judge.join import with_judgements
 from comparators.judge.record import Judgement
 from comparators.review.label import Label, load_labels
 from comparators.scores import ScoreRecord
 from proxy.recording.keys import RECORD_FIELD, RECORD_FIELD_BYTES, judgements_key, scores_key
+from proxy.recording.setup import REDIS_ERRORS, RedisClient
 
 __all__ = ["CLOCK_SKEW_S", "Window", "needs_judge_history", "read_window", "stream_id"]
 
@@ -78,7 +77,7 @@ def needs_judge_history(policy: GatePolicy) -> bool:
 
 
 async def _read_from(
-    client: aioredis.Redis,
+    client: RedisClient,
     key: str,
     model: type[Record],
     start: str,
@@ -91,7 +90,7 @@ async def _read_from(
     while True:
         try:
             page: Any = await client.xrange(key, min=start, max="+", count=page_size)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise CampaignReadError(key, exc) from exc
         for entry_id, fields in page:
             payload = fields.get(RECORD_FIELD_BYTES, fields.get(RECORD_FIELD))
@@ -109,7 +108,7 @@ async def _read_from(
 
 
 async def read_window(
-    client: aioredis.Redis,
+    client: RedisClient,
     campaign: str,
     since: float,
     *,
@@ -123,16 +122,16 @@ async def read_window(
         raise ValueError(f"page_size: got {page_size!r}; expected a positive number of entries")
     start = stream_id(since)
     window = Window(since)
-    scores = await _read_from(client, scores_key(campaign), ScoreRecord, start, page_size, window)
+    scores: list[ScoreRecord] = []
+    for shard in await stream_sets(client, campaign):  # every shard of a sharded campaign
+        key = scores_key(campaign, shard)
+        scores += await _read_from(client, key, ScoreRecord, start, page_size, window)
+        key = judgements_key(campaign, shard)
+        judged_from = "-" if judge_history else start
+        window.judgements += await _read_from(
+            client, key, Judgement, judged_from, page_size, window
+        )
     scores = [s for s in scores if s.timestamp >= since]
-    window.judgements = await _read_from(
-        client,
-        judgements_key(campaign),
-        Judgement,
-        "-" if judge_history else start,
-        page_size,
-        window,
-    )
     if judge_history:
         window.labels = await load_labels(client, campaign)
     window.scores = with_judgements(scores, window.judgements)

@@ -184,7 +184,7 @@ async def _replay_with_progress(
         )
 
 
-@app.command(short_help="A complete campaign on simulators: report and verdict.")
+@app.command(short_help="A complete campaign (or, --rollout, a staged rollout) on simulators.")
 def demo(
     duration: Annotated[float, typer.Option(min=1, help="Seconds of traffic.")] = 40.0,
     rate: Annotated[float, typer.Option(min=0.5, help="Requests per second.")] = 25.0,
@@ -208,12 +208,29 @@ def demo(
     data_dir: Annotated[
         Path, typer.Option(help="Where the embedded Redis and the HTML report go.")
     ] = Path(".darklaunch/demo"),
+    rollout: Annotated[
+        bool,
+        typer.Option(
+            "--rollout",
+            help="Instead of the shadow campaign, a staged rollout at --rate: a good candidate "
+            "ramped to complete by its guards, then one answering 500 from step 2, which its "
+            "cohort's fallback hides from clients and the controller rolls back.",
+        ),
+    ] = False,
 ) -> None:
     """Run a complete campaign on embedded defaults and print the report and gate verdict.
 
     Exits with the gate's code, as ``darklaunch gate`` would: 0 PASS, 1 FAIL, 3 INCONCLUSIVE.
+    With ``--rollout``: 0 when the good candidate completed and the regressed one was rolled
+    back with no 5xx reaching a client, else 1.
     """
     needs_analysis("demo")
+    if rollout:
+        from proxy.sim.rollout_demo import run_rollout_demo
+
+        configure_logging("WARNING")
+        outcome = uvloop.run(run_rollout_demo(rate=rate, data_dir=data_dir))
+        raise typer.Exit(outcome.exit_code)
     from proxy.sim.demo import CANDIDATE_PROFILES, run_demo
 
     if candidate_profile not in CANDIDATE_PROFILES:

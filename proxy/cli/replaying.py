@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
-
 from proxy.config.root import Config
 from proxy.recording.encode import ExpectedData
-from proxy.recording.setup import resolve_redis
+from proxy.recording.setup import open_client
 from proxy.replay.runner import Replayer, ReplayOptions, ReplaySummary
 from proxy.replay.work import ReplayItem
 
@@ -91,13 +89,9 @@ async def replay_and_gate(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with resolve_redis(config.recording) as url:
-            client = aioredis.Redis.from_url(url)
-            try:
-                replayer = Replayer(config, options, client, on_item=on_item)
-                summary = await replayer.run(items, stop)
-            finally:
-                await client.aclose()
+        async with open_client(config.recording) as client:
+            replayer = Replayer(config, options, client, on_item=on_item)
+            summary = await replayer.run(items, stop)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

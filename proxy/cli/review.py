@@ -14,9 +14,8 @@ from proxy.logs import configure_logging
 from proxy.terminal import err, fail
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
     from proxy.config.root import Config
+    from proxy.recording.connect import RedisClient
 
 T = TypeVar("T")
 
@@ -53,18 +52,12 @@ review_token_app = typer.Typer(
 app.add_typer(review_token_app, name="review-token")
 
 
-def _with_redis(cfg: Config, work: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+def _with_redis(cfg: Config, work: Callable[[RedisClient], Awaitable[T]]) -> T:
     async def run() -> T:
-        import redis.asyncio as aioredis
+        from proxy.recording.setup import open_client
 
-        from proxy.recording.setup import resolve_redis
-
-        async with resolve_redis(cfg.recording) as url:
-            client = aioredis.Redis.from_url(url)
-            try:
-                return await work(client)
-            finally:
-                await client.aclose()
+        async with open_client(cfg.recording) as client:
+            return await work(client)
 
     return uvloop.run(run())
 

@@ -41,13 +41,12 @@ from proxy.shipped.files import shipped_path
 from proxy.terminal import err, fail
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
     from comparators.gate.policy import GatePolicy
     from comparators.rollout.guards import StepVerdict
     from comparators.tables import Grid
     from proxy.config.rollout import RolloutConfig
     from proxy.config.root import Config
+    from proxy.recording.connect import RedisClient
 
 T = TypeVar("T")
 
@@ -89,26 +88,18 @@ def _policy(path: Path | None, rollout: RolloutConfig) -> GatePolicy:
     return policy_from(path or rollout.guards.policy or shipped_path("gate.yaml"))
 
 
-def _with_redis(cfg: Config, what: str, work: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+def _with_redis(cfg: Config, what: str, work: Callable[[RedisClient], Awaitable[T]]) -> T:
     """Run ``work`` on a client of the config's Redis (embedded when none is set); a Redis
     that fails is one line naming the command, not a traceback."""
-    from redis.exceptions import RedisError
+    from proxy.recording.setup import REDIS_ERRORS, open_client
 
     async def run() -> T:
-        import redis.asyncio as aioredis
-
-        from proxy.recording.setup import resolve_redis
-
-        async with resolve_redis(cfg.recording) as url:
-            client = aioredis.Redis.from_url(url)
-            try:
-                return await work(client)
-            finally:
-                await client.aclose()
+        async with open_client(cfg.recording) as client:
+            return await work(client)
 
     try:
         return uvloop.run(run())
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         fail(f"rollout {what}: Redis failed: {exc}")
 
 
@@ -141,7 +132,7 @@ def _act(action: Action, config: Path | None, campaign: str | None, reason: str 
     name = campaign or cfg.recording.campaign
     actor = f"cli:{os.environ.get('USER') or 'unknown'}"
 
-    async def work(client: aioredis.Redis) -> tuple[RolloutState, Transition]:
+    async def work(client: RedisClient) -> tuple[RolloutState, Transition]:
         store = RolloutStore(client, name, rollout)
         return await store.act(action, actor=actor, reason=reason or f"manual {action}")
 
@@ -157,7 +148,7 @@ def _act(action: Action, config: Path | None, campaign: str | None, reason: str 
 
 
 async def _status(
-    client: aioredis.Redis, cfg: Config, name: str, policy: GatePolicy, now: float
+    client: RedisClient, cfg: Config, name: str, policy: GatePolicy, now: float
 ) -> tuple[RolloutState, StepVerdict, list[Transition]]:
     from comparators.rollout.controller import Controller
 
@@ -413,7 +404,7 @@ def run(
     name = campaign or cfg.recording.campaign
     configure_logging(log_level)
 
-    async def work(client: aioredis.Redis) -> str:
+    async def work(client: RedisClient) -> str:
         controller = Controller(client, cfg, gate_policy, campaign=name)
         if once:
             outcome = await controller.tick()

@@ -66,10 +66,9 @@ def compare(
 ) -> None:
     """Score recorded pairs as one consumer of the 'comparators' group."""
     needs_analysis("compare")
-    from redis.exceptions import RedisError
-
     from comparators.base import ComparatorError
     from comparators.service import run_worker
+    from proxy.recording.setup import REDIS_ERRORS
 
     cfg = load(config)
     configure_logging(log_level)
@@ -79,7 +78,7 @@ def compare(
         )
     except ComparatorError as exc:
         fail(str(exc))
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         # Transient ones are waited out by the worker: what reaches here waiting cannot fix.
         fail(f"Redis refused the worker ({exc}); check recording.redis_url and its credentials")
     sys.stdout.write(

@@ -5,6 +5,7 @@ it names)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
@@ -13,7 +14,18 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from proxy.config.base import NAME_PATTERN, SECRET_HEADER_WORDS, ConfigPath, Section
 
-__all__ = ["TAG_NAME", "BuiltinPattern", "RecordingConfig", "RedactConfig", "TagsConfig"]
+__all__ = [
+    "CLUSTER_SCHEMES",
+    "REDIS_URL_FORMS",
+    "TAG_NAME",
+    "BuiltinPattern",
+    "ClusterURL",
+    "RecordingConfig",
+    "RedactConfig",
+    "TagsConfig",
+    "check_redis_url",
+    "parse_cluster_url",
+]
 
 BuiltinPattern = Literal["email", "phone", "card", "api_key", "bearer"]
 _ALL_BUILTINS: tuple[BuiltinPattern, ...] = ("email", "phone", "card", "api_key", "bearer")
@@ -114,19 +126,97 @@ class TagsConfig(Section):
         return self
 
 
+# A Redis Cluster URL's scheme -> the scheme of one of its nodes (TLS or not).
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+REDIS_URL_FORMS = (
+    "a redis://, rediss:// or unix:// URL, or redis+cluster://host:port[,host:port...] "
+    "(rediss+cluster:// for TLS)"
+)
+
+
+@dataclass(frozen=True)
+class ClusterURL:
+    """A ``redis+cluster://`` URL taken apart: the nodes to discover the cluster from, and
+    the URL of the first one (credentials, TLS and query options included), which redis-py's
+    own URL parser reads the connection options from."""
+
+    nodes: tuple[tuple[str, int], ...]
+    node_url: str
+
+
+def _cluster_node(text: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6 address]:port``; the port defaults to 6379, as redis:// does."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else rest
+    else:
+        host, colon, port = text.rpartition(":")
+        if not colon:
+            host, port = text, ""
+    if not host or not (port == "" or (port.isdigit() and 0 < int(port) < 65536)):
+        raise ValueError(f"host:port for every node; {text!r} is not one")
+    return host, int(port or 6379)
+
+
+def parse_cluster_url(url: str) -> ClusterURL:
+    """Take a ``redis+cluster://`` or ``rediss+cluster://`` URL apart; a ValueError says what
+    was expected (the caller names the key and the value)."""
+    scheme, sep, rest = url.partition("://")
+    node_scheme = CLUSTER_SCHEMES.get(scheme.lower())
+    if node_scheme is None or not sep:
+        raise ValueError(REDIS_URL_FORMS)
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    credentials, at, hosts = netloc.rpartition("@")
+    path, _, query = tail.partition("?")
+    if path not in ("", "/", "/0"):
+        raise ValueError(
+            f"a cluster URL without a database or with /0 (a cluster has only database 0); "
+            f"got the path {path!r}"
+        )
+    if not hosts:
+        raise ValueError("redis+cluster://host:port[,host:port...] with at least one node")
+    nodes = tuple(_cluster_node(node) for node in hosts.split(","))
+    first_host, first_port = nodes[0]
+    host = f"[{first_host}]" if ":" in first_host else first_host
+    node_url = f"{node_scheme}://{credentials}{at}{host}:{first_port}/0"
+    return ClusterURL(nodes, node_url + (f"?{query}" if query else ""))
+
+
+def check_redis_url(value: str) -> str:
+    """``value`` if it is a Redis URL darklaunch can open, else a ValueError saying what was
+    expected."""
+    scheme = urlsplit(value).scheme if "://" in value else ""
+    if scheme.lower() in CLUSTER_SCHEMES:
+        parse_cluster_url(value)
+    elif scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(REDIS_URL_FORMS)
+    return value
+
+
 class RecordingConfig(Section):
     """Where paired records go and what they keep.
 
     ``recording: {campaign: gpt5-vs-mini}`` records to an embedded Redis under ``data_dir``;
-    ``recording: {redis_url: "redis://redis:6379/0", campaign: gpt5-vs-mini}`` to a real one.
+    ``recording: {redis_url: "redis://redis:6379/0", campaign: gpt5-vs-mini}`` to a real one;
+    ``recording: {redis_url: "redis+cluster://10.0.0.1:6379,10.0.0.2:6379"}`` to a Redis Cluster.
     """
 
     redis_url: str | None = None
-    """Redis to record to; unset starts an embedded Redis under `data_dir`."""
+    """Redis to record to; unset starts an embedded Redis under `data_dir`.
+    `redis+cluster://[user:password@]host:port[,host:port...]` (`rediss+cluster://` for TLS)
+    is a Redis Cluster, discovered from the nodes listed (one is enough); a campaign's keys
+    share one hash slot, so one campaign lives on one node (and its replica)."""
     campaign: str = Field(default="default", pattern=NAME_PATTERN)
     """Names the streams `darklaunch:{<campaign>}:pairs` and `:scores`."""
+    shards: int = Field(default=1, ge=1, le=1024)
+    """Streams one campaign's pairs are spread over, by a hash of the pair id:
+    `darklaunch:{<campaign>:<k>}:pairs` for k from 0, each in its own Redis Cluster slot, so
+    one campaign can use several masters. 1 keeps the names `darklaunch:{<campaign>}:pairs`.
+    Raising it later is safe (readers read every shard and the unsharded stream)."""
     max_len: int = Field(default=1_000_000, ge=1)
-    """Approximate cap on the pairs stream's length, in records (`XADD MAXLEN ~`)."""
+    """Approximate cap on the pairs kept, in records (`XADD MAXLEN ~`), split evenly over the
+    shards."""
     retention_h: float | None = Field(default=None, gt=0)
     """Age limit on the pairs stream, in hours (`XTRIM MINID`); unset keeps records until
     `max_len` pushes them out."""
@@ -157,9 +247,7 @@ class RecordingConfig(Section):
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-            raise ValueError("a redis://, rediss:// or unix:// URL")
-        return value
+        return None if value is None else check_redis_url(value)
 
     @model_validator(mode="after")
     def _tags_read_no_dropped_path(self) -> Self:

@@ -14,19 +14,24 @@ feedback was recorded, so it can retry, and nothing is spooled. A refused write 
 The client is a small one of its own (a pool of a few connections, created at start-up
 from the recorder's Redis URL, embedded or not), so a burst of feedback
 never queues behind the pair writer's batches, and the writer's never behind feedback.
+On a Redis Cluster the same bound holds: the cluster client's pools fail at once when full
+rather than wait, so at most :data:`MAX_CONNECTIONS` writes are in flight and the others wait
+their turn, as long as a plain pool would let them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from proxy.recording.connect import RedisClient, is_cluster_url, open_redis
 from proxy.recording.keys import RECORD_FIELD, feedback_key
 
 logger = logging.getLogger(__name__)
@@ -56,12 +61,24 @@ class FeedbackStore:
     def __init__(self, campaign: str, *, max_len: int = FEEDBACK_MAX_LEN) -> None:
         self.stream = feedback_key(campaign)
         self.max_len = max_len
-        self.client: aioredis.Redis | None = None
+        self.client: RedisClient | None = None
+        # A cluster client's turn to write (its pools do not wait); None on a single server.
+        self._turns: asyncio.Semaphore | None = None
 
     def start(self, url: str | None) -> None:
         """Connect lazily to ``url`` (the recorder's Redis); ``None``: record nothing."""
         if url is None:
             logger.info("feedback: no Redis to record to; feedback will be refused (503)")
+            return
+        if is_cluster_url(url):
+            self.client = open_redis(
+                url,
+                max_connections=MAX_CONNECTIONS,  # per node
+                socket_timeout=SOCKET_TIMEOUT_S,
+                socket_connect_timeout=CONNECT_TIMEOUT_S,
+                retry=Retry(NoBackoff(), 1),  # the cluster client's own: once, at once
+            )
+            self._turns = asyncio.Semaphore(MAX_CONNECTIONS)
             return
         # Blocking: a burst beyond the pool waits for a connection (up to the socket
         # timeout) instead of failing at once with "too many connections".
@@ -87,13 +104,29 @@ class FeedbackStore:
         client = self.client
         if client is None:
             raise FeedbackNotStored("no_redis", "this proxy records to no Redis")
+        if self._turns is None:
+            await self._write(client, payload)
+            return
+        try:
+            async with asyncio.timeout(SOCKET_TIMEOUT_S):
+                await self._turns.acquire()
+        except TimeoutError as exc:
+            # What a full BlockingConnectionPool says after the same wait.
+            raise FeedbackNotStored("redis_unreachable", "No connection available.") from exc
+        try:
+            await self._write(client, payload)
+        finally:
+            self._turns.release()
+
+    async def _write(self, client: RedisClient, payload: bytes) -> None:
         try:
             await client.xadd(
                 self.stream, {RECORD_FIELD: payload}, maxlen=self.max_len, approximate=True
             )
         except (RedisTimeoutError, TimeoutError) as exc:
             raise FeedbackNotStored("redis_timeout", str(exc) or "no answer in time") from exc
-        except (RedisConnectionError, OSError) as exc:
+        except (RedisConnectionError, OSError, RedisClusterException) as exc:
+            # RedisClusterException: no node of the cluster answered, or a slot has no master.
             raise FeedbackNotStored("redis_unreachable", str(exc) or type(exc).__name__) from exc
         except RedisError as exc:
             raise FeedbackNotStored("redis_refused", str(exc) or type(exc).__name__) from exc

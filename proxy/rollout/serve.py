@@ -111,6 +111,7 @@ class CohortServer:
         self.capture_limit = config.recording.max_output_bytes
         self.metrics = rollout_metrics
         name = candidate.name
+        rollout_metrics.for_candidate(name)
         self._served = {
             who: rollout_metrics.requests.labels(name, who) for who in rollout_metrics.SERVED_BY
         }

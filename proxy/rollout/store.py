@@ -13,10 +13,10 @@ import time
 import uuid
 from typing import Any, cast
 
-import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from proxy.config.rollout import RolloutConfig
+from proxy.recording.connect import RedisClient
 from proxy.recording.keys import (
     RECORD_FIELD,
     rollout_audit_key,
@@ -85,7 +85,7 @@ def parse_state(raw: bytes | str | None, campaign: str, candidate: str) -> Rollo
 class RolloutStore:
     """One campaign's rollout state in one Redis, through a client the caller owns."""
 
-    def __init__(self, client: aioredis.Redis, campaign: str, config: RolloutConfig) -> None:
+    def __init__(self, client: RedisClient, campaign: str, config: RolloutConfig) -> None:
         self.client = client
         self.campaign = campaign
         self.config = config
@@ -158,7 +158,7 @@ class ControllerLock:
     """``SET NX PX`` with a random token: at most one controller acts on a campaign. The lock
     expires ``ttl_s`` after its last renewal, so a controller that died is replaced."""
 
-    def __init__(self, client: aioredis.Redis, campaign: str, ttl_s: float) -> None:
+    def __init__(self, client: RedisClient, campaign: str, ttl_s: float) -> None:
         self.client = client
         self.key = rollout_lock_key(campaign)
         self.ttl_ms = max(1, int(ttl_s * 1000))

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from proxy.tasks import TaskSet
 
@@ -30,3 +33,14 @@ async def test_drain_cancels_and_counts_what_outlives_the_timeout() -> None:
     assert await tasks.drain(0.05) == 1
     await asyncio.sleep(0)
     assert len(tasks) == 0
+
+
+async def test_cancel_ends_endless_tasks_without_a_shutdown_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tasks = TaskSet("t")
+    tasks.spawn(asyncio.sleep(60), name="follower")
+    await tasks.cancel()
+    await asyncio.sleep(0)
+    assert len(tasks) == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -31,6 +31,21 @@ def test_batch_marker_and_stream_vocabulary() -> None:
     assert keys.CONSUMER_GROUP == "comparators"
 
 
+def test_shard_keys_have_a_tag_of_their_own_and_name_their_campaign() -> None:
+    assert keys.pairs_key("shop", 2) == "darklaunch:{shop:2}:pairs"
+    assert keys.scores_key("shop", 0) == "darklaunch:{shop:0}:scores"
+    assert keys.dead_key("shop", 1) == "darklaunch:{shop:1}:dead"
+    assert keys.judgements_key("shop", 1) == "darklaunch:{shop:1}:judgements"
+    assert keys.batch_marker_key("shop", "b1", 3) == "darklaunch:{shop:3}:batch:b1"
+    assert keys.shards_key("shop") == "darklaunch:{shop}:shards"
+    assert keys.pairs_key("shop", None) == keys.pairs_key("shop")  # shard None: unsharded
+    assert keys.campaign_of_pairs_key("darklaunch:{shop:12}:pairs") == "shop"
+    assert keys.campaign_of_pairs_key(b"darklaunch:{shop}:pairs") == "shop"
+    assert keys.campaign_of_pairs_key("darklaunch:{shop:x}:pairs") is None
+    with pytest.raises(ValueError, match="shard: got -1"):
+        keys.pairs_key("shop", -1)
+
+
 def test_every_key_of_a_campaign_shares_its_cluster_hash_tag() -> None:
     # Redis Cluster hashes only what lies between the first '{' and the next '}'.
     built = [keys.pairs_key("a:b"), keys.scores_key("a:b"), keys.batch_marker_key("a:b", "x")]

@@ -85,6 +85,12 @@ async def test_dark_serves_nobody_then_a_started_rollout_serves_its_cohort(
     ):
         status, body = await _ask(session, proxy, {"x-darklaunch-cohort": "candidate"})
         assert (status, body["model"]) == (200, "m")  # dark: even a flagged user gets the incumbent
+        registry = proxy.state.registry
+        # Series an alert reads with increase() exist at 0 before their first event.
+        rolled_back = {"phase": "rolled_back", "cause": "guard"}
+        assert registry.get_sample_value("darklaunch_rollout_transitions_total", rolled_back) == 0
+        timeout = {"candidate": "cand", "reason": "first_byte_timeout"}
+        assert registry.get_sample_value("darklaunch_rollout_fallbacks_total", timeout) == 0
         await store.act(Action.START, actor="test", reason="go")
         await store.act(Action.ADVANCE, actor="test", reason="to 100%")
         follower = proxy.state.rollout
