@@ -255,9 +255,10 @@ class RolloutMetrics:
             "Failed reads of the rollout state from Redis; the proxy keeps the last known state.",
             registry=registry,
         )
-        # Every transition series exists at 0 from the start, so ``increase()`` in an alert
-        # sees the first rollback instead of a series that appears with it.
+        # Every phase and transition series exists at 0 from the start, so an alert or a
+        # panel sees the first rollback as a change rather than a series appearing with it.
         for phase in self.PHASES:
+            self.phase.labels(phase)
             for cause in self.CAUSES:
                 self.transitions.labels(phase, cause)
 
