@@ -7,6 +7,13 @@ batch id with ``SET NX``; a batch that is replayed (because Redis died before we
 fate) finds its marker and is not written again. Lua scripts run atomically, so a batch is
 either all in or all out.
 
+A marker is only needed while a batch's fate is unknown. Once the writer has Redis's answer
+for a batch it wrote fresh (not replayed from the spool), that batch can never be replayed, so
+the script of the next write deletes its marker (same stream, same slot). Markers therefore
+stay only for batches whose answer was lost, and for replayed ones (the spool's progress may
+fail to be saved, and a restart would replay them again); one marker per batch for seven days
+had cost about 10 GB of Redis per busy proxy process, more than the capped streams.
+
 When Redis is down or refuses writes, batches go to the :class:`~proxy.recording.spool.Spool`
 and are replayed in order when it answers again. New batches queue behind the spool, so order holds.
 
@@ -57,6 +64,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["RedisRecorder"]
 
 _WRITE_BATCH = f"""
+if #KEYS > 2 then
+  redis.call('DEL', KEYS[3])
+end
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
   for i = 3, #ARGV do
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', '{RECORD_FIELD}', ARGV[i])
@@ -101,6 +111,9 @@ class RedisRecorder:
         self.metrics = metrics
         self.max_len = max(1, -(-max_len // shards))  # per stream: the total stays max_len
         self._layout_recorded = shards == 1  # one shard needs no record: absent means 1
+        # Per stream, the marker of the last fresh batch Redis confirmed: the next write
+        # there deletes it.
+        self._spent_markers: dict[Shard, str] = {}
         self.retention_h = retention_h
         self.batch_size = batch_size
         self.flush_timeout_s = flush_timeout_s
@@ -211,7 +224,7 @@ class RedisRecorder:
             if not batch:
                 continue
             batch_id = uuid.uuid4().hex
-            if await self._write(batch_id, batch):
+            if await self._write(batch_id, batch, fresh=True):
                 self._spool_works()  # the spool is not needed, whatever state its disk is in
             elif not self._spool_batch(batch_id, batch):
                 # Neither Redis nor the disk takes records: wait before trying Redis again,
@@ -302,28 +315,39 @@ class RedisRecorder:
 
     async def _write_part(self, shard: Shard, batch_id: str, records: list[bytes]) -> int:
         keys = [self.streams[shard], batch_marker_key(self.campaign, batch_id, shard)]
+        spent = self._spent_markers.get(shard)
+        if spent is not None:
+            keys.append(spent)
         args: list[bytes | str | int] = [self.max_len, BATCH_MARKER_TTL_S, *records]
         if self._sha is None:
             self._sha = await self.client.script_load(_WRITE_BATCH)
         try:
-            written = await self.client.evalsha(self._sha, 2, *keys, *args)
+            written = await self.client.evalsha(self._sha, len(keys), *keys, *args)
         except NoScriptError:
             # A cluster loads scripts per node: a shard on a node not seen yet lacks it.
             self._sha = await self.client.script_load(_WRITE_BATCH)
-            written = await self.client.evalsha(self._sha, 2, *keys, *args)
+            written = await self.client.evalsha(self._sha, len(keys), *keys, *args)
+        if spent is not None and self._spent_markers.get(shard) == spent:
+            del self._spent_markers[shard]
         return int(written)
 
-    async def _write(self, batch_id: str, records: list[bytes]) -> bool:
+    async def _write(self, batch_id: str, records: list[bytes], *, fresh: bool = False) -> bool:
         """One idempotent batch write, atomic per shard. ``False`` means "not known to be
-        written": the whole batch is spooled, and its replay skips the shards it reached."""
+        written": the whole batch is spooled, and its replay skips the shards it reached.
+        ``fresh``: the batch comes from the queue, not the spool, so once confirmed its
+        markers are spent (see the module docstring)."""
         try:
             if not self._layout_recorded:
                 await record_shards(self.client, self.campaign, self.shards)
                 self._layout_recorded = True
+            parts = self._split(records)
             outcome = [
                 (await self._write_part(shard, batch_id, part), len(part))
-                for shard, part in self._split(records).items()
+                for shard, part in parts.items()
             ]
+            if fresh:  # every part is in: no replay of this batch can happen now
+                for shard in parts:
+                    self._spent_markers[shard] = batch_marker_key(self.campaign, batch_id, shard)
         except (*REDIS_ERRORS, OSError) as exc:
             self._failures += 1
             if self.healthy:

@@ -3,6 +3,7 @@ the proxy's writer spreading a campaign over its shards, once each, spool replay
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 from typing import cast
@@ -127,3 +128,35 @@ async def test_a_spooled_sharded_batch_replays_each_shard_once(
         for _, fields in await stream_entries(redis_url, pairs_key(campaign, shard))
     ]
     assert sorted(found) == [f"{i:032x}" for i in range(20)]  # each once
+
+
+async def test_confirmed_batches_leave_no_marker_behind(
+    redis_url: str, campaign: str, tmp_path: Path
+) -> None:
+    """A marker matters only while a batch's fate is unknown: the next write deletes the
+    confirmed one, so Redis keeps one per stream, not one per batch for a week."""
+    for shards in (1, 3):
+        recorder = RedisRecorder(
+            redis_url, campaign, RecorderMetrics(CollectorRegistry()), spool_dir=tmp_path,
+            shards=shards, batch_size=4,
+        )  # fmt: skip
+        await recorder.start()
+        for i in range(200):
+            recorder.submit(_record(i, campaign))
+            if i % 4 == 3:
+                await asyncio.sleep(0.01)  # let the writer take small batches
+        await recorder.stop()
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            markers = [
+                key
+                for pattern in (
+                    f"darklaunch:{{{campaign}}}:batch:*",
+                    f"darklaunch:{{{campaign}:*}}:batch:*",
+                )
+                async for key in client.scan_iter(match=pattern)
+            ]
+            assert 1 <= len(markers) <= shards  # the last confirmed batch's, per stream
+            await client.delete(*markers)
+        finally:
+            await client.aclose()
