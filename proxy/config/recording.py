@@ -216,7 +216,9 @@ class RecordingConfig(Section):
     Raising it later is safe (readers read every shard and the unsharded stream)."""
     max_len: int = Field(default=1_000_000, ge=1)
     """Approximate cap on the pairs kept, in records (`XADD MAXLEN ~`), split evenly over the
-    shards."""
+    shards. Memory: about 3.1 KB of Redis per realistic pair, plus about 2.6 KB per score
+    entry (scores streams keep 1,000,000 entries each), so the default holds about 5.7 GB
+    (docs/SCALE.md); at 1,000 mirrored rps it is also only 17 minutes of pairs."""
     retention_h: float | None = Field(default=None, gt=0)
     """Age limit on the pairs stream, in hours (`XTRIM MINID`); unset keeps records until
     `max_len` pushes them out."""
