@@ -29,11 +29,11 @@ from comparators.base import (
     side_failed,
     unscored_reason,
 )
-from comparators.columns.segments import request_kind
+from comparators.columns.segments import mirror_fields
 from comparators.pricing.budgets import Budgets
 from comparators.pricing.prices import PriceTable
 from comparators.registry import Registration, load_comparators
-from comparators.scores import Score, ScoreRecord, Value
+from comparators.scores import Score, ScoreRecord, Value, construct
 from proxy.config.root import Config
 from proxy.recording.schema import PairRecord, Side
 
@@ -66,6 +66,8 @@ def headline_divergence(values: Mapping[str, Value], incumbent: Side, mirror: Si
 
 
 _SCALARS = (float, int, bool, str, type(None))
+_MAX_KEYS = 1024  # "<name>.<metric>" strings kept per comparator
+_EXACT_SCALARS = frozenset(_SCALARS)
 
 
 def _check(scores: object) -> None:
@@ -76,6 +78,8 @@ def _check(scores: object) -> None:
     for score in scores:
         if not isinstance(score, Score):
             raise TypeError(f"compare() returned a {type(score).__name__}; expected Score")
+        if set(map(type, score.values.values())) <= _EXACT_SCALARS:
+            continue  # the common case, checked in C
         for key, value in score.values.items():
             if not isinstance(value, _SCALARS):
                 raise TypeError(f"values[{key!r}]: got {type(value).__name__}; expected a scalar")
@@ -100,6 +104,8 @@ class ScoringEngine:
             config.comparators, self.context, available=available
         )
         self.on_comparator_error = on_comparator_error
+        # "<name>.<metric>" per comparator, built once instead of formatted ~40 times a pair.
+        self._keys: dict[str, dict[str, str]] = {}
         logger.info(
             "scoring with %s; %d priced models",
             ", ".join(c.name for c in self.comparators),
@@ -130,31 +136,30 @@ class ScoringEngine:
                 if self.on_comparator_error is not None:
                     self.on_comparator_error(name)
                 continue
+            keys = self._keys.setdefault(name, {})
             for score in scores:
                 for key, value in score.values.items():
-                    values[f"{name}.{key}"] = value
+                    full = keys.get(key)
+                    if full is None:
+                        full = f"{name}.{key}"
+                        if len(keys) < _MAX_KEYS:  # a plug-in naming a metric per pair
+                            keys[key] = full
+                    values[full] = value
                 if score.details:
                     details.setdefault(name, {}).update(score.details)
                 for breach in score.breaches:
                     if breach not in breaches:
                         breaches.append(breach)
-        return ScoreRecord.model_construct(
-            pair_id=record.pair_id,
-            campaign=record.campaign,
-            timestamp=record.timestamp,
-            sample_rate=record.sample_rate,
-            route=record.route,
-            model=record.request.model,
-            mirror=mirror.name,
-            role=mirror.role,
-            mirror_model=mirror.model,
-            kind=request_kind(record),
-            stream=record.request.stream,
-            tags=record.request.tags,
-            divergence=headline_divergence(values, record.incumbent, mirror),
-            values=values,
-            details=details,
-            breaches=breaches,
-            comparator_errors=errors,
-            unscored=unscored,
+        return construct(
+            ScoreRecord,
+            {
+                **mirror_fields(record, mirror),
+                "sample_rate": record.sample_rate,
+                "divergence": headline_divergence(values, record.incumbent, mirror),
+                "values": values,
+                "details": details,
+                "breaches": breaches,
+                "comparator_errors": errors,
+                "unscored": unscored,
+            },
         )

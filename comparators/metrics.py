@@ -10,9 +10,18 @@ release gate's default ``quality: semantic`` counts.
 
 from __future__ import annotations
 
+from typing import TypeVar, cast
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+from comparators.columns.change import semantic_change
+from comparators.scores import ScoreRecord
+from proxy.recording.schema import Role
 
 __all__ = ["COST_BUCKETS", "DIVERGENCE_BUCKETS", "SIMILARITY_BUCKETS", "WorkerMetrics"]
+
+MetricT = TypeVar("MetricT", bound=MetricWrapperBase)
 
 DIVERGENCE_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 # Similarities crowd near 1.0, and histogram_quantile interpolates linearly inside a bucket: with
@@ -124,6 +133,20 @@ class WorkerMetrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
             registry=registry,
         )
+        # The (role, candidate) pairs observe_score has started at zero (create_series).
+        self._series: set[tuple[str, str]] = set()
+        # Children bound by child(): labels() takes a lock and builds its key on every call,
+        # and the worker updates about ten labelled series per scored mirror.
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], MetricWrapperBase] = {}
+
+    def child(self, metric: MetricT, *labels: str) -> MetricT:
+        """``metric.labels(*labels)``, bound on first use and kept (series are never removed):
+        created at the same moment as before, so the exposition is unchanged."""
+        key = (metric, labels)
+        bound = self._children.get(key)
+        if bound is None:
+            bound = self._children[key] = metric.labels(*labels)
+        return cast(MetricT, bound)  # keyed by the metric it came from
 
     def create_series(self, role: str, candidate: str) -> None:
         """Start this mirror's counters at zero, so rates and deltas exist before the first
@@ -136,3 +159,53 @@ class WorkerMetrics:
         if role == "candidate":
             for kind in ("latency_ms", "ttft_ms", "cost_usd"):
                 self.breaches.labels(candidate, kind)
+
+    def observe_score(self, result: ScoreRecord) -> None:
+        """Count one scored (pair, mirror) the worker wrote into every series it touches."""
+        child = self.child
+        role = result.role.value
+        name = result.mirror if result.role is Role.CANDIDATE else "replica"
+        if (role, name) not in self._series:
+            self._series.add((role, name))
+            self.create_series(role, name)
+        values = result.values
+        child(self.scored, role, name).inc()
+        if result.divergence is not None:
+            child(self.divergence, role, name).observe(result.divergence)
+        # The same verdict the gate counts, so the live changed-answer rate and its alert agree
+        # with the gate; failed or unreadable pairs (None) are not in its denominator.
+        changed = semantic_change(values)
+        if changed is not None:
+            child(self.judged, role, name, "true" if changed else "false").inc()
+        similarity = values.get("text.similarity")
+        if isinstance(similarity, int | float):
+            child(self.similarity, role, name).observe(float(similarity))
+        for side, error, refusal in _OUTCOME_KEYS:
+            if values.get(error) is True:
+                child(self.scored_errors, role, name, side).inc()
+            if values.get(refusal) is True:
+                child(self.scored_refusals, role, name, side).inc()
+        if result.role is not Role.CANDIDATE:
+            return
+        for kind in result.breaches:
+            child(self.breaches, name, kind).inc()
+        # Both sides per candidate comparison: the incumbent's cost on the pairs this candidate
+        # saw, so the two are compared on the same requests.
+        for side, cost_key, tokens_key in _COST_KEYS:
+            cost = values.get(cost_key)
+            if isinstance(cost, int | float):
+                child(self.cost, side, name).observe(float(cost))
+            tokens = values.get(tokens_key)
+            if isinstance(tokens, int | float):
+                child(self.tokens, side, name).inc(tokens)
+
+
+# (side, error key, refusal key) and (side, cost key, tokens key), in the order series start.
+_OUTCOME_KEYS = (
+    ("incumbent", "outcome.incumbent_error", "outcome.incumbent_refusal"),
+    ("mirror", "outcome.mirror_error", "outcome.mirror_refusal"),
+)
+_COST_KEYS = (
+    ("mirror", "cost.mirror_usd", "cost.mirror_tokens"),
+    ("incumbent", "cost.incumbent_usd", "cost.incumbent_tokens"),
+)

@@ -50,10 +50,9 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from comparators.columns.change import semantic_change
 from comparators.engine import ScoringEngine
 from comparators.metrics import WorkerMetrics
-from comparators.scores import ScoreRecord
+from comparators.scores import ScoreRecord, score_json
 from proxy.recording.keys import (
     CONSUMER_GROUP,
     RECORD_FIELD,
@@ -63,7 +62,7 @@ from proxy.recording.keys import (
     pairs_key,
     scores_key,
 )
-from proxy.recording.schema import PairRecord, Role
+from proxy.recording.schema import PairRecord
 from proxy.recording.setup import RedisClient, cluster_unavailable
 
 logger = logging.getLogger(__name__)
@@ -344,7 +343,6 @@ class CompareWorker(GroupConsumer):
         self.scores = self.output
         self.engine = engine
         self.metrics = metrics
-        self._seen: set[tuple[str, str]] = set()
         self._lag_read = float("-inf")
         self.lag = lag if lag is not None else LagBoard(metrics)
 
@@ -366,7 +364,7 @@ class CompareWorker(GroupConsumer):
                 continue
             results = self.engine.score(record)
             scored.append(results)
-            batch.append((entry_id, [r.model_dump_json().encode() for r in results]))
+            batch.append((entry_id, [score_json(r) for r in results]))
         written = await self._write(batch)
         for ok, results in zip(written, scored, strict=True):
             if ok:
@@ -389,43 +387,8 @@ class CompareWorker(GroupConsumer):
         await pipe.execute()
 
     def _observe(self, results: list[ScoreRecord]) -> None:
-        metrics = self.metrics
         for result in results:
-            role = result.role.value
-            name = result.mirror if result.role is Role.CANDIDATE else "replica"
-            if (role, name) not in self._seen:
-                self._seen.add((role, name))
-                metrics.create_series(role, name)
-            metrics.scored.labels(role, name).inc()
-            if result.divergence is not None:
-                metrics.divergence.labels(role, name).observe(result.divergence)
-            # The same verdict the gate counts, so the live changed-answer rate and its alert
-            # agree with the gate; failed or unreadable pairs (None) are not in its denominator.
-            changed = semantic_change(result.values)
-            if changed is not None:
-                metrics.judged.labels(role, name, "true" if changed else "false").inc()
-            similarity = result.value("text.similarity")
-            if isinstance(similarity, int | float):
-                metrics.similarity.labels(role, name).observe(float(similarity))
-            for side in ("incumbent", "mirror"):
-                if result.value(f"outcome.{side}_error") is True:
-                    metrics.scored_errors.labels(role, name, side).inc()
-                if result.value(f"outcome.{side}_refusal") is True:
-                    metrics.scored_refusals.labels(role, name, side).inc()
-            if result.role is not Role.CANDIDATE:
-                continue
-            for kind in result.breaches:
-                metrics.breaches.labels(name, kind).inc()
-            # Both sides per candidate comparison: the incumbent's cost on the pairs this
-            # candidate saw, so the two are compared on the same requests.
-            for side in ("mirror", "incumbent"):
-                cost_key, tokens_key = f"cost.{side}_usd", f"cost.{side}_tokens"
-                cost = result.value(cost_key)
-                if isinstance(cost, int | float):
-                    metrics.cost.labels(side, name).observe(float(cost))
-                tokens = result.value(tokens_key)
-                if isinstance(tokens, int | float):
-                    metrics.tokens.labels(side, name).inc(tokens)
+            self.metrics.observe_score(result)
 
     def on_reconnect(self) -> None:
         self.metrics.reconnects.inc()
@@ -435,8 +398,9 @@ class CompareWorker(GroupConsumer):
 
         Both come from cheap commands: ``XINFO GROUPS`` holds the pending count and, from
         Redis 7, the group's ``lag``. Older servers report no lag, so the entries after the
-        group's last delivered id are counted with ``XRANGE``, at most :data:`BACKLOG_CAP` of
-        them (the gauge then reads "at least"), and only when the stream has moved past it.
+        group's last delivered id are counted by a script in Redis, at most
+        :data:`BACKLOG_CAP` of them (the gauge then reads "at least"), and only when the
+        stream has moved past it.
         Reading up to 10,000 whole records after every batch once cost the worker two thirds
         of its time."""
         now = time.monotonic() if now is None else now
@@ -459,8 +423,14 @@ class CompareWorker(GroupConsumer):
         if _text(stream["last-generated-id"]) == last:
             self.lag.report(self.pairs, backlog=0)
             return
-        newer: Any = await self.client.xrange(self.pairs, min=f"({last}", count=BACKLOG_CAP)
-        self.lag.report(self.pairs, backlog=len(newer))
+        newer: Any = await self.client.eval(
+            _COUNT_AFTER, 1, self.pairs, f"({last}", BACKLOG_CAP
+        )  # counted in Redis: the records themselves never cross the wire
+        self.lag.report(self.pairs, backlog=int(newer))
+
+
+# The number of entries of KEYS[1] from id ARGV[1] on, at most ARGV[2].
+_COUNT_AFTER = "return #redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])"
 
 
 def _text(value: bytes | str) -> str:

@@ -139,7 +139,7 @@ def tools() -> dict[str, str]:
     }
 
 
-def _comparators(pairs: int) -> dict[str, Any]:
+def _comparators(pairs: int, backlogs: tuple[int, ...]) -> dict[str, Any]:
     batch = bench_comparators.make_pairs(pairs)
     return {
         "pairs": pairs,
@@ -147,10 +147,15 @@ def _comparators(pairs: int) -> dict[str, Any]:
         "core_set_pairs_per_s": round(
             bench_comparators.score_rate(batch, bench_comparators.CORE_SET)
         ),
+        "lexical_set_pairs_per_s": round(
+            bench_comparators.score_rate(batch, bench_comparators.LEXICAL_SET)
+        ),
         "all_builtins_pairs_per_s": round(bench_comparators.score_rate(batch, None)),
         "worker_end_to_end_pairs_per_s": round(asyncio.run(bench_comparators.worker_rate(batch))),
         "semantic_pairs_per_s": round(bench_comparators.semantic_rate(pairs)),
         "judge": asyncio.run(bench_comparators.judge_rate(batch[: min(pairs, 200)])),
+        # issue 23: the worker on the lexical set with each backlog queued, and semantic on
+        "worker": bench_comparators.worker_figures(backlogs),
     }
 
 
@@ -220,7 +225,11 @@ def run(args: argparse.Namespace, data: dict[str, Any], started: float) -> None:
             shutil.rmtree(folder, ignore_errors=True)
     if "comparators" in args.cases:  # last: it starts threads, and no child follows it
         _log(f"comparators, {settings.comparator_pairs:,} pairs", started)
-        data["comparators"] = _comparators(settings.comparator_pairs)
+        # --quick: a tenth of the issue's backlogs, 1,000 and 10,000 pairs queued
+        backlogs = tuple(n // 10 for n in bench_comparators.BACKLOGS) if args.quick else None
+        data["comparators"] = _comparators(
+            settings.comparator_pairs, backlogs or bench_comparators.BACKLOGS
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

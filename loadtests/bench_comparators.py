@@ -9,7 +9,12 @@ replica on half the pairs, worded afresh on every side) with the ``semantic`` co
 alone, whose sentence embeddings are the costliest part of ``quality: semantic``; it counts
 scored (pair, mirror)s, as the worker does.
 
-    python -m loadtests.bench_comparators [--pairs 5000] [--json out.json]
+The worker's own figures (issue 23: at least 5,000 pairs/s per core end to end, at the same
+pace whatever the backlog) run it on :data:`LEXICAL_SET` with 10,000 and 100,000 pairs queued
+(:data:`BACKLOGS`), and on :data:`SEMANTIC_SET` with 10,000; ``--worker-only`` runs just these.
+
+    python -m loadtests.bench_comparators [--pairs 5000] [--worker-only]
+                                          [--backlogs 10000,100000] [--json out.json]
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +52,22 @@ WORDS = tuple(
     "queue batch policy gate record score metric window client server upstream prompt".split()
 )
 CORE_SET: dict[str, dict[str, Any]] = {"text": {}, "outcome": {}, "latency": {}, "cost": {}}
+# The core set without anything that needs an embedding model: of its four comparators only
+# the outcome comparator's refusals by meaning embed (the packaged wordllama model); with
+# ``refusals: phrases`` it reads the phrase list alone. Text (rapidfuzz on normalised words),
+# latency and cost are lexical or arithmetic.
+LEXICAL_SET: dict[str, dict[str, Any]] = {
+    "text": {},
+    "outcome": {"refusals": "phrases"},
+    "latency": {},
+    "cost": {},
+}
+# The issue's set with the semantic comparator on: refusals by meaning, sentence embeddings and
+# fact tokens, as a worker with ``quality: semantic`` runs.
+SEMANTIC_SET: dict[str, dict[str, Any]] = {**CORE_SET, "semantic": {}}
+BACKLOGS = (10_000, 100_000)  # pairs queued before the worker starts
+WORKER_BATCH = 256
+PAIRS_STREAM = "darklaunch:{bench}:pairs"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -59,9 +82,13 @@ def _text(rng: random.Random, size: int = 1024) -> str:
 
 
 def make_pairs(count: int, seed: int = 1) -> list[PairRecord]:
+    return list(iter_pairs(count, seed))
+
+
+def iter_pairs(count: int, seed: int = 1) -> Iterator[PairRecord]:
+    """The pairs of :func:`make_pairs`, one at a time: 100,000 need not be held at once."""
     rng = random.Random(seed)
     usage = {"prompt_tokens": 40, "completion_tokens": 256, "total_tokens": 296}
-    pairs = []
     for i in range(count):
         base = _text(rng)
         variant = base if rng.random() < 0.3 else _text(rng)
@@ -73,23 +100,20 @@ def make_pairs(count: int, seed: int = 1) -> list[PairRecord]:
                 ttft_ms=latency / 5, output=answer,
             )  # fmt: skip
 
-        pairs.append(
-            PairRecord(
-                pair_id=f"bench-{i}",
-                campaign="bench",
-                timestamp=time.time(),
-                route="/v1/chat/completions",
-                method="POST",
-                request=RequestInfo(
-                    body={"model": "big-model-v1", "messages": [{"role": "user", "content": "q"}]}
-                ),
-                incumbent=side(Role.INCUMBENT, "incumbent", "big-model-v1", base, 400.0),
-                mirrors=[
-                    side(Role.CANDIDATE, "cand", "small-model-v2", variant, rng.uniform(100, 800))
-                ],
-            )
+        yield PairRecord(
+            pair_id=f"bench-{i}",
+            campaign="bench",
+            timestamp=time.time(),
+            route="/v1/chat/completions",
+            method="POST",
+            request=RequestInfo(
+                body={"model": "big-model-v1", "messages": [{"role": "user", "content": "q"}]}
+            ),
+            incumbent=side(Role.INCUMBENT, "incumbent", "big-model-v1", base, 400.0),
+            mirrors=[
+                side(Role.CANDIDATE, "cand", "small-model-v2", variant, rng.uniform(100, 800))
+            ],
         )
-    return pairs
 
 
 def config(selection: dict[str, dict[str, Any]] | None, redis_url: str | None = None) -> Config:
@@ -133,28 +157,71 @@ def semantic_rate(pairs: int, seed: int = 1) -> float:
     return best
 
 
-async def worker_rate(pairs: list[PairRecord]) -> float:
+async def _enqueue(client: Any, pairs: Iterable[PairRecord], chunk: int = 1000) -> None:
+    pipe: Any = client.pipeline(transaction=False)
+    for n, pair in enumerate(pairs, 1):
+        pipe.xadd(PAIRS_STREAM, {"record": pair.model_dump_json()})
+        if n % chunk == 0:
+            await pipe.execute()
+    await pipe.execute()
+
+
+async def worker_rate(
+    pairs: Iterable[PairRecord],
+    selection: dict[str, dict[str, Any]] | None = CORE_SET,
+    batch_size: int = WORKER_BATCH,
+) -> float:
+    """Pairs per second through the whole worker (``XREADGROUP``, parse, score, write the
+    scores and ``XACK`` in one script, metrics), all of ``pairs`` queued before it starts, on a
+    fresh embedded Redis; the clock runs from its first read to its last acknowledgement. No
+    automatic AOF rewrite: 100,000 pairs would fork one mid-measurement."""
     with tempfile.TemporaryDirectory(prefix="dl-bench-") as folder:
-        server = EmbeddedRedis(Path(folder))
+        server = EmbeddedRedis(Path(folder), extra_args=("--auto-aof-rewrite-percentage", "0"))
         url = await asyncio.to_thread(server.start)
         client = open_redis(url)
         try:
-            pipe: Any = client.pipeline(transaction=False)
-            for pair in pairs:
-                pipe.xadd("darklaunch:{bench}:pairs", {"record": pair.model_dump_json()})
-            await pipe.execute()
-            engine = ScoringEngine(config(CORE_SET, url))
+            await _enqueue(client, pairs)
+            queued = await client.xlen(PAIRS_STREAM)
+            engine = ScoringEngine(config(selection, url))
             worker = CompareWorker(
-                client, "bench", engine, WorkerMetrics(CollectorRegistry()), batch_size=256
+                client, "bench", engine, WorkerMetrics(CollectorRegistry()), batch_size=batch_size
             )
             started = time.perf_counter()
             stats = await worker.run(once=True)
             elapsed = time.perf_counter() - started
-            assert stats.scored == len(pairs), stats
+            assert stats.scored == queued, stats
         finally:
             await client.aclose()
             await asyncio.to_thread(server.stop)
-    return len(pairs) / elapsed
+    return queued / elapsed
+
+
+def worker_figures(backlogs: tuple[int, ...] = BACKLOGS) -> dict[str, Any]:
+    """The issue's worker figures: :data:`LEXICAL_SET` with each backlog queued, and
+    :data:`SEMANTIC_SET` with the first, on the synthetic pairs (whose unpunctuated kilobyte is
+    the semantic comparator's worst case) and on realistic ones (:mod:`loadtests.realistic`,
+    a replica on half of them). One run each; synthetic pairs are generated as they are
+    queued."""
+    load = os.getloadavg()[0]
+    lexical = {
+        str(queued): round(asyncio.run(worker_rate(iter_pairs(queued), LEXICAL_SET)))
+        for queued in backlogs
+    }
+    semantic = asyncio.run(worker_rate(iter_pairs(backlogs[0]), SEMANTIC_SET))
+    realistic = generate(Scenario(pairs=backlogs[0]), 1)
+    semantic_realistic = asyncio.run(worker_rate(realistic, SEMANTIC_SET))
+    rates = list(lexical.values())
+    return {
+        "lexical_set": "text, outcome (refusals: phrases), latency, cost",
+        "semantic_set": "text, outcome (refusals by meaning), latency, cost, semantic",
+        "batch_size": WORKER_BATCH,
+        "load_1m_before": round(load, 2),
+        "lexical_pairs_per_s": lexical,
+        "semantic_pairs_per_s": {str(backlogs[0]): round(semantic)},
+        "semantic_realistic_pairs_per_s": {str(backlogs[0]): round(semantic_realistic)},
+        # the slowest backlog's pace over the fastest one's: 1.0 is "the same pace"
+        "backlog_pace_ratio": round(min(rates) / max(rates), 3),
+    }
 
 
 JUDGE_LATENCY_MS = 200.0
@@ -172,10 +239,7 @@ async def judge_rate(pairs: list[PairRecord]) -> dict[str, float]:
         client = open_redis(url)
         profile = SimProfile(name="judge", latency_ms=JUDGE_LATENCY_MS, judge_accuracy=0.85)
         try:
-            pipe: Any = client.pipeline(transaction=False)
-            for pair in pairs:
-                pipe.xadd("darklaunch:{bench}:pairs", {"record": pair.model_dump_json()})
-            await pipe.execute()
+            await _enqueue(client, pairs)
             async with running_simulator(profile) as judge_server:
                 judge = JudgeConfig(
                     url=judge_server.url + "/v1",
@@ -218,18 +282,27 @@ async def judge_rate(pairs: list[PairRecord]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=5000)
+    parser.add_argument("--worker-only", action="store_true", help="only the worker's figures")
+    parser.add_argument(
+        "--backlogs", default=",".join(map(str, BACKLOGS)), help="pairs queued, comma-separated"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    pairs = make_pairs(args.pairs)
-    results = {
-        "pairs": args.pairs,
-        "output_bytes": 1024,
-        "core_set_pairs_per_s": round(score_rate(pairs, CORE_SET)),
-        "all_builtins_pairs_per_s": round(score_rate(pairs, None)),
-        "worker_end_to_end_pairs_per_s": round(asyncio.run(worker_rate(pairs))),
-        "semantic_pairs_per_s": round(semantic_rate(args.pairs)),
-        "judge": asyncio.run(judge_rate(pairs[: min(len(pairs), 200)])),
-    }
+    backlogs = tuple(int(n) for n in args.backlogs.split(","))
+    results: dict[str, Any] = {}
+    if not args.worker_only:
+        pairs = make_pairs(args.pairs)
+        results = {
+            "pairs": args.pairs,
+            "output_bytes": 1024,
+            "core_set_pairs_per_s": round(score_rate(pairs, CORE_SET)),
+            "lexical_set_pairs_per_s": round(score_rate(pairs, LEXICAL_SET)),
+            "all_builtins_pairs_per_s": round(score_rate(pairs, None)),
+            "worker_end_to_end_pairs_per_s": round(asyncio.run(worker_rate(pairs))),
+            "semantic_pairs_per_s": round(semantic_rate(args.pairs)),
+            "judge": asyncio.run(judge_rate(pairs[: min(len(pairs), 200)])),
+        }
+    results["worker"] = worker_figures(backlogs)
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

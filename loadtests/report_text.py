@@ -243,6 +243,29 @@ def comparators(data: dict[str, Any]) -> list[str]:
         "| the whole worker end to end: `XREADGROUP` from the embedded Redis, parse, score, "
         f"write scores and `XACK` atomically | {c['worker_end_to_end_pairs_per_s']:,} |",
     ]
+    if "lexical_set_pairs_per_s" in c:
+        lines.insert(
+            -2,  # after the set
+            "| the lexical set: the same four, the outcome comparator reading refusals by its "
+            f"phrase list (no embedding model) | {c['lexical_set_pairs_per_s']:,} |",
+        )
+    worker = c.get("worker")
+    if isinstance(worker, dict):
+        for queued, rate in worker["lexical_pairs_per_s"].items():
+            lines.append(
+                f"| the worker end to end on the lexical set, {int(queued):,} pairs queued "
+                f"(batches of {worker['batch_size']}; target ≥ 5,000 per core) | **{rate:,}** |"
+            )
+        for queued, rate in worker["semantic_pairs_per_s"].items():
+            lines.append(
+                f"| the worker end to end with the semantic comparator on ({worker['semantic_set']}"
+                f"), {int(queued):,} pairs queued | {rate:,} |"
+            )
+        for queued, rate in worker.get("semantic_realistic_pairs_per_s", {}).items():
+            lines.append(
+                "| the same on realistic answers (`loadtests.realistic`, a replica on half the "
+                f"pairs), {int(queued):,} pairs queued | {rate:,} |"
+            )
     if "semantic_pairs_per_s" in c:
         lines.append(
             "| the `semantic` comparator alone on realistic answers (`loadtests.realistic`: "

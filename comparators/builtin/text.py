@@ -46,9 +46,18 @@ logger = logging.getLogger(__name__)
 _NOT_WORD_OR_SPACE = re.compile(r"[^\w\s]+")
 
 
+# For ASCII text the same folding on bytes: what _NOT_WORD_OR_SPACE deletes, and str.split()'s
+# white space (bytes.split() does not split on the separators \x1c-\x1f; mapped to spaces).
+_ASCII_DELETE = bytes(c for c in range(128) if _NOT_WORD_OR_SPACE.match(chr(c)))
+_ASCII_SEPARATORS = bytes.maketrans(b"\x1c\x1d\x1e\x1f", b"    ")
+
+
 def normalize(text: str) -> str:
     """Fold the differences a reader would not call a different answer: case, punctuation
     and white space."""
+    if text.isascii():
+        folded = text.encode().lower().translate(_ASCII_SEPARATORS, _ASCII_DELETE)
+        return b" ".join(folded.split()).decode()
     return " ".join(_NOT_WORD_OR_SPACE.sub("", text.casefold()).split())
 
 

@@ -19,11 +19,12 @@ A segment is written ``dimension=value`` (``kind=tool_call``, ``tag:tenant=acme`
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from comparators.builtin.json_diff import json_requested
-from proxy.recording.schema import PairRecord
+from proxy.recording.schema import PairRecord, Side
 
-__all__ = ["DIMENSIONS", "STREAM_LABELS", "request_kind", "segment_labels"]
+__all__ = ["DIMENSIONS", "STREAM_LABELS", "mirror_fields", "request_kind", "segment_labels"]
 
 DIMENSIONS = ("route", "model", "kind", "stream")
 STREAM_LABELS = {True: "streamed", False: "plain"}
@@ -42,6 +43,24 @@ def request_kind(record: PairRecord) -> str:
     if json_requested(body):
         return "json"
     return "chat"
+
+
+def mirror_fields(record: PairRecord, mirror: Side) -> dict[str, Any]:
+    """What every record about one (pair, mirror) carries to be joined and segmented: a score
+    record and a judgement alike."""
+    return {
+        "pair_id": record.pair_id,
+        "campaign": record.campaign,
+        "timestamp": record.timestamp,
+        "route": record.route,
+        "model": record.request.model,
+        "mirror": mirror.name,
+        "role": mirror.role,
+        "mirror_model": mirror.model,
+        "kind": request_kind(record),
+        "stream": record.request.stream,
+        "tags": record.request.tags,
+    }
 
 
 def segment_labels(

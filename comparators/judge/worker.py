@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from comparators.base import side_failed, unscored_reason
-from comparators.columns.segments import request_kind
+from comparators.columns.segments import mirror_fields, request_kind
 from comparators.judge.budget import SpendMeter
 from comparators.judge.client import Asked, JudgeCallFailed, JudgeClient
 from comparators.judge.metrics import JudgeMetrics
@@ -243,17 +243,7 @@ class JudgeWorker(GroupConsumer):
 
     def _base(self, record: PairRecord, mirror: Side) -> dict[str, Any]:
         return {
-            "pair_id": record.pair_id,
-            "campaign": record.campaign,
-            "timestamp": record.timestamp,
-            "route": record.route,
-            "model": record.request.model,
-            "mirror": mirror.name,
-            "role": mirror.role,
-            "mirror_model": mirror.model,
-            "kind": request_kind(record),
-            "stream": record.request.stream,
-            "tags": record.request.tags,
+            **mirror_fields(record, mirror),
             "judge_model": self.config.model,
             "prompt_version": self.prompt.version,
         }

@@ -64,16 +64,19 @@ logger = logging.getLogger(__name__)
 __all__ = ["RedisRecorder"]
 
 _WRITE_BATCH = f"""
-if #KEYS > 2 then
-  redis.call('DEL', KEYS[3])
-end
+local written = -1
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
   for i = 3, #ARGV do
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', '{RECORD_FIELD}', ARGV[i])
   end
-  return #ARGV - 2
+  written = #ARGV - 2
 end
-return -1
+-- Last, not first: Redis (before 7) checks maxmemory only before a script's first write, and
+-- DEL is not refused for memory, so a DEL first would let the XADDs past a full Redis.
+if #KEYS > 2 then
+  redis.call('DEL', KEYS[3])
+end
+return written
 """
 # How long a batch marker lives: replays happen within this window or not at all.
 BATCH_MARKER_TTL_S = 7 * 24 * 3600

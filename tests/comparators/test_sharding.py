@@ -138,3 +138,27 @@ async def test_a_running_worker_takes_up_shards_added_while_it_runs(
         await client.aclose()
     assert stats.scored == 100
     assert await scored() == first + more  # and nothing twice
+
+
+async def test_the_backlog_is_counted_in_redis_after_the_groups_last_delivery(
+    redis_url: str, campaign: str, tmp_path: Path
+) -> None:
+    await _record(redis_url, campaign, tmp_path, 0, 30, shards=1)
+    registry = CollectorRegistry()
+    config = worker_config(redis_url, campaign)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        worker = CompareWorker(client, campaign, ScoringEngine(config), WorkerMetrics(registry),
+                               consumer="w", batch_size=10)  # fmt: skip
+        await worker.ensure_group()
+        await worker.update_lag(now=0.0)
+        sample = registry.get_sample_value
+        assert sample("darklaunch_worker_backlog_entries") == 30
+        assert len(await worker._read(">")) == 10  # delivered, not yet acknowledged
+        await worker.update_lag(now=0.5)  # refreshed at most once a second: unchanged
+        assert sample("darklaunch_worker_backlog_entries") == 30
+        await worker.update_lag(now=1.0)
+        assert sample("darklaunch_worker_backlog_entries") == 20
+        assert sample("darklaunch_worker_pending_entries") == 10
+    finally:
+        await client.aclose()

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
-from comparators.builtin.text import TextComparator, TextOptions, normalize, similarity
+from comparators.builtin.text import (
+    _NOT_WORD_OR_SPACE,
+    TextComparator,
+    TextOptions,
+    normalize,
+    similarity,
+)
 from proxy.recording.schema import Output
 from tests.comparators.factories import call, context, mirror, output, pairing, side
 
@@ -39,6 +46,24 @@ def test_identical_texts() -> None:
         "similarity": 1.0,
         "divergence": 0.0,
     }
+
+
+def test_the_ascii_fast_path_folds_exactly_as_the_unicode_path() -> None:
+    """``normalize`` takes a bytes path for ASCII text; it must agree with the general one on
+    every ASCII character, alone and in random mixtures (the separators \\x1c-\\x1f split
+    words in ``str.split`` but not in ``bytes.split``)."""
+
+    def general(text: str) -> str:
+        return " ".join(_NOT_WORD_OR_SPACE.sub("", text.casefold()).split())
+
+    chars = [chr(c) for c in range(128)]
+    for c in chars:
+        text = f"a{c}B {c}c"
+        assert normalize(text) == general(text), repr(c)
+    rng = random.Random(7)
+    for _ in range(2000):
+        text = "".join(rng.choice(chars) for _ in range(rng.randrange(0, 40)))
+        assert normalize(text) == general(text), repr(text)
 
 
 def test_normalized_match_without_exact_match() -> None:
