@@ -234,7 +234,10 @@ async def test_a_master_killed_under_load_loses_no_pair_and_scores_each_once(
     record_property("spooled", spooled)
     print(f"failover {failover_s:.2f}s, {spooled:.0f} pairs spooled, workers: {runs}")
     assert statuses == [200] * requests  # every client answered, Redis or not
-    assert spooled > 0  # the spool covered the gap
+    # What covered the gap depends on timing: redis-py's cluster client retries a write for a
+    # while, and either the new master answered in time (nothing spooled: one of six paced
+    # runs here) or the write failed and its batch was spooled (136 to 163 pairs in the
+    # others). Either way, whatever was spooled was replayed, and nothing is lost or doubled.
     assert sample("darklaunch_records_replayed_total") == spooled
     for reason in ("queue_full", "spool_full", "spool_error", "shutdown"):
         assert (sample("darklaunch_records_dropped_total", {"reason": reason}) or 0) == 0
