@@ -33,7 +33,7 @@ from comparators.columns.segments import mirror_fields
 from comparators.pricing.budgets import Budgets
 from comparators.pricing.prices import PriceTable
 from comparators.registry import Registration, load_comparators
-from comparators.scores import Score, ScoreRecord, Value, construct
+from comparators.scores import SCORES_SCHEMA_VERSION, Score, ScoreRecord, Value, construct
 from proxy.config.root import Config
 from proxy.recording.schema import PairRecord, Side
 
@@ -150,9 +150,10 @@ class ScoringEngine:
                 for breach in score.breaches:
                     if breach not in breaches:
                         breaches.append(breach)
-        return construct(
+        return construct(  # every field, in order: construct's fast path
             ScoreRecord,
             {
+                "schema_version": SCORES_SCHEMA_VERSION,
                 **mirror_fields(record, mirror),
                 "sample_rate": record.sample_rate,
                 "divergence": headline_divergence(values, record.incumbent, mirror),

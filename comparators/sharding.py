@@ -20,7 +20,13 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from comparators.worker import RECONNECT_CAP_S, GroupConsumer, WorkerStats, transient
+from comparators.worker import (
+    RECONNECT_CAP_S,
+    GroupConsumer,
+    WorkerStats,
+    output_max_len,
+    transient,
+)
 from proxy.recording.keys import Shard
 from proxy.recording.setup import RedisClient
 from proxy.recording.shards import read_stream_sets
@@ -83,10 +89,14 @@ class ShardedRun:
         once: bool,
         stop: asyncio.Event,
     ) -> None:
+        cap = output_max_len(sum(1 for shard in sets if shard is not None))
+        for consumer in self.consumers.values():
+            consumer.output_max_len = cap  # shards added: each keeps a smaller share
         for shard in sets:
             if shard in running:
                 continue
             consumer = self.consumers[shard] = self.make(shard)
+            consumer.output_max_len = cap
             if running:
                 logger.info("%s: a new shard; consuming %s too", self.campaign, consumer.pairs)
             running[shard] = asyncio.ensure_future(  # noqa: TID251 - gathered or cancelled

@@ -76,9 +76,19 @@ __all__ = [
     "LagBoard",
     "WorkerStats",
     "default_consumer_name",
+    "output_max_len",
 ]
 
-OUTPUT_MAX_LEN = 1_000_000  # entries kept in a scores or judgements stream
+OUTPUT_MAX_LEN = 1_000_000  # entries kept in a campaign's scores (or judgements), all shards
+
+
+def output_max_len(shards: int) -> int:
+    """Entries kept in each of a campaign's ``shards`` scores (or judgements) streams, so that
+    together they hold :data:`OUTPUT_MAX_LEN`, as ``recording.max_len`` is divided over the pairs
+    streams: a campaign's Redis memory must not grow with its shard count."""
+    return max(1, -(-OUTPUT_MAX_LEN // max(1, shards)))
+
+
 BACKLOG_CAP = 1_000  # entries counted one by one where Redis (< 7) reports no group lag
 LAG_REFRESH_S = 1.0  # the lag gauges are read at most this often
 RECONNECT_BASE_S = 0.1
@@ -195,6 +205,9 @@ class GroupConsumer:
         self.shard = shard
         self.pairs = pairs_key(campaign, shard)
         self.output = output
+        # Entries kept in ``output``: the campaign's cap divided over its shards
+        # (:func:`output_max_len`, set by the sharded run); unsharded, the whole cap.
+        self.output_max_len = OUTPUT_MAX_LEN
         self.consumer = consumer or default_consumer_name()
         self.batch_size = batch_size
         self.block_ms = block_ms
@@ -300,7 +313,7 @@ class GroupConsumer:
         per entry, whether it was."""
         if not batch:
             return []
-        args: list[bytes | str | int] = [self.group, self.consumer, OUTPUT_MAX_LEN]
+        args: list[bytes | str | int] = [self.group, self.consumer, self.output_max_len]
         for entry_id, payloads in batch:
             args.extend([entry_id, len(payloads), *payloads])
         if self._sha is None:

@@ -90,8 +90,10 @@ class RolloutConfig(Section):
     rollout (every request is then the candidate's)."""
     min_step_duration_s: float = Field(default=600.0, ge=0.0)
     """Seconds each step is held at least, unless the step says otherwise."""
-    min_step_pairs: int = Field(default=200, ge=1)
-    """Paired records each step needs before it may advance, unless the step says otherwise."""
+    min_step_pairs: int = Field(default=300, ge=1)
+    """Paired records each step needs before it may advance, unless the step says otherwise.
+    The gate's p99 latency ratio can PASS only from 299 pairs a side (fewer cannot bound a
+    p99), so a step with fewer holds until it has them."""
     guards: RolloutGuards = Field(default_factory=RolloutGuards)
     """What rolls back and what advances: defined before the ramp, never during it."""
     fallback_on_status: list[int] = Field(default_factory=lambda: [408, 429, 500, 502, 503, 504])

@@ -76,9 +76,9 @@ def rollout_policy(step_pairs: int) -> GatePolicy:
 
     Off: the checks that need hundreds of pairs to PASS (the paired error and refusal rate
     increases, changed answers over the noise floor), per-segment checks (a step has too few
-    pairs per segment) and the p99 latency ratio (forty pairs have no p99 tail to bound). On:
-    the error-rate guard (``rollout.guards``) and the p95 and typical latency ratios, which a
-    candidate twice as fast as the incumbent PASSes on a step's pairs.
+    pairs per segment) and the p99 latency ratio (bounded only from 299 pairs). On: the
+    error-rate guard (``rollout.guards``) and the p95 (bounded from 59 pairs, hence steps of
+    60) and typical latency ratios, which a candidate twice as fast as the incumbent PASSes.
     """
     from comparators.gate.policy import GatePolicy
 
@@ -97,7 +97,7 @@ def rollout_demo_config(
     *,
     steps: Sequence[float] = DEMO_STEPS,
     step_s: float = 3.0,
-    step_pairs: int = 40,
+    step_pairs: int = 60,
 ) -> Config:
     """Every request not served by the candidate is mirrored to it, so each step's window
     holds pairs from the whole traffic (reverse shadows from the cohort, mirrors from the
@@ -173,7 +173,7 @@ async def run_rollout_demo(
     rate: float = 25.0,
     steps: Sequence[float] = DEMO_STEPS,
     step_s: float = 3.0,
-    step_pairs: int = 40,
+    step_pairs: int = 60,
     data_dir: Path = Path(".darklaunch/demo"),
     console: Console | None = None,
 ) -> RolloutDemoResult:

@@ -21,7 +21,7 @@ from comparators.metrics import WorkerMetrics
 from comparators.scores import ScoreRecord
 from comparators.service import run_worker
 from comparators.sharding import ShardedRun
-from comparators.worker import CompareWorker, LagBoard
+from comparators.worker import OUTPUT_MAX_LEN, CompareWorker, LagBoard, output_max_len
 from proxy.metrics import RecorderMetrics
 from proxy.recording.encode import PairData
 from proxy.recording.keys import Shard, scores_key
@@ -122,8 +122,12 @@ async def test_a_running_worker_takes_up_shards_added_while_it_runs(
     try:
         first = await _record(redis_url, campaign, tmp_path, 0, 20, shards=1)
         await eventually(lambda: len(run.consumers) == 1, within=2.0)
+        assert run.consumers[None].output_max_len == OUTPUT_MAX_LEN
         more = await _record(redis_url, campaign, tmp_path, 20, 80, shards=2)
         await eventually(lambda: set(run.consumers) == {None, 0, 1}, within=5.0)
+        # The scores cap is the campaign's, shared by its shards, the old stream's too.
+        caps = {shard: c.output_max_len for shard, c in run.consumers.items()}
+        assert caps == dict.fromkeys((None, 0, 1), OUTPUT_MAX_LEN // 2)
 
         async def scored() -> int:
             by_shard = await _scores_by_shard(redis_url, campaign, 2)
@@ -162,3 +166,28 @@ async def test_the_backlog_is_counted_in_redis_after_the_groups_last_delivery(
         assert sample("darklaunch_worker_pending_entries") == 10
     finally:
         await client.aclose()
+
+
+def test_the_scores_cap_is_divided_over_the_shards() -> None:
+    assert output_max_len(1) == output_max_len(0) == OUTPUT_MAX_LEN
+    assert output_max_len(3) == 333_334  # rounded up: three shards hold at least the cap
+    assert output_max_len(3) * 3 >= OUTPUT_MAX_LEN > output_max_len(3) * 2
+
+
+async def test_a_worker_trims_its_scores_stream_to_its_cap(
+    redis_url: str, campaign: str, tmp_path: Path
+) -> None:
+    mirrors = await _record(redis_url, campaign, tmp_path, 0, 300, shards=1)
+    config = worker_config(redis_url, campaign, batch_size=50)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        worker = CompareWorker(client, campaign, ScoringEngine(config),
+                               WorkerMetrics(CollectorRegistry()))  # fmt: skip
+        worker.output_max_len = 10
+        stats = await worker.run(once=True)
+        kept = await client.xlen(scores_key(campaign))
+    finally:
+        await client.aclose()
+    assert stats.scored == 300
+    # MAXLEN ~ trims whole nodes of 100 entries, so about the cap, never all of them.
+    assert 10 <= kept <= 10 + 100 < mirrors

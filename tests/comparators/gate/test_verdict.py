@@ -304,3 +304,22 @@ def test_a_doubled_p99_fails_although_median_and_p95_hold() -> None:
     p99 = next(c for c in result.checks if c.name == "p99_latency_ratio" and not c.segment)
     assert p99.detectable is not None
     assert 1.3 < p99.detectable < 1.9  # its power: a ratio this large FAILs half the time
+
+
+def test_a_tail_check_on_a_handful_of_pairs_is_inconclusive_even_when_the_minimums_allow_it() -> (
+    None
+):
+    """A user who lowers ``min_pairs`` to 3 must not get a PASS from three latencies: the p99
+    of three values has no upper bound the data can support, so the tail checks say
+    INCONCLUSIVE (the median's distribution-free interval needs fewer pairs and may judge)."""
+    policy = GatePolicy(min_pairs=3, min_segment_pairs=1)
+    result = evaluate(campaign(3), policy)
+    found = statuses(result)
+    assert found["p95_latency_ratio"] is Verdict.INCONCLUSIVE
+    assert found["p99_latency_ratio"] is Verdict.INCONCLUSIVE
+    assert result.verdict is not Verdict.PASS
+    p99 = next(c for c in result.checks if c.name == "p99_latency_ratio" and not c.segment)
+    assert p99.upper is None
+    assert p99.value is not None
+    # With enough pairs the same check judges.
+    assert statuses(evaluate(campaign(600), policy))["p95_latency_ratio"] is Verdict.PASS
