@@ -220,8 +220,9 @@ class RecordingConfig(Section):
     entry (scores streams keep 1,000,000 entries each), so the default holds about 5.7 GB
     (docs/SCALE.md); at 1,000 mirrored rps it is also only 17 minutes of pairs."""
     retention_h: float | None = Field(default=None, gt=0)
-    """Age limit on the pairs stream, in hours (`XTRIM MINID`); unset keeps records until
-    `max_len` pushes them out."""
+    """Age limit on the campaign's pairs, scores and judgements streams, in hours
+    (`XTRIM MINID`, by when each entry was written, at most once a minute per proxy process
+    while it writes); unset keeps records until `max_len` pushes them out."""
     data_dir: ConfigPath = Path(".darklaunch/redis")
     """Folder where the embedded Redis keeps its data and socket (unused with `redis_url`)."""
     spool_dir: ConfigPath = Path(".darklaunch/spool")

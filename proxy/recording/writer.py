@@ -54,7 +54,14 @@ from redis.exceptions import NoScriptError
 from proxy.metrics import RecorderMetrics
 from proxy.recording.connect import REDIS_ERRORS, RedisClient, cluster_unavailable, open_redis
 from proxy.recording.encode import PairData, encode_record
-from proxy.recording.keys import RECORD_FIELD, Shard, batch_marker_key, pairs_key
+from proxy.recording.keys import (
+    RECORD_FIELD,
+    Shard,
+    batch_marker_key,
+    judgements_key,
+    pairs_key,
+    scores_key,
+)
 from proxy.recording.shards import pair_id_of, record_shards, shard_of, stream_sets
 from proxy.recording.spool import Spool
 from proxy.tasks import TaskSet
@@ -375,7 +382,10 @@ class RedisRecorder:
             await asyncio.wait_for(asyncio.shield(self._stopping.wait()), delay)
 
     async def _maybe_trim(self) -> None:
-        """Apply the age limit: ``XTRIM MINID`` at most once a minute."""
+        """Apply the age limit: ``XTRIM MINID`` at most once a minute, to the pairs streams
+        and to the scores and judgements the workers wrote about them (entry ids are the
+        times they were written), so that ``retention_h`` bounds all of a campaign's records,
+        not only the pairs."""
         if self.retention_h is None:
             return
         now = time.time()
@@ -383,7 +393,12 @@ class RedisRecorder:
             return
         self._last_trim = now
         min_id = f"{int((now - self.retention_h * 3600) * 1000)}-0"
-        for stream in self.streams.values():
+        retained = [
+            key(self.campaign, shard)
+            for shard in self.streams
+            for key in (pairs_key, scores_key, judgements_key)
+        ]
+        for stream in retained:
             try:
                 await self.client.xtrim(stream, minid=min_id, approximate=True)
             except REDIS_ERRORS as exc:

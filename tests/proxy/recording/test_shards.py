@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from proxy.metrics import RecorderMetrics
 from proxy.recording.encode import PairData, encode_record
-from proxy.recording.keys import pairs_key, shards_key
+from proxy.recording.keys import judgements_key, pairs_key, scores_key, shards_key
 from proxy.recording.schema import PairRecord, RequestInfo, Role, Side
 from proxy.recording.shards import (
     ShardLayoutError,
@@ -160,3 +160,37 @@ async def test_confirmed_batches_leave_no_marker_behind(
             await client.delete(*markers)
         finally:
             await client.aclose()
+
+
+async def test_retention_trims_the_pairs_and_their_scores_and_judgements_by_age(
+    redis_url: str, campaign: str, tmp_path: Path
+) -> None:
+    """``retention_h`` bounds every stream of a campaign's records, not only the pairs: 300
+    entries written an hour and more ago in each, then one batch from a writer keeping half an
+    hour. ``MINID ~`` trims whole nodes of 100 entries, so at most one node of old ones
+    stays; the fresh entries all do."""
+    old = 300
+    client = aioredis.Redis.from_url(redis_url)
+    streams = [key(campaign, shard) for shard in (None, 0, 1) for key in
+               (pairs_key, scores_key, judgements_key)]  # fmt: skip
+    try:
+        pipe = client.pipeline(transaction=False)
+        for stream in streams:
+            for i in range(old):
+                pipe.xadd(stream, {"record": b"{}"}, id=f"{1_000_000 + i}-0")  # 1970
+        await pipe.execute()
+        recorder = RedisRecorder(redis_url, campaign, RecorderMetrics(CollectorRegistry()),
+                                 spool_dir=tmp_path, shards=2, retention_h=0.5)  # fmt: skip
+        await recorder.start()
+        for i in range(20):
+            recorder.submit(_record(i, campaign))
+        await recorder.stop()
+        fresh = 0
+        for stream in streams:
+            kept = await client.xrange(stream)
+            stale = [entry_id for entry_id, _ in kept if int(entry_id.split(b"-")[0]) < 10**7]
+            assert len(stale) <= 100, (stream, len(stale))
+            fresh += len(kept) - len(stale)
+        assert fresh == 20  # the batch's pairs, none trimmed
+    finally:
+        await client.aclose()
