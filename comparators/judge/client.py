@@ -4,9 +4,12 @@ A call is asked for JSON by ``response_format`` (a JSON schema, :data:`RESPONSE_
 at temperature 0, and gets one more try when it fails or its reply is malformed; then it is
 given up as :class:`JudgeCallFailed` with ``kind`` ``failed`` or ``malformed``, never guessed.
 
-Replies are cached in a Redis hash under (pair, mirror, order, judge model, prompt version):
-scoring a campaign again, or a worker taking over another's pending pairs, never pays twice.
-Only parsed replies are cached; a failure is tried afresh next time.
+Replies are cached in Redis under (pair, mirror, order, judge model, prompt version): scoring
+a campaign again, or a worker taking over another's pending pairs, never pays twice. Only
+parsed replies are cached; a failure is tried afresh next time. The cache is a hash per day
+the pairs were made (:func:`~proxy.recording.keys.judge_cache_key`), each expiring
+:data:`CACHE_TTL_S` after its last write: a campaign judging for months must not keep every
+reply it ever got. Judging a pair again after that pays again.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from comparators.judge.verdict import (
 )
 from comparators.pricing.prices import TokenUsage, parse_usage
 from proxy.config.judge import JudgeConfig
+from proxy.recording.keys import judge_cache_key
 from proxy.recording.setup import RedisClient
 
 __all__ = ["Asked", "JudgeCallFailed", "JudgeClient"]
@@ -35,6 +39,7 @@ __all__ = ["Asked", "JudgeCallFailed", "JudgeClient"]
 logger = logging.getLogger(__name__)
 
 ATTEMPTS = 2  # the first try and one retry
+CACHE_TTL_S = 7 * 86_400  # a day's cached replies live this long after its last write
 
 
 class JudgeCallFailed(Exception):
@@ -71,12 +76,12 @@ class JudgeClient:
         self,
         config: JudgeConfig,
         client: RedisClient,
-        cache_key: str,
+        campaign: str,
         prompt_version: str,
     ) -> None:
         self.config = config
         self.redis = client
-        self.cache_key = cache_key
+        self.campaign = campaign
         self.prompt_version = prompt_version
         self.api = openai.AsyncOpenAI(
             base_url=config.url,
@@ -90,9 +95,14 @@ class JudgeClient:
         key = f"{pair_id}\0{mirror}\0{order}\0{self.config.model}\0{self.prompt_version}"
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 
-    async def ask(self, prompt: str, pair_id: str, mirror: str, order: Order) -> Asked:
+    async def ask(
+        self, prompt: str, pair_id: str, mirror: str, order: Order, *, made_at: float
+    ) -> Asked:
+        """The judge's answer in one order, from the cache of the day the pair was made at
+        (its ``timestamp``) when it is there."""
+        cache = judge_cache_key(self.campaign, int(made_at // 86_400))
         field = self.cache_field(pair_id, mirror, order)
-        hit: Any = await self.redis.hget(self.cache_key, field)
+        hit: Any = await self.redis.hget(cache, field)
         if hit is not None:
             try:
                 return Asked(parse_answer(hit.decode()), TokenUsage(0, 0), 0, True)
@@ -126,7 +136,10 @@ class JudgeClient:
             except MalformedAnswer as exc:
                 problem = ("malformed", str(exc))
                 continue
-            await self.redis.hset(self.cache_key, field, orjson.dumps(answer.model_dump()))
+            pipe: Any = self.redis.pipeline(transaction=False)
+            pipe.hset(cache, field, orjson.dumps(answer.model_dump()))
+            pipe.expire(cache, CACHE_TTL_S)
+            await pipe.execute()
             return Asked(answer, spent, attempt, False)
         raise JudgeCallFailed(problem[0], problem[1], spent)
 

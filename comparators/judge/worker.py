@@ -52,7 +52,6 @@ from proxy.recording.keys import (
     JUDGE_GROUP,
     RECORD_FIELD_BYTES,
     Shard,
-    judge_cache_key,
     judgements_key,
 )
 from proxy.recording.schema import PairRecord, Role, Side
@@ -109,7 +108,7 @@ class JudgeWorker(GroupConsumer):
             config.prompt, config.rubric, config.max_answer_chars
         )
         self.price = prices.lookup(config.model)
-        self.judge = JudgeClient(config, client, judge_cache_key(campaign), self.prompt.version)
+        self.judge = JudgeClient(config, client, campaign, self.prompt.version)
         self.spend = SpendMeter(client, campaign, config.max_usd_per_hour)
         # Shared by the consumers of every shard, so max_concurrency bounds the process.
         self.slots = slots if slots is not None else asyncio.Semaphore(config.max_concurrency)
@@ -183,8 +182,8 @@ class JudgeWorker(GroupConsumer):
         first_prompt = self.prompt.render(request, incumbent, candidate, reference)
         second_prompt = self.prompt.render(request, candidate, incumbent, reference)
         asked = await asyncio.gather(
-            self._ask(first_prompt, record.pair_id, mirror.name, "incumbent_first"),
-            self._ask(second_prompt, record.pair_id, mirror.name, "mirror_first"),
+            self._ask(first_prompt, record, mirror.name, "incumbent_first"),
+            self._ask(second_prompt, record, mirror.name, "mirror_first"),
             return_exceptions=True,
         )
         prompt_tokens = completion_tokens = calls = cached = 0
@@ -229,10 +228,12 @@ class JudgeWorker(GroupConsumer):
             reason=combined.reason[:500],
         )
 
-    async def _ask(self, prompt: str, pair_id: str, mirror: str, order: Any) -> Asked:
+    async def _ask(self, prompt: str, record: PairRecord, mirror: str, order: Any) -> Asked:
         async with self.slots:
             try:
-                asked = await self.judge.ask(prompt, pair_id, mirror, order)
+                asked = await self.judge.ask(
+                    prompt, record.pair_id, mirror, order, made_at=record.timestamp
+                )
             except JudgeCallFailed as exc:
                 self.metrics.calls.labels(exc.kind).inc()
                 raise

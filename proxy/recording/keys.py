@@ -65,6 +65,7 @@ __all__ = [
     "dead_key",
     "feedback_key",
     "judge_cache_key",
+    "judge_cache_pattern",
     "judge_spend_key",
     "judgements_key",
     "labels_key",
@@ -142,8 +143,15 @@ def judgements_key(campaign: str, shard: Shard = None) -> str:
     return f"{stream_tag(campaign, shard)}:judgements"
 
 
-def judge_cache_key(campaign: str) -> str:
-    return f"{campaign_tag(campaign)}:judge:cache"
+def judge_cache_key(campaign: str, day: int) -> str:
+    """The judge's cached replies about pairs made on ``day`` (days since the epoch, UTC): a
+    hash per day, so that each expires on its own and the cache stays bounded."""
+    return f"{campaign_tag(campaign)}:judge:cache:{day}"
+
+
+def judge_cache_pattern(campaign: str) -> str:
+    """A ``SCAN MATCH`` pattern for every day of :func:`judge_cache_key`."""
+    return f"{campaign_tag(campaign)}:judge:cache:*"
 
 
 def judge_spend_key(campaign: str, hour: int) -> str:

@@ -36,7 +36,7 @@ from rich.table import Table
 from proxy.config.loading import parse_config
 from proxy.config.root import Config
 from proxy.recording.embedded_redis import EmbeddedRedis
-from proxy.recording.keys import judge_cache_key, judgements_key, pairs_key, scores_key
+from proxy.recording.keys import judge_cache_pattern, judgements_key, pairs_key, scores_key
 from proxy.server import running_proxy
 from proxy.shipped.files import read_shipped
 from proxy.sim.profile import SimProfile
@@ -280,11 +280,9 @@ async def run_demo(
                 candidate_api,
             )
             client = aioredis.Redis.from_url(redis_url)
+            caches = [key async for key in client.scan_iter(match=judge_cache_pattern(CAMPAIGN))]
             await client.delete(
-                pairs_key(CAMPAIGN),
-                scores_key(CAMPAIGN),
-                judgements_key(CAMPAIGN),
-                judge_cache_key(CAMPAIGN),
+                pairs_key(CAMPAIGN), scores_key(CAMPAIGN), judgements_key(CAMPAIGN), *caches
             )
             stop_worker = asyncio.Event()
             worker = asyncio.ensure_future(  # noqa: TID251 - awaited below

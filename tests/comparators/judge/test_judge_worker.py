@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from comparators.judge.client import CACHE_TTL_S
 from comparators.judge.metrics import JudgeMetrics
 from comparators.judge.prompt import render_reference
 from comparators.judge.record import Judgement
@@ -32,6 +33,8 @@ from proxy.config.loading import parse_config
 from proxy.recording.keys import (
     JUDGE_GROUP,
     RECORD_FIELD,
+    judge_cache_key,
+    judge_cache_pattern,
     judgements_key,
     pairs_key,
     scores_key,
@@ -255,9 +258,20 @@ async def test_judging_again_is_served_by_the_cache(redis_url: str) -> None:
         running_simulator(SimProfile(name="judge", judge_accuracy=1.0)) as judge,
         redis_client(redis_url) as client,
     ):
-        await write(client, [pair(i, campaign, RIGHT, WRONG) for i in range(3)])
+        made = [pair(i, campaign, RIGHT, WRONG) for i in range(3)]
+        made[0] = made[0].model_copy(update={"timestamp": made[0].timestamp - 86_400})
+        await write(client, made)
         await worker(client, campaign, config(judge.url + "/v1")).run(once=True)
         assert judge.stats.requests == 6
+        # One hash per day the pairs were made, each expiring a week after its last write.
+        days = {judge_cache_key(campaign, int(p.timestamp // 86_400)): p for p in made}
+        assert len(days) == 2
+        assert {key async for key in client.scan_iter(match=judge_cache_pattern(campaign))} == {
+            key.encode() for key in days
+        }
+        for key in days:
+            assert 0 < await client.ttl(key) <= CACHE_TTL_S
+        assert await client.hlen(judge_cache_key(campaign, int(made[0].timestamp // 86_400))) == 2
         # Judge the campaign again from its start, as after deleting the judgements.
         await client.delete(judgements_key(campaign))
         await client.xgroup_setid(pairs_key(campaign), JUDGE_GROUP, "0")
