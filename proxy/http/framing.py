@@ -67,9 +67,19 @@ def body_framing(
     method: bytes, headers: Iterable[tuple[str, str]], version: str, max_body_bytes: int
 ) -> BodyFraming:
     """The framing of a request whose head llhttp accepted; raises :class:`Refusal` for a
-    ``CONNECT``, a length over ``max_body_bytes``, and chunking in HTTP/1.0."""
+    ``CONNECT``, a version other than HTTP/1.x, a length over ``max_body_bytes``, and chunking
+    in HTTP/1.0."""
     if method == b"CONNECT":
         raise Refusal(405, "CONNECT is not supported: this is not a forward proxy", "bad_method")
+    if not version.startswith("1."):
+        # llhttp reads HTTP/0.9 and HTTP/2.0 request lines too. Neither is HTTP/1.x framing
+        # (0.9 has no head, 2.0 is binary after its preface), and forwarding one as HTTP/1.1
+        # would relay a request its client never framed as such. RFC 9110 §15.6.6: 505.
+        raise Refusal(
+            505,
+            f"HTTP/{version} is not supported: this listener speaks HTTP/1.0 and HTTP/1.1",
+            "http_version_not_supported",
+        )
     length = -1
     chunked = expects_continue = False
     hosts = 0

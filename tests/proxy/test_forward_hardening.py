@@ -339,8 +339,12 @@ async def test_an_answer_shorter_than_its_content_length_is_cut_short_for_the_cl
         ),
         (b"GET /v1/models HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "invalid_http_request"),
         (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 400, "invalid_request_path"),
+        # llhttp reads these request lines; neither is HTTP/1.x framing (RFC 9110 §15.6.6)
+        (b"GET /v1/models HTTP/2.0\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"),
+        (b"GET /v1/models HTTP/0.9\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"),
+        (b"GET /v1/models\r\n\r\n", 505, "http_version_not_supported"),
     ],
-    ids=["gzip-chunked", "two-hosts", "asterisk"],
+    ids=["gzip-chunked", "two-hosts", "asterisk", "http-2.0", "http-0.9", "no-version"],
 )
 async def test_heads_a_strict_reader_rejects_are_refused_and_nothing_is_forwarded(
     proxy_factory: ProxyFactory, payload: bytes, status: int, code: str
