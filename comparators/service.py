@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from comparators.engine import ScoringEngine
 from comparators.judge.metrics import JudgeMetrics
-from comparators.judge.worker import JudgeWorker
+from comparators.judge.worker import JudgeWorker, Segment
 from comparators.metrics import WorkerMetrics
 from comparators.sharding import ShardedRun
 from comparators.worker import (
@@ -106,11 +107,12 @@ async def run_worker(
         if judge_config is not None:
             judge_metrics = JudgeMetrics(registry)
             slots = asyncio.Semaphore(judge_config.max_concurrency)
+            judged: Counter[Segment] = Counter()  # min_per_segment, over every shard
 
             def judges(shard: Shard) -> JudgeWorker:
                 return JudgeWorker(
                     client, name, judge_config, engine.context.prices, judge_metrics,
-                    shard=shard, slots=slots, **options,
+                    shard=shard, slots=slots, per_segment=judged, **options,
                 )  # fmt: skip
 
             judge = ShardedRun(client, name, judges)

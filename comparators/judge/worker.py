@@ -57,7 +57,7 @@ from proxy.recording.keys import (
 from proxy.recording.schema import PairRecord, Role, Side
 from proxy.recording.setup import RedisClient
 
-__all__ = ["JudgeWorker", "sampled"]
+__all__ = ["JudgeWorker", "Segment", "sampled"]
 
 # route, request kind, streamed, mirror: what min_per_segment counts per worker process
 Segment = tuple[str, str, bool, str]
@@ -86,6 +86,7 @@ class JudgeWorker(GroupConsumer):
         *,
         shard: Shard = None,
         slots: asyncio.Semaphore | None = None,
+        per_segment: Counter[Segment] | None = None,
         consumer: str | None = None,
         batch_size: int = 64,
         block_ms: int = 1000,
@@ -112,7 +113,9 @@ class JudgeWorker(GroupConsumer):
         self.spend = SpendMeter(client, campaign, config.max_usd_per_hour)
         # Shared by the consumers of every shard, so max_concurrency bounds the process.
         self.slots = slots if slots is not None else asyncio.Semaphore(config.max_concurrency)
-        self.per_segment: Counter[Segment] = Counter()
+        # Shared by the consumers of every shard too, so min_per_segment counts per process,
+        # not per shard (N shards would judge N times the minimum).
+        self.per_segment: Counter[Segment] = per_segment if per_segment is not None else Counter()
 
     async def run(self, *, once: bool = False, stop: asyncio.Event | None = None) -> WorkerStats:
         try:

@@ -43,7 +43,8 @@ class JudgeConfig(Section):
     replicas too (the judge's own noise floor)."""
     min_per_segment: int = Field(default=30, ge=0)
     """Pairs judged in every segment (route, request kind, stream, model) before the sample
-    rate applies, so that a rare segment still gets judged; counted per worker process."""
+    rate applies, so that a rare segment still gets judged; counted per worker process, over
+    all of a sharded campaign's shards."""
     max_concurrency: int = Field(default=8, ge=1)
     """Judge calls in flight at most, per worker process."""
     timeout_s: float = Field(default=60.0, gt=0)

@@ -33,6 +33,7 @@ from proxy.config.loading import parse_config
 from proxy.recording.keys import (
     JUDGE_GROUP,
     RECORD_FIELD,
+    Shard,
     judge_cache_key,
     judge_cache_pattern,
     judgements_key,
@@ -49,6 +50,7 @@ from proxy.recording.schema import (
     Side,
     ToolCall,
 )
+from proxy.recording.shards import record_shards, shard_of
 from proxy.sim import judge as sim_judge
 from proxy.sim.profile import SimProfile
 from proxy.sim.server import running_simulator
@@ -104,8 +106,8 @@ async def write(client: aioredis.Redis, records: list[PairRecord]) -> None:
         await client.xadd(pairs_key(record.campaign), {RECORD_FIELD: record.model_dump_json()})
 
 
-async def judgements(client: aioredis.Redis, campaign: str) -> list[Judgement]:
-    entries: Any = await client.xrange(judgements_key(campaign))
+async def judgements(client: aioredis.Redis, campaign: str, shard: Shard = None) -> list[Judgement]:
+    entries: Any = await client.xrange(judgements_key(campaign, shard))
     return [Judgement.model_validate_json(fields[RECORD_FIELD.encode()]) for _, fields in entries]
 
 
@@ -353,3 +355,34 @@ def test_the_reference_is_rendered_from_every_part_given() -> None:
     assert render_reference(Expected(tool_calls=calls)) == (
         '(calls tool get_limit with arguments {"card": "x"})'
     )
+
+
+async def test_min_per_segment_counts_over_every_shard(redis_url: str) -> None:
+    """Next to nothing is sampled (``sample_rate: 1e-9``), so only ``min_per_segment`` pairs
+    of the one segment are judged: four in all, not four in each of the three shards."""
+    campaign = "judge-min-shards"
+    async with (
+        running_simulator(SimProfile(name="judge", judge_accuracy=1.0)) as judge,
+        redis_client(redis_url) as client,
+    ):
+        for i in range(30):
+            record = pair(i, campaign, RIGHT, WRONG)
+            shard = shard_of(record.pair_id, 3)
+            await client.xadd(pairs_key(campaign, shard), {RECORD_FIELD: record.model_dump_json()})
+        await record_shards(client, campaign, 3)
+        cfg = parse_config(
+            {
+                "incumbent": {"url": "http://127.0.0.1:9"},
+                "recording": {"redis_url": redis_url, "campaign": campaign, "shards": 3},
+                "judge": {"url": judge.url + "/v1", "model": JUDGE_MODEL, "sample_rate": 1e-9,
+                          "min_per_segment": 4},
+                "worker": {"block_ms": 50},
+            }
+        )  # fmt: skip
+        stats = await run_worker(cfg, once=True, serve_metrics=False, handle_signals=False)
+        judged: list[Judgement] = []
+        for shard in range(3):
+            judged += await judgements(client, campaign, shard)
+    assert stats.scored == 30
+    assert len(judged) == 4
+    assert {j.status for j in judged} == {"judged"}
