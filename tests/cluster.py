@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from redis.crc import key_slot
 
 from proxy.recording.embedded_redis import redis_server_binary
 
-__all__ = ["NODE_TIMEOUT_MS", "ClusterError", "Node", "RedisClusterServer"]
+__all__ = ["NODE_TIMEOUT_MS", "ClusterError", "Node", "RedisClusterServer", "running_cluster"]
 
 NODE_TIMEOUT_MS = 1000
 # Ports are picked from this range: a node also listens on its port + 10000 (the cluster bus),
@@ -265,6 +266,19 @@ class RedisClusterServer:
             text = log.read_text(errors="replace")[-400:] if log.exists() else "(no log)"
             tails.append(f"--- {node.address} ---\n{text}")
         return "\n".join(tails)
+
+
+@contextlib.contextmanager
+def running_cluster(folder: Path) -> Iterator[RedisClusterServer]:
+    """A started cluster in ``folder``, stopped on the way out however the block ends; the one
+    start/stop both cluster fixtures share. A failed start stops what it had started itself
+    (:meth:`RedisClusterServer.start`), so nothing is left running then either."""
+    cluster = RedisClusterServer(folder)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def tags_on_distinct_masters(cluster: RedisClusterServer, prefix: str, count: int) -> list[str]:

@@ -26,7 +26,7 @@ from proxy.recording.embedded_redis import EmbeddedRedis
 from proxy.recording.schema import PairRecord
 from proxy.recording.sink import MemoryRecorder
 from proxy.server import RunningProxy, running_proxy
-from tests.cluster import RedisClusterServer
+from tests.cluster import RedisClusterServer, running_cluster
 
 ProxyFactory = Callable[..., AbstractAsyncContextManager[RunningProxy]]
 
@@ -105,23 +105,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServer]:
     """A real Redis Cluster (3 masters, 3 replicas) shared by the session's cluster tests;
     started on first use. Tests that kill a node take a :func:`fresh_cluster` instead."""
-    cluster = RedisClusterServer(tmp_path_factory.mktemp("cluster"))
-    cluster.start()
-    try:
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
 def fresh_cluster(tmp_path: Path) -> Iterator[RedisClusterServer]:
     """A Redis Cluster of this test's own, to kill nodes of."""
-    cluster = RedisClusterServer(tmp_path / "cluster")
-    cluster.start()
-    try:
+    with running_cluster(tmp_path / "cluster") as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 from rich.console import Console
 from rich.text import Text
 
@@ -44,6 +45,32 @@ def test_markdown_escapes_cells_and_aligns_columns() -> None:
         "| --- | --- | ---: |\n"
         "| candidate-a | INCONCLUSIVE | Newcombe \\| bounds |\n\n"
     )
+
+
+def test_markdown_cells_hold_html_as_text_never_as_markup() -> None:
+    # CommonMark passes raw HTML through: a viewer that allows it would run a cell's script.
+    grid = Grid("<b>answers</b>", ("<i>candidate</i>", "answer"))
+    grid.add_row(Text("<script>alert(1)</script>"), "<img src=x onerror=alert(2)>")
+    grid.add_row("a & b", "1 &lt; 2\nnext line")
+    grid.add_row("one\r| injected | row |\rtwo", "x\r\ny")  # a bare CR ends a row too
+    markdown = to_markdown(grid)
+    assert "| one<br>\\| injected \\| row \\|<br>two | x<br>y |\n" in markdown
+    assert "| <i>" not in markdown
+    assert "| &lt;script&gt;alert(1)&lt;/script&gt; | &lt;img src=x onerror=alert(2)&gt; |\n" in (
+        markdown
+    )
+    assert "| a &amp; b | 1 &amp;lt; 2<br>next line |\n" in markdown
+
+    html = MarkdownIt("commonmark").enable("table").render(markdown)
+    assert "<table>" in html
+    for tag in ("<script", "<img", "<i>", "<b>"):
+        assert tag not in html
+    assert "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>" in html  # shown as the text it was
+    assert "<td>&lt;img src=x onerror=alert(2)&gt;</td>" in html
+    assert "<th>&lt;i&gt;candidate&lt;/i&gt;</th>" in html
+    assert "<td>a &amp; b</td>" in html
+    assert "<td>1 &amp;lt; 2<br>next line</td>" in html  # the line break still breaks
+    assert html.count("<tr>") == 4  # the header and three rows: nothing injected
 
 
 def test_a_row_of_the_wrong_length_names_the_table_and_its_columns() -> None:
