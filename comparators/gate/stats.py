@@ -18,7 +18,10 @@ Choices, and why:
   with ``P(j' <= j) = P(Binomial(n, j/n) >= k)``, so one binomial CDF and one uniform draw per
   resample replace an (n x B) array. That makes 2,000 or 20,000 resamples of a million
   latencies cost milliseconds, with a seeded generator for reproducible reports.
-  An absolute quantile also gets the distribution-free exact order-statistic interval.
+  An absolute quantile also gets the distribution-free exact order-statistic interval, and a
+  bootstrap interval keeps each end only where that interval exists for both samples: on a
+  handful of values the bootstrap of a p99 only redraws the largest ones, and its narrow
+  interval would be a confident verdict from no evidence.
 * **Location shift**: the Mann–Whitney U test (scipy) with the Hodges–Lehmann estimate (median
   of all pairwise differences) and its Moses distribution-free interval. Pairwise differences
   are subsampled with a seeded generator when ``n*m`` is large.

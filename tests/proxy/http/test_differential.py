@@ -389,7 +389,9 @@ async def check_requests(rig: Rig, payload: bytes, plain: bool) -> None:
         assert not plain, f"refused a well-formed request: {raw!r}"
         if len(responses) > len(forwarded):
             (refusal,) = responses[len(forwarded) :]
-            assert 400 <= refusal.status < 500
+            # A client error, or what this listener does not implement: a transfer coding
+            # (501) or an HTTP version other than 1.x that h11 reads anyway (505).
+            assert 400 <= refusal.status < 500 or refusal.status in (501, 505)
             refusal.error()
         else:
             assert responses[-1].headers["Connection"] == "close"
@@ -408,6 +410,7 @@ async def test_well_formed_requests_reach_the_incumbent_exactly(rig: Rig, payloa
 @example(payload=b"TRACE / HTTP/1.1\r\nHost: example.test\r\nHost: close\r\n\r\n")
 @example(payload=CODED + b"1\r\n{\r\n0\r\n\r\n")
 @example(payload=SECOND_CONNECTION)
+@example(payload=b"GET /v1/models HTTP/2.0\r\nHost: example.test\r\n\r\n")  # h11 reads it
 async def test_requests_reach_the_incumbent_as_h11_reads_them_or_not_at_all(
     rig: Rig, payload: bytes
 ) -> None:
