@@ -89,19 +89,20 @@ class ShardedRun:
         once: bool,
         stop: asyncio.Event,
     ) -> None:
-        cap = output_max_len(sum(1 for shard in sets if shard is not None))
-        for consumer in self.consumers.values():
-            consumer.output_max_len = cap  # shards added: each keeps a smaller share
         for shard in sets:
             if shard in running:
                 continue
             consumer = self.consumers[shard] = self.make(shard)
-            consumer.output_max_len = cap
             if running:
                 logger.info("%s: a new shard; consuming %s too", self.campaign, consumer.pairs)
             running[shard] = asyncio.ensure_future(  # noqa: TID251 - gathered or cancelled
                 consumer.run(once=once, stop=stop)
             )
+        # Set before any consumer writes (the new ones start at the next await); with shards
+        # added, the older ones keep a smaller share too.
+        cap = output_max_len(sum(1 for shard in sets if shard is not None))
+        for consumer in self.consumers.values():
+            consumer.output_max_len = cap
 
     async def _layout(self, stop: asyncio.Event) -> list[Shard] | None:
         """The stream sets to consume, waiting while Redis is away; ``None`` when stopped

@@ -13,6 +13,7 @@ A :class:`Grid` is a table as plain data: a title, column names and rows of text
 
 from __future__ import annotations
 
+import html
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,12 +81,11 @@ def _md_cell(cell: Cell) -> str:
     """``cell`` as the text of one Markdown table cell.
 
     Cells hold model output, and a viewer that renders Markdown may let raw HTML through, so
-    ``&``, ``<`` and ``>`` become entities: ``<script>`` shows as text, never runs. ``&`` goes
-    first, or the ``&`` of ``&lt;`` would be escaped again. Line breaks (``\\n``, ``\\r\\n``
-    and a bare ``\\r``, each of which ends a table row) become ``<br>`` only after that, so the
-    one tag a cell can hold is the one put there here."""
+    ``&``, ``<`` and ``>`` become entities: ``<script>`` shows as text, never runs. Line breaks
+    (``\\n``, ``\\r\\n`` and a bare ``\\r``, each of which ends a table row) become ``<br>``
+    only after that, so the one tag a cell can hold is the one put there here."""
     text = cell.plain if isinstance(cell, Text) else cell
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = html.escape(text, quote=False)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>").strip()
 

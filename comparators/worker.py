@@ -64,6 +64,7 @@ from proxy.recording.keys import (
 )
 from proxy.recording.schema import PairRecord
 from proxy.recording.setup import RedisClient, cluster_unavailable
+from proxy.recording.shards import per_shard
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +84,9 @@ OUTPUT_MAX_LEN = 1_000_000  # entries kept in a campaign's scores (or judgements
 
 
 def output_max_len(shards: int) -> int:
-    """Entries kept in each of a campaign's ``shards`` scores (or judgements) streams, so that
-    together they hold :data:`OUTPUT_MAX_LEN`, as ``recording.max_len`` is divided over the pairs
-    streams: a campaign's Redis memory must not grow with its shard count."""
-    return max(1, -(-OUTPUT_MAX_LEN // max(1, shards)))
+    """Entries kept in each of a campaign's ``shards`` scores (or judgements) streams: their
+    share of :data:`OUTPUT_MAX_LEN`, as ``recording.max_len`` is shared by the pairs streams."""
+    return per_shard(OUTPUT_MAX_LEN, shards)
 
 
 BACKLOG_CAP = 1_000  # entries counted one by one where Redis (< 7) reports no group lag

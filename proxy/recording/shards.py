@@ -32,6 +32,7 @@ __all__ = [
     "MAX_SHARDS",
     "ShardLayoutError",
     "pair_id_of",
+    "per_shard",
     "read_shards",
     "read_stream_sets",
     "record_shards",
@@ -81,6 +82,13 @@ def pair_id_of(payload: bytes) -> str | None:
     """The pair id of an encoded pair record, found without parsing the whole record."""
     match = _PAIR_ID.search(payload)
     return match.group(1).decode(errors="replace") if match else None
+
+
+def per_shard(total: int, shards: int) -> int:
+    """Each of ``shards`` streams' share of a campaign's cap of ``total`` entries, rounded up,
+    so that together they keep at least ``total`` and a campaign's Redis memory does not grow
+    with its shard count."""
+    return max(1, -(-total // max(1, shards)))
 
 
 def stream_sets(shards: int) -> list[Shard]:

@@ -62,7 +62,7 @@ from proxy.recording.keys import (
     pairs_key,
     scores_key,
 )
-from proxy.recording.shards import pair_id_of, record_shards, shard_of, stream_sets
+from proxy.recording.shards import pair_id_of, per_shard, record_shards, shard_of, stream_sets
 from proxy.recording.spool import Spool
 from proxy.tasks import TaskSet
 
@@ -119,7 +119,7 @@ class RedisRecorder:
         self.shards = shards
         self.streams = {shard: pairs_key(campaign, shard) for shard in stream_sets(shards)}
         self.metrics = metrics
-        self.max_len = max(1, -(-max_len // shards))  # per stream: the total stays max_len
+        self.max_len = per_shard(max_len, shards)  # per stream: the total stays max_len
         self._layout_recorded = shards == 1  # one shard needs no record: absent means 1
         # Per stream, the marker of the last fresh batch Redis confirmed: the next write
         # there deletes it.
