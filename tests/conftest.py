@@ -28,6 +28,8 @@ from proxy.recording.sink import MemoryRecorder
 from proxy.server import RunningProxy, running_proxy
 from tests.cluster import RedisClusterServer, running_cluster
 
+pytest_plugins = ["tests.async_timeouts"]
+
 ProxyFactory = Callable[..., AbstractAsyncContextManager[RunningProxy]]
 
 

@@ -1,0 +1,108 @@
+"""Timeouts that hold for async tests too.
+
+pytest-timeout's default method raises from a SIGALRM handler. Under uvloop (the loop every
+async test runs on, see ``conftest.pytest_asyncio_loop_factories``) that handler runs inside
+one of the loop's callbacks, which catches the exception and logs it: an async test that never
+finishes awaiting hangs the whole run, silently, until CI kills it. So each async test gets
+two limits of its own:
+
+* its body runs under ``asyncio.timeout`` at the test's timeout (the ``timeout`` marker, else
+  the configured one), so a hung await fails that test alone, with the await in the traceback;
+* a thread timer stands behind it, a little later, for a hang outside the body (an async
+  fixture's teardown, the loop's close): it prints the stack of every task still on the test's
+  loop, then pytest-timeout's thread method prints every thread's stack and ends the run. Loud,
+  but finite, and it names the task that would not finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import io
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import pytest_timeout
+
+# How long after the body's own limit the thread timer ends the run: room for setup and
+# teardown, which the body's limit does not cover. The ini option ``async_backstop_s`` sets it.
+BACKSTOP_S = 60.0
+
+_LIMIT = pytest.StashKey[float]()
+_LOOP = pytest.StashKey[asyncio.AbstractEventLoop]()
+
+
+def _bounded(
+    item: pytest.Function, test: Callable[..., Awaitable[Any]], limit: float
+) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(test)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        item.stash[_LOOP] = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(limit):
+                return await test(*args, **kwargs)
+        except TimeoutError:
+            pytest.fail(f"{item.nodeid}: still awaiting after its {limit:g} s timeout")
+
+    return run
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "async_backstop_s",
+        "seconds after an async test's timeout before the run is ended with every stack",
+        default=str(BACKSTOP_S),
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        test = getattr(item, "obj", None)
+        if not isinstance(item, pytest.Function) or not inspect.iscoroutinefunction(test):
+            continue
+        limit = pytest_timeout._get_item_settings(item).timeout
+        if not limit:
+            continue
+        item.stash[_LIMIT] = float(limit)
+        item.obj = _bounded(item, test, float(limit))
+
+
+def _task_stacks(loop: asyncio.AbstractEventLoop) -> str:
+    """Every unfinished task on ``loop`` with the line it waits at. Read from another thread
+    while the loop is stuck, which is what it is for."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks(loop):
+        print(f"--- {task!r}", file=out)
+        task.print_stack(file=out)
+    return out.getvalue()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
+    limit = item.stash.get(_LIMIT, None)
+    if limit is None:
+        return None  # not an async test: pytest-timeout's own method applies
+    backstop = float(item.config.getini("async_backstop_s"))
+
+    def expire() -> None:
+        loop = item.stash.get(_LOOP, None)
+        if loop is not None:
+            # Captured like the test's output; pytest-timeout prints that before the stacks.
+            sys.stderr.write("Tasks still on the test's loop:\n" + _task_stacks(loop))
+        pytest_timeout.timeout_timer(item, settings._replace(timeout=limit + backstop))
+
+    timer = threading.Timer(limit + backstop, expire)
+    timer.name = f"async backstop {item.nodeid}"
+    timer.daemon = True
+
+    def cancel() -> None:
+        timer.cancel()
+        timer.join()
+
+    item.cancel_timeout = cancel  # type: ignore[attr-defined]  # pytest-timeout's cancel hook
+    timer.start()
+    return True
