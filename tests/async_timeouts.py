@@ -6,8 +6,9 @@ one of the loop's callbacks, which catches the exception and logs it: an async t
 finishes awaiting hangs the whole run, silently, until CI kills it. So each async test gets
 two limits of its own:
 
-* its body runs under ``asyncio.timeout`` at the test's timeout (the ``timeout`` marker, else
-  the configured one), so a hung await fails that test alone, with the await in the traceback;
+* its body runs under ``asyncio.timeout_at`` the test's timeout (the ``timeout`` marker, else
+  the configured one) after it started, so a hung await fails that test alone, with the await
+  in the traceback (a Hypothesis test's examples share the one limit);
 * a thread timer stands behind it, a little later, for a hang outside the body (an async
   fixture's teardown, the loop's close): it prints the stack of every task still on the test's
   loop, then pytest-timeout's thread method prints every thread's stack and ends the run. Loud,
@@ -22,6 +23,7 @@ import inspect
 import io
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,11 +41,17 @@ _LOOP = pytest.StashKey[asyncio.AbstractEventLoop]()
 def _bounded(
     item: pytest.Function, test: Callable[..., Awaitable[Any]], limit: float
 ) -> Callable[..., Awaitable[Any]]:
+    deadline: list[
+        float
+    ] = []  # set by the first call: a Hypothesis test's limit is for all examples
+
     @functools.wraps(test)
     async def run(*args: Any, **kwargs: Any) -> Any:
         item.stash[_LOOP] = asyncio.get_running_loop()
+        if not deadline:
+            deadline.append(time.monotonic() + limit)  # the clock asyncio's loops keep
         try:
-            async with asyncio.timeout(limit):
+            async with asyncio.timeout_at(deadline[0]):
                 return await test(*args, **kwargs)
         except TimeoutError:
             pytest.fail(f"{item.nodeid}: still awaiting after its {limit:g} s timeout")
@@ -61,14 +69,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        test = getattr(item, "obj", None)
-        if not isinstance(item, pytest.Function) or not inspect.iscoroutinefunction(test):
+        if not isinstance(item, pytest.Function):
             continue
+        # A Hypothesis test's coroutine is its inner test, run once per example.
+        holder = getattr(item.obj, "hypothesis", None)
+        owner, attr = (item, "obj") if holder is None else (holder, "inner_test")
+        test = getattr(owner, attr, None)
         limit = pytest_timeout._get_item_settings(item).timeout
-        if not limit:
+        if not inspect.iscoroutinefunction(test) or not limit:
             continue
         item.stash[_LIMIT] = float(limit)
-        item.obj = _bounded(item, test, float(limit))
+        setattr(owner, attr, _bounded(item, test, float(limit)))
 
 
 def _task_stacks(loop: asyncio.AbstractEventLoop) -> str:

@@ -51,7 +51,7 @@ def _run(tmp_path: Path, *selection: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "pytest.ini").write_text(INI)
     (tmp_path / "test_probe.py").write_text(TESTS)
-    args = [f"test_probe.py::{name}" for name in selection]
+    args = [f"test_probe.py::{name}" for name in selection] or ["test_given.py"]
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
@@ -73,3 +73,17 @@ def test_a_task_that_will_not_die_ends_the_run_with_its_name(tmp_path: Path) -> 
     assert "name='stubborn-one'" in run.stdout
     assert "in _stubborn" in run.stdout  # the line it waits at
     assert "passed" not in run.stdout  # the run ended there
+
+
+def test_a_hypothesis_example_that_hangs_fails_its_test(tmp_path: Path) -> None:
+    (tmp_path / "test_given.py").write_text(
+        "import asyncio\n"
+        "from hypothesis import given, settings, strategies as st\n\n"
+        "@settings(deadline=None, max_examples=2, database=None)\n"
+        "@given(st.integers())\n"
+        "async def test_given_hangs(n):\n"
+        "    await asyncio.Event().wait()\n"
+    )
+    run = _run(tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "test_given_hangs: still awaiting after its 1 s timeout" in run.stdout
