@@ -20,18 +20,13 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from comparators.consumer import ConsumerOptions, WorkerStats, default_consumer_name
 from comparators.engine import ScoringEngine
 from comparators.judge.metrics import JudgeMetrics
 from comparators.judge.worker import JudgeWorker, Segment
 from comparators.metrics import WorkerMetrics
 from comparators.sharding import ShardedRun
-from comparators.worker import (
-    CompareWorker,
-    ConsumerOptions,
-    LagBoard,
-    WorkerStats,
-    default_consumer_name,
-)
+from comparators.worker import CompareWorker, LagBoard
 from proxy.config.root import Config
 from proxy.recording.keys import Shard
 from proxy.recording.setup import open_client

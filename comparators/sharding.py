@@ -2,7 +2,7 @@
 
 A campaign recorded with ``recording.shards: N`` has its pairs in N shard streams (and maybe
 older ones in the unsharded stream; ``proxy.recording.shards``). Each stream set gets a
-consumer of its own (a :class:`~comparators.worker.GroupConsumer` made by the caller's
+consumer of its own (a :class:`~comparators.consumer.GroupConsumer` made by the caller's
 factory), all in this process and running at once: a blocking read on one shard never holds
 back another, and on a Redis Cluster each consumer talks to the master that owns its shard.
 
@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from comparators.worker import (
+from comparators.consumer import (
     RECONNECT_CAP_S,
     GroupConsumer,
     WorkerStats,

@@ -33,11 +33,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from comparators.consumer import GroupConsumer
 from comparators.engine import ScoringEngine
 from comparators.judge.metrics import JudgeMetrics
 from comparators.judge.worker import JudgeWorker
 from comparators.metrics import WorkerMetrics
-from comparators.worker import CompareWorker, GroupConsumer
+from comparators.worker import CompareWorker
 from loadtests.realistic import Scenario, generate
 from proxy.config.judge import JudgeConfig
 from proxy.config.loading import parse_config

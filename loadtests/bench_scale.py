@@ -50,9 +50,10 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
+from comparators.consumer import OUTPUT_MAX_LEN
 from comparators.engine import ScoringEngine
 from comparators.metrics import WorkerMetrics
-from comparators.worker import OUTPUT_MAX_LEN, CompareWorker
+from comparators.worker import CompareWorker
 from loadtests import bench_comparators
 from loadtests.bench import machine
 from loadtests.processes import cpu_seconds, machine_cpu

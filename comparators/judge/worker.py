@@ -34,6 +34,7 @@ from pydantic import ValidationError
 
 from comparators.base import side_failed, unscored_reason
 from comparators.columns.segments import mirror_fields, request_kind
+from comparators.consumer import Entry, GroupConsumer, WorkerStats
 from comparators.judge.budget import SpendMeter
 from comparators.judge.client import Asked, JudgeCallFailed, JudgeClient
 from comparators.judge.metrics import JudgeMetrics
@@ -46,7 +47,6 @@ from comparators.judge.prompt import (
 from comparators.judge.record import Judgement, JudgementStatus
 from comparators.judge.verdict import combine
 from comparators.pricing.prices import PriceTable, TokenUsage
-from comparators.worker import Entry, GroupConsumer, WorkerStats
 from proxy.config.judge import JudgeConfig
 from proxy.recording.keys import (
     JUDGE_GROUP,

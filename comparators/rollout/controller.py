@@ -26,6 +26,7 @@ from enum import StrEnum
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from comparators.campaign import CampaignReadError
+from comparators.consumer import transient
 from comparators.gate.policy import GatePolicy
 from comparators.rollout.guards import (
     JUDGED_PHASES,
@@ -35,7 +36,6 @@ from comparators.rollout.guards import (
     step_policy,
 )
 from comparators.rollout.window import needs_judge_history, read_window
-from comparators.worker import transient
 from proxy.config.rollout import RolloutConfig
 from proxy.config.root import Config
 from proxy.recording.setup import REDIS_ERRORS, RedisClient
@@ -80,7 +80,7 @@ class TickOutcome:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether waiting can fix ``exc``: a transient Redis error (the worker's reading of one,
-    :func:`comparators.worker.transient`), directly or wrapped by a reader."""
+    :func:`comparators.consumer.transient`), directly or wrapped by a reader."""
     if isinstance(exc, CampaignReadError) and exc.__cause__ is not None:
         exc = exc.__cause__
     return transient(exc) or isinstance(exc, RedisTimeoutError | TimeoutError)

@@ -15,13 +15,14 @@ from prometheus_client import CollectorRegistry
 
 from comparators.campaign import count_pairs, load_scores
 from comparators.commands import find_campaigns, gate_campaign, report_campaign
+from comparators.consumer import OUTPUT_MAX_LEN, output_max_len
 from comparators.engine import ScoringEngine
 from comparators.gate.policy import GatePolicy
 from comparators.metrics import WorkerMetrics
 from comparators.scores import ScoreRecord
 from comparators.service import run_worker
 from comparators.sharding import ShardedRun
-from comparators.worker import OUTPUT_MAX_LEN, CompareWorker, LagBoard, output_max_len
+from comparators.worker import CompareWorker, LagBoard
 from proxy.metrics import RecorderMetrics
 from proxy.recording.encode import PairData
 from proxy.recording.keys import Shard, scores_key

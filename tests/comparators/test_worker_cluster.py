@@ -17,10 +17,10 @@ import aiohttp
 from prometheus_client import CollectorRegistry
 
 from comparators.commands import describe_redis, find_campaigns, gate_campaign, report_campaign
+from comparators.consumer import WorkerStats
 from comparators.gate.policy import GatePolicy
 from comparators.scores import ScoreRecord
 from comparators.service import run_worker
-from comparators.worker import WorkerStats
 from proxy.recording.keys import pairs_key, scores_key
 from proxy.recording.schema import PairRecord
 from proxy.recording.shards import shard_of, stream_sets

@@ -19,8 +19,8 @@ from prometheus_client import CollectorRegistry
 from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from comparators.consumer import transient
 from comparators.service import run_worker
-from comparators.worker import transient
 from proxy.recording.embedded_redis import EmbeddedRedis, redis_server_binary
 from proxy.recording.keys import pairs_key, scores_key
 from proxy.sim.profile import SimProfile
