@@ -83,9 +83,11 @@ def _md_cell(cell: Cell) -> str:
     Cells hold model output, and a viewer that renders Markdown may let raw HTML through, so
     ``&``, ``<`` and ``>`` become entities: ``<script>`` shows as text, never runs. Line breaks
     (``\\n``, ``\\r\\n`` and a bare ``\\r``, each of which ends a table row) become ``<br>``
-    only after that, so the one tag a cell can hold is the one put there here."""
+    only after that, so the one tag a cell can hold is the one put there here. A backtick
+    becomes ``&#96;`` too: inside a code span entities show as written, so ``a<b`` between
+    backticks would read ``a&lt;b``."""
     text = cell.plain if isinstance(cell, Text) else cell
-    text = html.escape(text, quote=False)
+    text = html.escape(text, quote=False).replace("`", "&#96;")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>").strip()
 

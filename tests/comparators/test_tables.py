@@ -53,6 +53,7 @@ def test_markdown_cells_hold_html_as_text_never_as_markup() -> None:
     grid.add_row(Text("<script>alert(1)</script>"), "<img src=x onerror=alert(2)>")
     grid.add_row("a & b", "1 &lt; 2\nnext line")
     grid.add_row("one\r| injected | row |\rtwo", "x\r\ny")  # a bare CR ends a row too
+    grid.add_row("use `a<b` here", "``")
     markdown = to_markdown(grid)
     assert "| one<br>\\| injected \\| row \\|<br>two | x<br>y |\n" in markdown
     assert "| <i>" not in markdown
@@ -70,7 +71,10 @@ def test_markdown_cells_hold_html_as_text_never_as_markup() -> None:
     assert "<th>&lt;i&gt;candidate&lt;/i&gt;</th>" in html
     assert "<td>a &amp; b</td>" in html
     assert "<td>1 &amp;lt; 2<br>next line</td>" in html  # the line break still breaks
-    assert html.count("<tr>") == 4  # the header and three rows: nothing injected
+    # No code span forms, so what was between backticks reads as it was written.
+    assert "<td>use `a&lt;b` here</td>" in html
+    assert "<code>" not in html
+    assert html.count("<tr>") == 5  # the header and four rows: nothing injected
 
 
 def test_a_row_of_the_wrong_length_names_the_table_and_its_columns() -> None:
