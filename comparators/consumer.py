@@ -28,7 +28,6 @@ restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -50,6 +49,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from proxy.recording.keys import CONSUMER_GROUP, RECORD_FIELD, Shard, pairs_key
 from proxy.recording.setup import RedisClient, cluster_unavailable
 from proxy.recording.shards import per_shard
+from proxy.stopping import wait_set
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +178,9 @@ class GroupConsumer:
         self.block_ms = block_ms
         self.claim_idle_ms = int(claim_idle_s * 1000)
         self.stats = WorkerStats()
+        # The event the current run stops on: a consumer whose batches wait on something slow
+        # (the judge) can give a batch up for it instead of finishing it.
+        self.stopping = asyncio.Event()
         self._sha: str | None = None
         self._claim_cursor = "0-0"
         self._healthy = True
@@ -194,7 +197,7 @@ class GroupConsumer:
     async def run(self, *, once: bool = False, stop: asyncio.Event | None = None) -> WorkerStats:
         """Work until ``stop`` is set; with ``once``, until nothing is left to read or claim.
         Transient Redis errors are waited out (see the module docstring), never raised."""
-        stop = stop or asyncio.Event()
+        stop = self.stopping = stop or asyncio.Event()
         failures = 0
         while not stop.is_set():
             try:
@@ -213,8 +216,7 @@ class GroupConsumer:
                     "%s: Redis unavailable (%s: %s); trying again in %.1fs",
                     self.consumer, type(exc).__name__, exc, delay,
                 )  # fmt: skip
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await wait_set(stop, delay)
         return self.stats
 
     def on_reconnect(self) -> None:

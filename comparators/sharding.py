@@ -16,7 +16,6 @@ no sense ends the run with its key and value named.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -30,6 +29,7 @@ from comparators.consumer import (
 from proxy.recording.keys import Shard
 from proxy.recording.setup import RedisClient
 from proxy.recording.shards import read_stream_sets
+from proxy.stopping import wait_set
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +66,7 @@ class ShardedRun:
         try:
             self._start(sets, running, once, stop)
             while not once and not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.refresh_s)
-                if stop.is_set():
+                if await wait_set(stop, self.refresh_s):
                     break
                 sets = await self._layout(stop)
                 if sets is not None:
@@ -118,8 +116,7 @@ class ShardedRun:
                     "%s: cannot read the shard layout (%s); trying again in %.1fs",
                     self.campaign, exc, delay,
                 )  # fmt: skip
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await wait_set(stop, delay)
                 delay = min(RECONNECT_CAP_S, delay * 2)
         return None
 

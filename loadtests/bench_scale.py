@@ -126,7 +126,7 @@ class Server:
         used = await self.client.memory_usage(key, samples=0)
         if used is None:
             raise RuntimeError(f"{key} does not exist")
-        return used
+        return int(used)
 
     def aof_bytes(self) -> int:
         return sum(path.stat().st_size for path in self.folder.glob("appendonly*"))

@@ -50,10 +50,13 @@ def _bounded(
         item.stash[_LOOP] = asyncio.get_running_loop()
         if not deadline:
             deadline.append(time.monotonic() + limit)  # the clock asyncio's loops keep
+        bound = asyncio.timeout_at(deadline[0])
         try:
-            async with asyncio.timeout_at(deadline[0]):
+            async with bound:
                 return await test(*args, **kwargs)
         except TimeoutError:
+            if not bound.expired():
+                raise  # the test's own timeout, not this one
             pytest.fail(f"{item.nodeid}: still awaiting after its {limit:g} s timeout")
 
     return run

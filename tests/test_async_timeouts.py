@@ -47,11 +47,13 @@ async def test_leaves_a_stubborn_task():
 """
 
 
-def _run(tmp_path: Path, *selection: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    tmp_path: Path, *selection: str, file: str = "test_given.py"
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "pytest.ini").write_text(INI)
     (tmp_path / "test_probe.py").write_text(TESTS)
-    args = [f"test_probe.py::{name}" for name in selection] or ["test_given.py"]
+    args = [f"test_probe.py::{name}" for name in selection] or [file]
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
@@ -87,3 +89,16 @@ def test_a_hypothesis_example_that_hangs_fails_its_test(tmp_path: Path) -> None:
     run = _run(tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "test_given_hangs: still awaiting after its 1 s timeout" in run.stdout
+
+
+def test_a_tests_own_timeout_error_is_reported_as_its_own(tmp_path: Path) -> None:
+    (tmp_path / "test_own.py").write_text(
+        "import asyncio\n\n"
+        "async def test_own_deadline():\n"
+        "    async with asyncio.timeout(0.01):\n"
+        "        await asyncio.sleep(5)\n"
+    )
+    run = _run(tmp_path, file="test_own.py")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "still awaiting" not in run.stdout
+    assert "TimeoutError" in run.stdout

@@ -138,7 +138,9 @@ class JudgeWorker(GroupConsumer):
                 record = None
             ids.append(entry_id)
             work.append(asyncio.ensure_future(self._judge_pair(record)))  # noqa: TID251
-        judged = await asyncio.gather(*work)
+        judged = await self._unless_stopped(work)
+        if judged is None:
+            return
         batch = [
             (entry_id, [j.model_dump_json().encode() for j in judgements])
             for entry_id, judgements in zip(ids, judged, strict=True)
@@ -151,6 +153,35 @@ class JudgeWorker(GroupConsumer):
             self.stats.scored += 1
             for judgement in judgements:
                 self._observe(judgement)
+
+    async def _unless_stopped(
+        self, work: list[asyncio.Task[list[Judgement]]]
+    ) -> list[list[Judgement]] | None:
+        """The batch's judgements, or ``None`` when the consumer is told to stop first.
+
+        A judge that hangs must not hold up a worker that was told to stop: its calls can
+        take ``timeout_s`` each, retried, queued behind ``max_concurrency``, minutes for one
+        batch. A batch given up is neither written nor acknowledged, so it stays pending for
+        this consumer name, judged again when it comes back (or by another consumer after
+        ``claim_idle_s``); the reply cache keeps whatever was already paid for."""
+        gathered = asyncio.gather(*work)
+        stopping = asyncio.ensure_future(self.stopping.wait())  # noqa: TID251 - cancelled below
+        finished = False
+        try:
+            await asyncio.wait((gathered, stopping), return_when=asyncio.FIRST_COMPLETED)
+            finished = gathered.done()
+        finally:
+            stopping.cancel()
+            if not gathered.done():
+                gathered.cancel()  # every call of the batch: they end at once
+                await asyncio.wait((gathered,))
+                gathered.exception()  # the CancelledError asked for, taken
+        if not finished:
+            logger.info(
+                "%s: stopping; %d pairs left unjudged and pending", self.consumer, len(work)
+            )
+            return None
+        return gathered.result()
 
     async def _judge_pair(self, record: PairRecord | None) -> list[Judgement]:
         if record is None:

@@ -41,6 +41,7 @@ from proxy.config.root import Config
 from proxy.recording.setup import REDIS_ERRORS, RedisClient
 from proxy.rollout.state import Action, RolloutState, Transition
 from proxy.rollout.store import ControllerLock, RolloutStore, StaleState
+from proxy.stopping import wait_set
 
 __all__ = ["Controller", "RolloutNotConfigured", "TickOutcome", "TickResult", "is_transient"]
 
@@ -198,8 +199,7 @@ class Controller:
                     log = logger.info if outcome.result is not last else logger.debug
                     log("rollout controller: %s: %s", outcome.result, outcome.detail)
                     last = outcome.result
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval)
+                await wait_set(stop, interval)
         finally:
             with contextlib.suppress(*REDIS_ERRORS, OSError):
                 await self.lock.release()

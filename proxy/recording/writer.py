@@ -64,6 +64,7 @@ from proxy.recording.keys import (
 )
 from proxy.recording.shards import pair_id_of, per_shard, record_shards, shard_of, stream_sets
 from proxy.recording.spool import Spool
+from proxy.stopping import wait_set
 from proxy.tasks import TaskSet
 
 logger = logging.getLogger(__name__)
@@ -378,8 +379,7 @@ class RedisRecorder:
 
     async def _backoff(self) -> None:
         delay = RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S) - 1)]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._stopping.wait()), delay)
+        await wait_set(self._stopping, delay)
 
     async def _maybe_trim(self) -> None:
         """Apply the age limit: ``XTRIM MINID`` at most once a minute, to the pairs streams

@@ -47,6 +47,7 @@ from proxy.server import running_proxy
 from proxy.sim.demo import CANDIDATE_PROFILES, INCUMBENT_PROFILE, MODEL
 from proxy.sim.prompts import traffic
 from proxy.sim.server import SimServer, running_simulator
+from proxy.stopping import wait_set
 
 if TYPE_CHECKING:
     from comparators.gate.policy import GatePolicy
@@ -358,12 +359,8 @@ async def _drive(url: str, rate: float, stop: asyncio.Event, statuses: Counter[s
             if stop.is_set():
                 break
             now = time.monotonic()
-            if due > now:
-                try:
-                    await asyncio.wait_for(stop.wait(), due - now)
-                    break
-                except TimeoutError:
-                    pass
+            if due > now and await wait_set(stop, due - now):
+                break
             await slots.acquire()
             request = next(plan)
             user = f"user-{index % USERS}"

@@ -326,6 +326,50 @@ async def test_a_hanging_judge_never_holds_back_the_comparators(redis_url: str) 
                 await task
 
 
+async def test_a_stopped_worker_gives_up_a_batch_a_hanging_judge_holds_and_judges_it_later(
+    redis_url: str,
+) -> None:
+    """SIGTERM (the stop event, no cancellation) ends the worker in moments, not after the
+    hung judge's timeouts; the batch it gave up stays pending, and the next run judges it."""
+    hung = asyncio.Event()
+
+    async def hanging(request: web.Request) -> web.StreamResponse:
+        hung.set()
+        await asyncio.sleep(30)
+        return web.Response(status=500)
+
+    campaign = "judge-stopped"
+    async with serve_handler(hanging) as url, redis_client(redis_url) as client:
+        await write(client, [pair(i, campaign, RIGHT, WRONG) for i in range(6)])
+        stopped = worker(client, campaign, config(url + "/v1", timeout_s=20))
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(stopped.run(stop=stop))  # noqa: TID251 - awaited below
+        async with asyncio.timeout(10):
+            await hung.wait()
+        started = time.monotonic()
+        stop.set()
+        async with asyncio.timeout(5):  # the judge would hold each call for 20 s
+            stats = await task
+        assert time.monotonic() - started < 5
+        assert (stats.entries, stats.scored) == (6, 0)
+        assert await client.xlen(judgements_key(campaign)) == 0
+        pending: Any = await client.xpending(pairs_key(campaign), JUDGE_GROUP)
+        assert pending["pending"] == 6  # neither written nor acknowledged
+
+    async with (
+        running_simulator(SimProfile(name="judge", judge_accuracy=1.0)) as judge,
+        redis_client(redis_url) as client,
+    ):
+        again = worker(client, campaign, config(judge.url + "/v1"))
+        again.consumer = stopped.consumer  # the same worker, restarted
+        stats = await again.run(once=True)
+        assert stats.scored == 6
+        verdicts = {j.pair_id: j.status for j in await judgements(client, campaign)}
+        assert verdicts == {f"pair-{i:04d}": "judged" for i in range(6)}
+        pending = await client.xpending(pairs_key(campaign), JUDGE_GROUP)
+        assert pending["pending"] == 0
+
+
 async def test_a_pair_with_a_reference_answer_is_judged_against_it(redis_url: str) -> None:
     campaign = "judge-reference"
     with_reference = pair(1, campaign, RIGHT, WRONG).model_copy(
