@@ -104,10 +104,14 @@ def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
 
     def expire() -> None:
         loop = item.stash.get(_LOOP, None)
-        if loop is not None:
-            # Captured like the test's output; pytest-timeout prints that before the stacks.
-            sys.stderr.write("Tasks still on the test's loop:\n" + _task_stacks(loop))
-        pytest_timeout.timeout_timer(item, settings._replace(timeout=limit + backstop))
+        try:
+            if loop is not None:
+                # Captured like the test's output; pytest-timeout prints that before the stacks.
+                sys.stderr.write("Tasks still on the test's loop:\n" + _task_stacks(loop))
+        except Exception as exc:  # read from another thread: never let it stop the exit below
+            sys.stderr.write(f"(the loop's tasks could not be listed: {exc!r})\n")
+        finally:
+            pytest_timeout.timeout_timer(item, settings._replace(timeout=limit + backstop))
 
     timer = threading.Timer(limit + backstop, expire)
     timer.name = f"async backstop {item.nodeid}"

@@ -139,7 +139,7 @@ async def campaign(redis_url: str) -> AsyncIterator[str]:
 async def stream_entries(url: str, key: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
     client = open_redis(url)  # one server or a cluster
     try:
-        entries: list[tuple[bytes, dict[bytes, bytes]]] = await client.xrange(key)
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await client.xrange(key)  # type: ignore[assignment]
     finally:
         await client.aclose()
     return entries

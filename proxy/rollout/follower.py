@@ -201,7 +201,7 @@ class RolloutFollower:
             finally:
                 if pubsub is not None:
                     with contextlib.suppress(*REDIS_ERRORS, OSError, TimeoutError):
-                        await pubsub.aclose()
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

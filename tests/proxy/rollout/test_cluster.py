@@ -115,7 +115,7 @@ async def test_a_stored_state_is_published_to_a_cluster_subscriber(
                 while (message := await pubsub.get_message(timeout=1.0)) is None:
                     pass
         finally:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
     assert RolloutState.model_validate_json(message["data"]) == started
 
 

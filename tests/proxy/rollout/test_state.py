@@ -94,5 +94,5 @@ async def test_a_published_change_carries_the_new_state(redis_url: str, campaign
         assert message is not None
         assert b'"phase":"ramping"' in message["data"]
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
         await client.aclose()
