@@ -227,8 +227,13 @@ class RedisClusterServer:
         raise ClusterError(f"slot {slot} of {key!r} is not served")
 
     def replica_of(self, master: Node) -> Node:
-        """The replica of ``master`` (the one that takes over when it dies)."""
-        port = next(r for _, _, m, replicas in self.slots() if m == master.port for r in replicas)
+        """The replica of ``master`` (the one that takes over when it dies), as the master
+        reports it: another node's ``CLUSTER SLOTS`` may not list it yet just after the
+        cluster formed, gossip being slower than replication."""
+        replica = master.info("replication").get("slave0")
+        if not isinstance(replica, dict) or "port" not in replica:
+            raise AssertionError(f"{master.address} reports no replica: {replica!r}")
+        port = int(replica["port"])
         return self.node(port)
 
     def wait_promoted(self, replica: Node, timeout_s: float = 30.0) -> None:

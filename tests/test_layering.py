@@ -176,7 +176,7 @@ def test_config_stands_on_nothing_of_darklaunch() -> None:
 
 
 def test_recording_stands_only_on_the_floors_below_it() -> None:
-    below = ("proxy.config", "proxy.metrics", "proxy.tasks")
+    below = ("proxy.config", "proxy.metrics", "proxy.tasks", "proxy.stopping")
     assert _violations("proxy.recording", below) == []
 
 
@@ -203,6 +203,7 @@ def test_the_analysis_plane_imports_only_the_contracts_of_the_data_plane() -> No
         "proxy.shipped.files",  # the shipped default price table
         "proxy.rollout.state",  # the staged rollout's states and transitions
         "proxy.rollout.store",  # ... stored by compare and set, which the controller acts through
+        "proxy.stopping",  # waiting for a stop without losing a cancellation: asyncio, no plane
     )
     assert _violations("comparators", contracts) == []
 
