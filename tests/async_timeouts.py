@@ -13,6 +13,10 @@ two limits of its own:
   fixture's teardown, the loop's close): it prints the stack of every task still on the test's
   loop, then pytest-timeout's thread method prints every thread's stack and ends the run. Loud,
   but finite, and it names the task that would not finish.
+
+A synchronous test keeps pytest-timeout's SIGALRM, which works while Python code runs. Its
+handler cannot run while the main thread waits in C (a blocked signal, a loop's close waiting
+on a thread), so the same thread timer stands behind it too, at the same distance.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import io
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 import pytest
@@ -95,6 +99,43 @@ def _task_stacks(loop: asyncio.AbstractEventLoop) -> str:
     return out.getvalue()
 
 
+def _backstop(
+    item: pytest.Item, settings: Any, after_s: float, before_exit: Callable[[], None]
+) -> threading.Timer:
+    """A started daemon timer that, ``after_s`` from now, runs ``before_exit`` and then
+    pytest-timeout's thread method: every thread's stack, and the run's end."""
+
+    def expire() -> None:
+        try:
+            before_exit()
+        except Exception as exc:  # read from another thread: never let it stop the exit below
+            sys.stderr.write(f"(the loop's tasks could not be listed: {exc!r})\n")
+        finally:
+            pytest_timeout.timeout_timer(item, settings._replace(timeout=after_s))
+
+    timer = threading.Timer(after_s, expire)
+    timer.name = f"timeout backstop {item.nodeid}"
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    """The thread backstop behind a synchronous test's SIGALRM (async tests set their own in
+    :func:`pytest_timeout_set_timer`)."""
+    settings = pytest_timeout._get_item_settings(item)
+    if item.stash.get(_LIMIT, None) is not None or not settings.timeout:
+        yield
+        return
+    backstop = float(item.config.getini("async_backstop_s"))
+    timer = _backstop(item, settings, float(settings.timeout) + backstop, lambda: None)
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
     limit = item.stash.get(_LIMIT, None)
@@ -102,25 +143,17 @@ def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
         return None  # not an async test: pytest-timeout's own method applies
     backstop = float(item.config.getini("async_backstop_s"))
 
-    def expire() -> None:
+    def list_tasks() -> None:
         loop = item.stash.get(_LOOP, None)
-        try:
-            if loop is not None:
-                # Captured like the test's output; pytest-timeout prints that before the stacks.
-                sys.stderr.write("Tasks still on the test's loop:\n" + _task_stacks(loop))
-        except Exception as exc:  # read from another thread: never let it stop the exit below
-            sys.stderr.write(f"(the loop's tasks could not be listed: {exc!r})\n")
-        finally:
-            pytest_timeout.timeout_timer(item, settings._replace(timeout=limit + backstop))
+        if loop is not None:
+            # Captured like the test's output; pytest-timeout prints that before the stacks.
+            sys.stderr.write("Tasks still on the test's loop:\n" + _task_stacks(loop))
 
-    timer = threading.Timer(limit + backstop, expire)
-    timer.name = f"async backstop {item.nodeid}"
-    timer.daemon = True
+    timer = _backstop(item, settings, limit + backstop, list_tasks)
 
     def cancel() -> None:
         timer.cancel()
         timer.join()
 
     item.cancel_timeout = cancel  # type: ignore[attr-defined]  # pytest-timeout's cancel hook
-    timer.start()
     return True

@@ -1,6 +1,6 @@
 """The async timeouts of ``tests.async_timeouts`` on a real pytest run of their own: a hung
-await fails its test alone, and a task that will not die at the loop's close ends the run
-with its name and line instead of hanging it."""
+await fails its test alone, a task that will not die at the loop's close ends the run with its
+name and line instead of hanging it, and so does a synchronous test SIGALRM cannot reach."""
 
 from __future__ import annotations
 
@@ -102,3 +102,21 @@ def test_a_tests_own_timeout_error_is_reported_as_its_own(tmp_path: Path) -> Non
     assert run.returncode == 1, run.stdout + run.stderr
     assert "still awaiting" not in run.stdout
     assert "TimeoutError" in run.stdout
+
+
+def test_a_sync_test_the_alarm_cannot_reach_ends_the_run(tmp_path: Path) -> None:
+    """SIGALRM blocked stands for a main thread waiting in C: pytest-timeout's handler never
+    runs, and the thread backstop ends the run with the stack it waits at."""
+    (tmp_path / "test_blocked.py").write_text(
+        "import signal, time\n\n"
+        "def test_deaf_to_the_alarm():\n"
+        "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\n"
+        "    time.sleep(30)\n\n"
+        "def test_never_reached():\n"
+        "    pass\n"
+    )
+    run = _run(tmp_path, file="test_blocked.py")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Timeout" in run.stdout + run.stderr
+    assert "test_deaf_to_the_alarm" in run.stdout + run.stderr  # the stack it waits in
+    assert "passed" not in run.stdout  # the run ended there

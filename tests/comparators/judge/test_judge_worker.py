@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -287,14 +287,20 @@ async def test_judging_again_is_served_by_the_cache(redis_url: str) -> None:
     assert sample(again, "darklaunch_judge_calls_total", outcome="cached") == 6
 
 
-async def test_a_hanging_judge_never_holds_back_the_comparators(redis_url: str) -> None:
-    hung = asyncio.Event()
+def hanging_judge(hung: asyncio.Event) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A judge that sets ``hung`` when asked, then holds the call 30 s and fails it."""
 
-    async def hanging(request: web.Request) -> web.StreamResponse:
+    async def hanging(request: web.Request) -> web.Response:
         hung.set()
         await asyncio.sleep(30)
         return web.Response(status=500)
 
+    return hanging
+
+
+async def test_a_hanging_judge_never_holds_back_the_comparators(redis_url: str) -> None:
+    hung = asyncio.Event()
+    hanging = hanging_judge(hung)
     campaign = "judge-hanging"
     async with serve_handler(hanging) as url, redis_client(redis_url) as client:
         await write(client, [pair(i, campaign, RIGHT, WRONG) for i in range(20)])
@@ -332,12 +338,7 @@ async def test_a_stopped_worker_gives_up_a_batch_a_hanging_judge_holds_and_judge
     """SIGTERM (the stop event, no cancellation) ends the worker in moments, not after the
     hung judge's timeouts; the batch it gave up stays pending, and the next run judges it."""
     hung = asyncio.Event()
-
-    async def hanging(request: web.Request) -> web.StreamResponse:
-        hung.set()
-        await asyncio.sleep(30)
-        return web.Response(status=500)
-
+    hanging = hanging_judge(hung)
     campaign = "judge-stopped"
     async with serve_handler(hanging) as url, redis_client(redis_url) as client:
         await write(client, [pair(i, campaign, RIGHT, WRONG) for i in range(6)])
