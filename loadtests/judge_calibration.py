@@ -1,6 +1,6 @@
 """How often ``quality: judge`` gives the right verdict, with a judge that errs (issue 16).
 
-    python -m loadtests.judge_calibration [--seeds 100] [--pairs 2000] [--out PATH]
+    python -m loadtests.judge_calibration [--seeds 100] [--pairs 2000] [--sizing]
 
 Each setting draws ``pairs`` requests with a ground truth (which sides answered correctly:
 the incumbent only, the candidate only, both, neither) and judges every pair in both orders
@@ -25,9 +25,10 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import median
 
 from comparators.gate.policy import GatePolicy, Quality, load_policy
-from comparators.gate.result import Verdict
+from comparators.gate.result import Check, GateResult, Verdict
 from comparators.gate.verdict import evaluate
 from comparators.judge.join import with_judgements
 from comparators.judge.record import Judgement
@@ -65,6 +66,18 @@ POWER = tuple(
     for acc in (0.70, 0.85, 0.95)
     for points in (5, 10)
 )
+
+# The settings an INCONCLUSIVE verdict is common in at 2,000 pairs, each with its right verdict.
+SIZING = (
+    SETTINGS[1],
+    SETTINGS[2],
+    *(
+        JudgeSetting(s.name, s.incumbent_only_wrong, s.candidate_only_wrong, s.both_wrong,
+                     s.accuracy, expected=Verdict.FAIL)
+        for s in POWER
+        if s.name in ("worse_5pts_at_70", "worse_10pts_at_70", "worse_5pts_at_95")
+    ),
+)  # fmt: skip
 
 
 def _truths(setting: JudgeSetting, rng: random.Random) -> tuple[Truth, Truth]:
@@ -132,7 +145,8 @@ def _judgement(score: ScoreRecord, incumbent: Truth, candidate: Truth, s: JudgeS
     )
 
 
-def run_setting(setting: JudgeSetting, seed: int, pairs: int, policy: GatePolicy) -> Verdict:
+def campaign(setting: JudgeSetting, seed: int, pairs: int, policy: GatePolicy) -> GateResult:
+    """One campaign of ``pairs`` judged pairs, as the gate sees it."""
     rng = random.Random(f"{setting.name}:{seed}")
     scores, judgements = [], []
     for index in range(pairs):
@@ -140,7 +154,52 @@ def run_setting(setting: JudgeSetting, seed: int, pairs: int, policy: GatePolicy
         score = _score(index, rng)
         scores.append(score)
         judgements.append(_judgement(score, incumbent, candidate, setting, rng))
-    return evaluate(with_judgements(scores, judgements), policy).verdict
+    return evaluate(with_judgements(scores, judgements), policy)
+
+
+def run_setting(setting: JudgeSetting, seed: int, pairs: int, policy: GatePolicy) -> Verdict:
+    return campaign(setting, seed, pairs, policy).verdict
+
+
+def _quality(result: GateResult) -> Check:
+    return next(c for c in result.checks if c.name == "quality_regression" and c.segment is None)
+
+
+def sizing_table(settings: Sequence[JudgeSetting], seeds: int, pairs: int) -> str:
+    """Whether the gate's "decides at" (:mod:`comparators.gate.sizing`) sizes a campaign: per
+    setting, the median ``pairs_to_decide`` of ``quality_regression`` over the campaigns of
+    ``pairs`` that were INCONCLUSIVE, then ``seeds`` fresh campaigns of that size (other seeds)
+    and how often they reach the right verdict; the figure aims at 90%."""
+    policy = shipped_judge_policy()
+    rows = [
+        "| setting | judge accuracy | INCONCLUSIVE at "
+        f"{pairs:,} | median decides at | campaigns of that size: right verdict | "
+        "INCONCLUSIVE | wrong verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for setting in settings:
+        sized = [
+            _quality(result).pairs_to_decide
+            for result in (campaign(setting, seed, pairs, policy) for seed in range(seeds))
+            if result.verdict is Verdict.INCONCLUSIVE
+        ]
+        known = sorted(n for n in sized if n is not None)
+        if not known:
+            rows.append(f"| {setting.name} | {setting.accuracy:.0%} | 0 | — | — | — | — |")
+            continue
+        size = round(median(known))
+        verdicts = Counter(
+            campaign(setting, seeds + seed, size, policy).verdict for seed in range(seeds)
+        )
+        right = verdicts[setting.expected] if setting.expected is not None else 0
+        undecided = verdicts[Verdict.INCONCLUSIVE]
+        rows.append(
+            f"| {setting.name} | {setting.accuracy:.0%} | {len(sized)} of {seeds} | "
+            f"{size:,} | {right / seeds:.0%} | {undecided / seeds:.0%} | "
+            f"{(seeds - right - undecided) / seeds:.0%} |"
+        )
+        print(rows[-1], file=sys.stderr, flush=True)
+    return "\n".join(rows)
 
 
 def shipped_judge_policy() -> GatePolicy:
@@ -179,7 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--pairs", type=int, default=2000)
+    parser.add_argument(
+        "--sizing",
+        action="store_true",
+        help="check the gate's 'decides at' figure instead (sizing_table)",
+    )
     args = parser.parse_args(argv)
+    if args.sizing:
+        print(sizing_table(SIZING, args.seeds, args.pairs))
+        return 0
     print(table((*SETTINGS, *POWER), args.seeds, args.pairs))
     return 0
 

@@ -36,6 +36,7 @@ from comparators.gate.reference import (
     reference_fail_capable,
 )
 from comparators.gate.result import Check, Verdict
+from comparators.gate.sizing import pairs_to_decide
 
 __all__ = ["CheckSet", "fail_capable"]
 
@@ -157,6 +158,11 @@ class CheckSet:
             status = Verdict(decide_at_most(estimate, limit))
         if status is Verdict.FAIL and not fail:
             status = Verdict.INCONCLUSIVE
+        sized = (
+            self._sized(shown, strict, limit, direction, ratio=ratio, fail=fail)
+            if status is Verdict.INCONCLUSIVE
+            else None
+        )
         return Check(
             candidate=self.candidate,
             name=name,
@@ -171,7 +177,35 @@ class CheckSet:
             n=estimate.n,
             method=method,
             detectable=_detectable(strict, limit, ratio, direction) if fail else None,
+            pairs_to_decide=sized,
         )
+
+    def _sized(
+        self,
+        shown: Estimate,
+        strict: Estimate,
+        limit: float,
+        direction: Direction,
+        *,
+        ratio: bool,
+        fail: bool,
+    ) -> int | None:
+        """:func:`~comparators.gate.sizing.pairs_to_decide` from the bound on the side of
+        the limit the value leans to: the PASS bound (policy level) on the compliant side, the
+        FAIL bound (family level) on the other, where a check that cannot FAIL has none."""
+        value = shown.value
+        if value is None or value == limit:
+            return None
+        compliant = value < limit if direction == "at_most" else value > limit
+        if compliant:
+            bound = shown.upper if direction == "at_most" else shown.lower
+            level = self.pass_level
+        elif fail:
+            bound = strict.lower if direction == "at_most" else strict.upper
+            level = self.fail_level
+        else:
+            return None
+        return pairs_to_decide(value, bound, limit, shown.n, level, ratio=ratio)
 
     def _changed(self, frame: ScoreFrame) -> tuple[int, int]:
         lexical = (

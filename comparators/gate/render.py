@@ -19,7 +19,15 @@ from rich.text import Text
 from comparators.gate.result import Check, GateResult, Verdict
 from comparators.tables import Grid, markdown_text, to_markdown, to_rich
 
-__all__ = ["GATE_COLUMNS", "gate_json", "gate_markdown", "render_gate", "shown_checks"]
+__all__ = [
+    "GATE_COLUMNS",
+    "decides_at",
+    "gate_json",
+    "gate_markdown",
+    "render_gate",
+    "shown_checks",
+    "sizing_lines",
+]
 
 _STYLES = {
     Verdict.PASS: "bold green",
@@ -55,8 +63,52 @@ def _title(result: GateResult) -> str:
 
 
 GATE_COLUMNS = (
-    "candidate", "check", "status", "measured", "bounds", "limit", "FAILs from", "n", "method",
+    "candidate", "check", "status", "measured", "bounds", "limit", "FAILs from", "n",
+    "decides at", "method",
 )  # fmt: skip
+
+
+def decides_at(check: Check) -> str:
+    """The table's "decides at" cell: about the pairs (of the check's ``n``) at which an
+    INCONCLUSIVE check would decide (:mod:`comparators.gate.sizing`)."""
+    return "—" if check.pairs_to_decide is None else f"~{_round_up(check.pairs_to_decide):,}"
+
+
+def _round_up(pairs: int) -> int:
+    """Two significant figures, up: a planning figure read as "about 31,000", not 30,713."""
+    step = int(10 ** max(len(str(pairs)) - 2, 0))
+    return -(-pairs // step) * step
+
+
+def sizing_lines(result: GateResult) -> list[str]:
+    """For each INCONCLUSIVE candidate, what would decide it: the all-pairs check that needs the
+    most pairs relative to its ``n`` (the others decide sooner), and the undecided checks no
+    number of pairs decides. Empty when nothing is undecided."""
+    lines: list[str] = []
+    for candidate, verdict in result.candidates.items():
+        if verdict is not Verdict.INCONCLUSIVE:
+            continue
+        open_checks = [
+            c
+            for c in result.checks
+            if c.candidate == candidate and c.segment is None and c.status is Verdict.INCONCLUSIVE
+        ]
+        sized = [c for c in open_checks if c.pairs_to_decide is not None and c.n > 0]
+        unsized = [c.name for c in open_checks if c.pairs_to_decide is None]
+        parts: list[str] = []
+        if sized:
+            worst = max(sized, key=lambda c: (c.pairs_to_decide or 0) / c.n)
+            factor = (worst.pairs_to_decide or 0) / worst.n
+            parts.append(
+                f"about {factor:,.1f}× its pairs so far would decide it, if the measured values "
+                f"hold ({worst.name}: ~{_round_up(worst.pairs_to_decide or 0):,} against "
+                f"{worst.n:,} now)"
+            )
+        if unsized:
+            parts.append(f"more pairs alone may not decide {', '.join(unsized)}")
+        if parts:
+            lines.append(f"{candidate}: " + "; ".join(parts))
+    return lines
 
 
 def shown_checks(result: GateResult) -> list[Check]:
@@ -83,6 +135,7 @@ def _grid(result: GateResult) -> Grid:
             f"{sign} {format_value(check.threshold, check.unit)}",
             "—" if check.detectable is None else f"~{format_value(check.detectable, check.unit)}",
             str(check.n),
+            decides_at(check),
             check.method,
         )
     return grid
@@ -111,6 +164,7 @@ def _verdict_line(result: GateResult) -> str:
 def render_gate(result: GateResult) -> RenderableType:
     """The checks table and the verdict line, for ``rich.console.Console().print``."""
     notes = [Text(f"note: {note}", style="yellow") for note in result.notes]
+    notes += [Text(f"to decide: {line}", style="yellow") for line in sizing_lines(result)]
     verdict = Text(_verdict_line(result), style=_STYLES[result.verdict])
     segments = [to_rich(_segment_grid(result))] if result.segments else []
     return Group(to_rich(_grid(result)), *segments, *notes, verdict)
@@ -121,8 +175,10 @@ def gate_markdown(result: GateResult) -> str:
     parts = [to_markdown(_grid(result))]
     if result.segments:
         parts.append(to_markdown(_segment_grid(result)))
-    if result.notes:
-        parts.append("".join(f"- note: {markdown_text(note)}\n" for note in result.notes) + "\n")
+    lines = [f"note: {note}" for note in result.notes]
+    lines += [f"to decide: {line}" for line in sizing_lines(result)]
+    if lines:
+        parts.append("".join(f"- {markdown_text(line)}\n" for line in lines) + "\n")
     parts.append(f"**{_verdict_line(result)}**\n")
     return "".join(parts)
 

@@ -26,7 +26,10 @@ class Check(BaseModel):
     :mod:`comparators.gate.verdict`); for an ``at_least`` check (``min_reference_accuracy``)
     the roles swap: ``lower`` is the PASS bound, ``upper`` the FAIL bound.
     ``detectable`` is the check's power in the limit's units: about the smallest true value
-    that these pairs would FAIL half the time."""
+    that these pairs would FAIL half the time. ``pairs_to_decide`` sizes an INCONCLUSIVE
+    check: about the pairs (in the units of ``n``) at which it would decide nine times in ten
+    if the measured value held (:mod:`comparators.gate.sizing`); ``None`` for a decided check
+    and for one no number of pairs decides."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -43,6 +46,7 @@ class Check(BaseModel):
     n: int = 0
     method: str = ""
     detectable: float | None = None
+    pairs_to_decide: int | None = None
 
 
 class SegmentVerdict(BaseModel):

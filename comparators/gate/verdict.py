@@ -281,18 +281,23 @@ def judge_trust_note(
 
 
 def _distrusted(checks: list[Check], note: str | None) -> list[Check]:
-    """``checks`` with every decided ``quality_regression`` made INCONCLUSIVE when the judge is
-    not trusted (``note`` says why); its measured value and bounds stay, for the record."""
+    """``checks`` with every ``quality_regression`` made INCONCLUSIVE when the judge is not
+    trusted (``note`` says why); its measured value and bounds stay, for the record. No number
+    of pairs decides it then (reviewers' labels do), so none is given."""
     if note is None:
         return checks
+    suffix = "; not trusted: min_judge_human_agreement (notes)"
     return [
         check.model_copy(
             update={
                 "status": Verdict.INCONCLUSIVE,
-                "method": f"{check.method}; not trusted: min_judge_human_agreement (notes)",
+                "method": check.method
+                if check.status is Verdict.INCONCLUSIVE
+                else check.method + suffix,
+                "pairs_to_decide": None,
             }
         )
-        if check.name == "quality_regression" and check.status is not Verdict.INCONCLUSIVE
+        if check.name == "quality_regression"
         else check
         for check in checks
     ]
@@ -317,4 +322,5 @@ def _min_pairs(candidate: str, n: int, needed: int) -> Check:
         unit="pairs",
         n=n,
         method="count of scored candidate pairs",
+        pairs_to_decide=needed if n < needed else None,
     )

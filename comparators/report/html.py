@@ -13,7 +13,13 @@ import html
 import re
 import time
 
-from comparators.gate.render import GATE_COLUMNS, format_value, shown_checks
+from comparators.gate.render import (
+    GATE_COLUMNS,
+    decides_at,
+    format_value,
+    shown_checks,
+    sizing_lines,
+)
 from comparators.gate.result import GateResult
 from comparators.report.charts import cost_chart, divergence_chart, latency_chart
 from comparators.report.model import (
@@ -285,12 +291,14 @@ def _gate(gate: GateResult) -> str:
             ("≤ " if c.direction == "at_most" else "≥ ") + format_value(c.threshold, c.unit),
             "—" if c.detectable is None else "~" + format_value(c.detectable, c.unit),
             str(c.n),
+            decides_at(c),
             c.method,
         ]
         for c in shown_checks(gate)
     ]
     table = _table(list(GATE_COLUMNS), rows)
     notes = "".join(f"<p class=note>{e(n)}</p>" for n in gate.notes)
+    notes += "".join(f"<p class=note>to decide: {e(line)}</p>" for line in sizing_lines(gate))
     verdict = gate.verdict.value
     return (
         f'<section class="gate"><h2>Release gate: <span class="badge {verdict.lower()}">'

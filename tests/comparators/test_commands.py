@@ -81,8 +81,11 @@ def test_markdown_is_a_table_a_pull_request_comment_shows(
     )
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
-    header = "| candidate | check | status | measured | bounds | limit | FAILs from | n | method |"
-    assert lines[lines.index(header) + 1] == "| --- " * 9 + "|"
+    header = (
+        "| candidate | check | status | measured | bounds | limit | FAILs from | n | decides at "
+        "| method |"
+    )
+    assert lines[lines.index(header) + 1] == "| --- " * 10 + "|"
     assert any(line.startswith("| cand-a | error_rate | FAIL | 100.00% |") for line in lines)
     assert lines[-1] == "**verdict: FAIL (exit 1)**"
     if command == "report":
