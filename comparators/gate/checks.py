@@ -143,9 +143,11 @@ class CheckSet:
         ratio: bool = False,
         fail: bool = True,
         direction: Direction = "at_most",
+        none_seen: bool = False,
     ) -> Check:
         """Run ``estimator`` at both levels and judge; ``fail=False`` caps the status at
-        INCONCLUSIVE (evidence of a breach that the data cannot attribute to the candidate).
+        INCONCLUSIVE (evidence of a breach that the data cannot attribute to the candidate);
+        ``none_seen`` says a rate has counted no event yet (for its sizing).
         The PASS bound comes from the policy's level and the FAIL bound from the family's:
         ``upper`` and ``lower`` for ``at_most``, the other way round for ``at_least``."""
         shown = estimator(self.pass_level)
@@ -159,7 +161,9 @@ class CheckSet:
         if status is Verdict.FAIL and not fail:
             status = Verdict.INCONCLUSIVE
         sized = (
-            self._sized(shown, strict, limit, direction, ratio=ratio, fail=fail)
+            self._sized(
+                shown, strict, limit, direction, ratio=ratio, fail=fail, none_seen=none_seen
+            )
             if status is Verdict.INCONCLUSIVE
             else None
         )
@@ -189,6 +193,7 @@ class CheckSet:
         *,
         ratio: bool,
         fail: bool,
+        none_seen: bool,
     ) -> int | None:
         """:func:`~comparators.gate.sizing.pairs_to_decide` from the bound on the side of
         the limit the value leans to: the PASS bound (policy level) on the compliant side, the
@@ -205,7 +210,9 @@ class CheckSet:
             level = self.fail_level
         else:
             return None
-        return pairs_to_decide(value, bound, limit, shown.n, level, ratio=ratio)
+        return pairs_to_decide(
+            value, bound, limit, shown.n, level, ratio=ratio, none_seen=none_seen
+        )
 
     def _changed(self, frame: ScoreFrame) -> tuple[int, int]:
         lexical = (
@@ -241,6 +248,7 @@ class CheckSet:
             f"the judge's verdicts, both orders asked ({losses} incumbent better, {wins} "
             f"candidate better, {n - losses - wins} ties): incumbent-better minus "
             "candidate-better share, Bonett–Price paired bounds",
+            none_seen=losses == wins == 0,
         )
 
     def _excess_divergence(self) -> Check | None:
@@ -262,6 +270,7 @@ class CheckSet:
                 f"raw rate of {reading}, Wilson bounds; no noise floor (no replica pairs), "
                 "so it cannot FAIL",
                 fail=False,
+                none_seen=k == 0,
             )
         return self._check(
             "excess_divergence",
@@ -269,6 +278,7 @@ class CheckSet:
             limit,
             "rate",
             f"rate of {reading} minus the noise floor (n={noise_n} replica pairs), Newcombe bounds",
+            none_seen=k == noise_k == 0,
         )
 
     def _error_rate(self) -> Check | None:
@@ -282,6 +292,7 @@ class CheckSet:
             limit,
             "rate",
             "Clopper–Pearson exact bounds",
+            none_seen=k == 0,
         )
 
     def _rate_increase(
@@ -305,6 +316,7 @@ class CheckSet:
             limit,
             "rate",
             method,
+            none_seen=only_candidate == only_incumbent == 0,
         )
 
     def _latencies(self, prefix: str) -> tuple[FloatArray, FloatArray]:

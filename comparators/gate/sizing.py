@@ -12,6 +12,13 @@ where ``gap`` is the distance from the estimate to the limit, ``z_bound`` the bo
 one-sided normal quantile and ``z_power`` that of :data:`DECIDE_POWER`. Ratios (latency
 p95/p99/median, whose bounds are multiplicative) are sized on the log scale.
 
+A rate with no event seen yet (no error in 40 pairs) is the exception: its bound shrinks as
+``1/n`` (the rule of three: about ``3/n`` at 95%), not ``1/sqrt(n)``, and if the truth is
+zero no event will ever move the estimate. Clopper–Pearson's bound at zero events is
+``1 - alpha^(1/n)``, so ``n' = n * ln(1 - h) / ln(1 - gap)``: exact for it, about
+``n * h / gap`` for the other bounds at zero. The square-root law would ask six times too
+many pairs of an early rollout step that has seen no error.
+
 It is a planning figure, not a promise: it takes the measured value as the truth, so a check
 measured near its limit asks for many pairs and a lucky early estimate for too few; and the
 ``1/sqrt(n)`` law is the normal approximation of bounds that are sometimes exact or
@@ -43,13 +50,14 @@ def pairs_to_decide(
     bound_level: float,
     *,
     ratio: bool = False,
+    none_seen: bool = False,
 ) -> int | None:
     """About the pairs (in the units of ``n``) at which ``bound`` (the estimate's PASS or FAIL
     bound on the side of the limit ``value`` leans to, computed at the two-sided
     ``bound_level``) would clear ``limit`` :data:`DECIDE_POWER` of the time; see the module
     docstring. ``None`` when nothing can be said: no estimate or bound, no pairs, a value on
     the limit (no number of pairs decides it), a bound on the wrong side of the value, or a
-    ratio that is not positive."""
+    ratio that is not positive. ``none_seen``: a rate whose counts are all zero so far."""
     if value is None or bound is None or n <= 0:
         return None
     if ratio:
@@ -61,6 +69,9 @@ def pairs_to_decide(
     toward: Literal[-1, 1] = 1 if limit > value else -1
     if gap == 0 or half_width == 0 or (bound - value) * toward < 0:
         return None
-    z_bound = normal_quantile(bound_level)
-    needed = n * ((z_bound + _Z_POWER) * half_width / (z_bound * gap)) ** 2
+    if none_seen and half_width < 1 and gap < 1:
+        needed = n * math.log1p(-half_width) / math.log1p(-gap)
+    else:
+        z_bound = normal_quantile(bound_level)
+        needed = n * ((z_bound + _Z_POWER) * half_width / (z_bound * gap)) ** 2
     return math.ceil(needed) if needed <= _MOST_PAIRS else None

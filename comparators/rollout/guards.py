@@ -27,6 +27,7 @@ from typing import Any
 
 from comparators.columns.frame import dedupe
 from comparators.gate.policy import GatePolicy, parse_policy
+from comparators.gate.render import decides_at
 from comparators.gate.result import Check, GateResult, Verdict
 from comparators.gate.verdict import evaluate
 from comparators.judge.record import Judgement
@@ -205,7 +206,7 @@ def judge_step(
         waiting.append(f"{needed - pairs} more pairs ({pairs} of {needed})")
     if result.verdict is not Verdict.PASS:
         unsure = [
-            describe_inconclusive(c)
+            describe_inconclusive(c, elapsed)
             for c in result.checks
             if c.status is Verdict.INCONCLUSIVE and c.segment is None and c.name != "min_pairs"
         ]
@@ -242,15 +243,22 @@ def describe_failed(check: Check) -> str:
     )
 
 
-def describe_inconclusive(check: Check) -> str:
-    """``error_rate 0.01 (upper bound 0.07 vs limit 0.05)``: the bound a PASS still needs
-    within the limit."""
+def describe_inconclusive(check: Check, elapsed_s: float | None = None) -> str:
+    """``error_rate 0.01 (upper bound 0.07 vs limit 0.05; decides at ~2,400 pairs, about
+    35m more at this step's pace)``: the bound a PASS still needs within the limit, and the
+    gate's sizing of it (:mod:`comparators.gate.sizing`), timed at the pace the step's pairs
+    came in over ``elapsed_s`` when that is known."""
     if check.value is None:
         return f"{_name(check)} (no data)"
     if check.direction == "at_least":
         bound = f"lower bound {_num(check.lower)} vs limit {_num(check.threshold)}"
     else:
         bound = f"upper bound {_num(check.upper)} vs limit {_num(check.threshold)}"
+    if check.pairs_to_decide is not None and check.n > 0:
+        bound += f"; decides at {decides_at(check)} pairs"
+        if elapsed_s is not None and elapsed_s > 0:
+            more = elapsed_s * (check.pairs_to_decide / check.n - 1.0)
+            bound += f", about {format_duration(more)} more at this step's pace"
     return f"{_name(check)} {_num(check.value)} ({bound})"
 
 
