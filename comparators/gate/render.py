@@ -82,8 +82,9 @@ def _round_up(pairs: int) -> int:
 
 def sizing_lines(result: GateResult) -> list[str]:
     """For each INCONCLUSIVE candidate, what would decide it: the all-pairs check that needs the
-    most pairs relative to its ``n`` (the others decide sooner), and the undecided checks no
-    number of pairs decides. Empty when nothing is undecided."""
+    most pairs relative to its ``n`` (the others decide sooner), whether judging more of the
+    pairs would get there sooner, and the undecided checks no number of pairs decides. Empty
+    when nothing is undecided."""
     lines: list[str] = []
     for candidate, verdict in result.candidates.items():
         if verdict is not Verdict.INCONCLUSIVE:
@@ -104,6 +105,16 @@ def sizing_lines(result: GateResult) -> list[str]:
                 f"hold ({worst.name}: ~{_round_up(worst.pairs_to_decide or 0):,} against "
                 f"{worst.n:,} now)"
             )
+            pairs = next(
+                (int(c.value) for c in result.checks
+                 if c.candidate == candidate and c.name == "min_pairs" and c.value is not None),
+                0,
+            )  # fmt: skip
+            if worst.name == "quality_regression" and pairs > worst.n:
+                parts.append(
+                    f"{worst.n:,} of its {pairs:,} pairs are judged: a higher judge.sample_rate "
+                    "gets there sooner"
+                )
         if unsized:
             parts.append(f"more pairs alone may not decide {', '.join(unsized)}")
         if parts:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import pytest
 from rich.console import Console
 
 from comparators.gate import stats
 from comparators.gate.estimate import normal_quantile, two_sided_level
-from comparators.gate.policy import GatePolicy
+from comparators.gate.policy import GatePolicy, Quality
 from comparators.gate.render import decides_at, gate_markdown, render_gate, sizing_lines
 from comparators.gate.result import Check, GateResult, Verdict
 from comparators.gate.sizing import DECIDE_POWER, pairs_to_decide
 from comparators.gate.verdict import evaluate
+from comparators.judge.join import with_judgements
+from comparators.judge.record import Judgement
 from comparators.scores import ScoreRecord
+from proxy.recording.schema import Role
 from tests.comparators.score_factories import replica, score
 
 LEVEL = two_sided_level(0.95)  # the shipped policy's PASS bounds
@@ -188,3 +192,47 @@ def test_a_decided_campaign_has_no_sizing_line() -> None:
     assert result.verdict is Verdict.PASS
     assert sizing_lines(result) == []
     assert "to decide" not in gate_markdown(result)
+
+
+def test_a_judge_that_samples_is_told_it_could_judge_more() -> None:
+    """600 candidate pairs, 300 of them judged (a 3-point loss against the 2-point limit):
+    the sizing line counts judged pairs and says a higher sample rate gets there sooner."""
+    scores, judgements = judged_campaign(wins=30, losses=39, ties=231, unjudged=300)
+    policy = GatePolicy(quality=Quality.JUDGE, min_pairs=100, segments=False)
+    result = evaluate(with_judgements(scores, judgements), policy)
+    quality = next(c for c in result.checks if c.name == "quality_regression")
+    assert quality.status is Verdict.INCONCLUSIVE
+    assert quality.n == 300
+    (line,) = sizing_lines(result)
+    assert "(quality_regression: ~" in line
+    assert "300 of its 600 pairs are judged: a higher judge.sample_rate gets there sooner" in line
+
+
+def judged_campaign(
+    *, wins: int, losses: int, ties: int, unjudged: int
+) -> tuple[list[ScoreRecord], list[Judgement]]:
+    scores, judgements = [], []
+    verdicts = [
+        *times("mirror", wins), *times("incumbent", losses), *times("tie", ties),
+        *times(None, unjudged),
+    ]  # fmt: skip
+    for index, verdict in enumerate(verdicts):
+        pair_id = f"pair-{index:05d}"
+        scores.append(score(pair_id, timestamp=1_700_000_000.0 + index))
+        if verdict is not None:
+            judgements.append(
+                Judgement(
+                    pair_id=pair_id, campaign="test", timestamp=0.0,
+                    route="/v1/chat/completions", mirror="cand-a", role=Role.CANDIDATE,
+                    status="judged", verdict=verdict, orders_agree=True, judge_model="judge",
+                    prompt_version="v",
+                )
+            )  # fmt: skip
+    return scores, judgements
+
+
+JudgeVerdict = Literal["mirror", "incumbent", "tie"] | None
+
+
+def times(verdict: JudgeVerdict, count: int) -> list[JudgeVerdict]:
+    return [verdict] * count
