@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from comparators.pricing.budgets import Budgets, ResolvedBudget
 from comparators.pricing.prices import PriceTable
-from comparators.scores import Score, Value, construct
+from comparators.scores import Score, Value, construct_score
 from proxy.recording.schema import PairRecord, Side
 
 __all__ = [
@@ -130,14 +130,11 @@ def make_score(
 ) -> Score:
     """Build a :class:`Score` without validation: built-ins produce well-typed values, and
     validating ~30 fields per pair would cost more than the comparison itself."""
-    return construct(
-        Score,
-        {
-            "comparator": comparator,
-            "values": values,
-            "details": details if details is not None else {},
-            "breaches": breaches if breaches is not None else [],
-        },
+    return construct_score(
+        comparator,
+        values,
+        details if details is not None else {},
+        breaches if breaches is not None else [],
     )
 
 

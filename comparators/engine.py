@@ -66,7 +66,7 @@ def headline_divergence(values: Mapping[str, Value], incumbent: Side, mirror: Si
 
 
 _SCALARS = (float, int, bool, str, type(None))
-_MAX_KEYS = 1024  # "<name>.<metric>" strings kept per comparator
+_MAX_SHAPES = 1024  # key shapes kept: a plug-in naming a metric per pair makes one per pair
 _EXACT_SCALARS = frozenset(_SCALARS)
 
 
@@ -104,8 +104,9 @@ class ScoringEngine:
             config.comparators, self.context, available=available
         )
         self.on_comparator_error = on_comparator_error
-        # "<name>.<metric>" per comparator, built once instead of formatted ~40 times a pair.
-        self._keys: dict[str, dict[str, str]] = {}
+        # A comparator's metric names, in order, to their "<name>.<metric>" keys: formatted
+        # once per shape a comparator answers in, instead of ~40 times a pair.
+        self._keys: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
         logger.info(
             "scoring with %s; %d priced models",
             ", ".join(c.name for c in self.comparators),
@@ -136,15 +137,15 @@ class ScoringEngine:
                 if self.on_comparator_error is not None:
                     self.on_comparator_error(name)
                 continue
-            keys = self._keys.setdefault(name, {})
             for score in scores:
-                for key, value in score.values.items():
-                    full = keys.get(key)
-                    if full is None:
-                        full = f"{name}.{key}"
-                        if len(keys) < _MAX_KEYS:  # a plug-in naming a metric per pair
-                            keys[key] = full
-                    values[full] = value
+                raw = score.values
+                names = tuple(raw)
+                full = self._keys.get((name, names))
+                if full is None:
+                    full = tuple(f"{name}.{key}" for key in names)
+                    if len(self._keys) < _MAX_SHAPES:
+                        self._keys[(name, names)] = full
+                values.update(zip(full, raw.values(), strict=True))
                 if score.details:
                     details.setdefault(name, {}).update(score.details)
                 for breach in score.breaches:

@@ -27,6 +27,7 @@ __all__ = [
     "ScoreRecord",
     "Value",
     "construct",
+    "construct_score",
     "score_json",
 ]
 
@@ -194,6 +195,27 @@ def construct(model: type[ModelT], values: dict[str, Any]) -> ModelT:
     instance = _new(model)
     _setattr(instance, "__dict__", data)
     _setattr(instance, "__pydantic_fields_set__", set(values))
+    _setattr(instance, "__pydantic_extra__", None)
+    _setattr(instance, "__pydantic_private__", None)
+    return instance
+
+
+_SCORE_FIELDS = ("comparator", "values", "details", "breaches")
+
+
+def construct_score(
+    comparator: str, values: dict[str, Value], details: dict[str, Any], breaches: list[str]
+) -> Score:
+    """``construct(Score, ...)`` with every field given, in half its time: a comparator builds
+    four of these per (pair, mirror), and with every field known there is no order to restore
+    and no default to fill."""
+    instance = _new(Score)
+    _setattr(
+        instance,
+        "__dict__",
+        {"comparator": comparator, "values": values, "details": details, "breaches": breaches},
+    )
+    _setattr(instance, "__pydantic_fields_set__", set(_SCORE_FIELDS))
     _setattr(instance, "__pydantic_extra__", None)
     _setattr(instance, "__pydantic_private__", None)
     return instance

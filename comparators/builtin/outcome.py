@@ -75,13 +75,25 @@ class OutcomeComparator:
     def __init__(self, options: OutcomeOptions, context: ComparatorContext) -> None:
         self.options = options
         self.detector = RefusalDetector(load_embedder()) if options.refusals == "meaning" else None
+        # The last incumbent answer read, with its evidence: a pair's replica and candidates
+        # share it, so it is read once per pair rather than once per mirror. One (answer,
+        # evidence) tuple, swapped whole, holding the answer so its identity is not reused.
+        self._last_incumbent: tuple[Output, str | None] | None = None
+
+    def _incumbent_refusal(self, output: Output) -> str | None:
+        last = self._last_incumbent
+        if last is not None and last[0] is output:
+            return last[1]
+        found = refusal_evidence(output, self.detector)
+        self._last_incumbent = (output, found)
+        return found
 
     def compare(self, pair: Pairing) -> list[Score]:
         inc, mir = pair.incumbent, pair.mirror
         inc_failed, mir_failed = side_failed(inc), side_failed(mir)
         inc_out = None if inc_failed else inc.output
         mir_out = None if mir_failed else mir.output
-        inc_refusal = refusal_evidence(inc_out, self.detector) if inc_out is not None else None
+        inc_refusal = self._incumbent_refusal(inc_out) if inc_out is not None else None
         mir_refusal = refusal_evidence(mir_out, self.detector) if mir_out is not None else None
         details: dict[str, Any] = {}
         finish_match: bool | None = None

@@ -100,6 +100,18 @@ class TextComparator:
 
     def __init__(self, options: TextOptions, context: ComparatorContext) -> None:
         self.options = options
+        # The last incumbent answer normalised: a pair's replica and candidates share it.
+        self._last_incumbent: tuple[Output, str] | None = None
+
+    def _normalized_incumbent(self, output: Output, text: str) -> str:
+        """``normalize(text)`` for the incumbent's ``output``, once per pair (``text`` is
+        read from ``output`` under fixed options, so the answer identifies it)."""
+        last = self._last_incumbent
+        if last is not None and last[0] is output:
+            return last[1]
+        folded = normalize(text)
+        self._last_incumbent = (output, folded)
+        return folded
 
     def compare(self, pair: Pairing) -> list[Score]:
         incumbent, mirror = pair.incumbent.output, pair.mirror.output
@@ -123,7 +135,7 @@ class TextComparator:
                     },
                 )
             ]
-        norm_a, norm_b = normalize(a), normalize(b)
+        norm_a, norm_b = self._normalized_incumbent(incumbent, a), normalize(b)
         if self.options.normalize and (norm_a or norm_b):
             score = similarity(norm_a, norm_b)
         else:

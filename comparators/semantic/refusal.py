@@ -337,10 +337,32 @@ def _unquoted(text: str) -> str:
     return rest if rest.strip() else text
 
 
+def _anchors(phrases: Sequence[str]) -> tuple[str, ...]:
+    """A few words (of four letters or more) such that every phrase holds one, chosen
+    greedily: an opening that holds none of them holds no phrase, which about ten substring
+    tests tell instead of one per phrase. A phrase without such a word is its own anchor."""
+    left = list(phrases)
+    words = sorted({w for p in phrases for w in p.split() if len(w) >= 4})
+    chosen: list[str] = []
+    while left:
+        best = max(words, key=lambda w: sum(w in p for p in left), default=None)
+        if best is None or not any(best in p for p in left):
+            chosen.extend(left)
+            break
+        chosen.append(best)
+        left = [p for p in left if best not in p]
+    return tuple(chosen)
+
+
+_PHRASE_ANCHORS = _anchors(REFUSAL_PHRASES)
+
+
 def phrase_evidence(text: str) -> str | None:
     """The first of :data:`REFUSAL_PHRASES` in the answer's opening, outside double quotes,
     or ``None``."""
     head = _unquoted(_straight(text[:REFUSAL_WINDOW])).casefold()
+    if not any(anchor in head for anchor in _PHRASE_ANCHORS):
+        return None  # the common case: no refusal phrase can be in it
     for phrase in REFUSAL_PHRASES:
         if phrase in head:
             return phrase

@@ -177,7 +177,7 @@ def test_engine_keys_stay_right_past_the_cache() -> None:
     for _ in range(1100):
         (result,) = engine.score(pair)
         assert result.values == {f"many.m{ManyKeys.calls}": ManyKeys.calls, "many.same": 1}
-    assert len(engine._keys["many"]) <= 1024
+    assert len(engine._keys) <= 1024
 
 
 def test_metric_children_are_bound_once_and_series_start_at_zero() -> None:
@@ -202,3 +202,26 @@ def test_metric_children_are_bound_once_and_series_start_at_zero() -> None:
     assert registry.get_sample_value("darklaunch_scored_refusals_total", refusals) == 1.0
     errors = {**labels, "side": "incumbent"}
     assert registry.get_sample_value("darklaunch_scored_errors_total", errors) == 0.0
+
+
+def test_what_is_read_once_per_pair_is_read_again_for_the_next_pair() -> None:
+    """The text and outcome comparators read a pair's incumbent once for all its mirrors; the
+    next pair's incumbent, refusing where the last did not, is read afresh. Each mirror's
+    record is the one a fresh engine gives for it alone."""
+    engine = ScoringEngine(config(LEXICAL))
+    refusing = side("I can't help with that, sorry.")
+    answering = side("Paris is the capital of France.")
+    mirrors = [
+        mirror("Paris, France's capital.", name="cand-a"),
+        mirror("I can't help with that, sorry.", role=Role.REPLICA, name="replica"),
+    ]
+    first = engine.score(record(refusing, mirrors, pair_id="p1"))
+    second = engine.score(record(answering, mirrors, pair_id="p2"))
+    assert [r.values["outcome.incumbent_refusal"] for r in first] == [True, True]
+    assert [r.values["outcome.incumbent_refusal"] for r in second] == [False, False]
+    assert [r.values["text.exact_match"] for r in first] == [False, True]
+    assert [r.values["text.exact_match"] for r in second] == [False, False]
+    for pair_id, incumbent, results in (("p1", refusing, first), ("p2", answering, second)):
+        for one, result in zip(mirrors, results, strict=True):
+            alone = ScoringEngine(config(LEXICAL)).score(record(incumbent, [one], pair_id=pair_id))
+            assert alone[0].values == result.values

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rapidfuzz import fuzz, process
 
 from comparators.semantic.embedder import (
@@ -40,9 +42,14 @@ from comparators.semantic.embedder import (
     load_embedder,
 )
 from comparators.semantic.refusal import (
+    _PHRASE_ANCHORS,
     NON_REFUSAL_EXEMPLARS,
     REFUSAL_EXEMPLARS,
+    REFUSAL_PHRASES,
+    REFUSAL_WINDOW,
     RefusalDetector,
+    _straight,
+    _unquoted,
     first_sentence,
     opening,
     phrase_evidence,
@@ -222,3 +229,32 @@ def test_an_endpoint_that_is_down_fails_detect_not_the_constructor() -> None:
 def test_bad_arguments_are_named(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RefusalDetector(None, **kwargs)
+
+
+def test_the_phrase_anchors_cover_every_phrase_so_the_shortcut_misses_none() -> None:
+    """``phrase_evidence`` skips an opening holding none of ``_PHRASE_ANCHORS``: sound only if
+    every phrase holds one. Then each phrase, wherever it sits in an opening, is still found,
+    and the first phrase in list order is the one named."""
+    assert all(any(a in p for a in _PHRASE_ANCHORS) for p in REFUSAL_PHRASES)
+    assert len(_PHRASE_ANCHORS) < len(REFUSAL_PHRASES) / 3
+    for phrase in REFUSAL_PHRASES:
+        opening = f"Well. {phrase.capitalize()} that, as it happens."
+        first = next(p for p in REFUSAL_PHRASES if p in opening.casefold())
+        assert phrase_evidence(opening) == first
+    assert phrase_evidence("The table is available and capable of holding it.") is None
+
+
+_OPENINGS = st.lists(
+    st.one_of(
+        st.sampled_from(REFUSAL_PHRASES),
+        st.sampled_from(_PHRASE_ANCHORS),
+        st.text(max_size=20),
+    ),
+    max_size=8,
+).map(" ".join)
+
+
+@given(_OPENINGS)
+def test_the_shortcut_agrees_with_reading_every_phrase(text: str) -> None:
+    head = _unquoted(_straight(text[:REFUSAL_WINDOW])).casefold()
+    assert phrase_evidence(text) == next((p for p in REFUSAL_PHRASES if p in head), None)
