@@ -17,6 +17,8 @@ from comparators.gate.sizing import DECIDE_POWER, pairs_to_decide
 from comparators.gate.verdict import evaluate
 from comparators.judge.join import with_judgements
 from comparators.judge.record import Judgement
+from comparators.report.build import build_report
+from comparators.report.html import render_html
 from comparators.scores import ScoreRecord
 from proxy.recording.schema import Role
 from tests.comparators.score_factories import replica, score
@@ -185,6 +187,15 @@ def test_every_rendering_sizes_an_inconclusive_candidate() -> None:
     assert "to decide: cand-a" in text
     assert "to decide: cand-a" in gate_markdown(result)
     assert f'"pairs_to_decide": {check.pairs_to_decide}' in result.model_dump_json(indent=1)
+
+
+def test_the_html_report_sizes_an_inconclusive_gate() -> None:
+    records = errors_campaign(250, 35)
+    result = evaluate(records, only_errors())
+    page = render_html(build_report(records, campaign="test"), gate=result)
+    assert "<th>decides at</th>" in page
+    assert f"<td>{decides_at(error_check(result))}</td>" in page
+    assert "<p class=note>to decide: cand-a: about " in page
 
 
 def test_a_decided_campaign_has_no_sizing_line() -> None:
