@@ -29,12 +29,8 @@ from pydantic import BaseModel, ConfigDict
 from comparators.base import ComparatorContext, Pairing, make_score, side_failed
 from comparators.scores import Score, Value
 from comparators.semantic.embedder import load_embedder
-from comparators.semantic.refusal import (
-    REFUSAL_PHRASES,
-    REFUSAL_WINDOW,
-    RefusalDetector,
-    phrase_evidence,
-)
+from comparators.semantic.phrases import REFUSAL_PHRASES, REFUSAL_WINDOW, phrase_evidence
+from comparators.semantic.refusal import RefusalDetector
 from proxy.recording.schema import Output, Side
 
 __all__ = ["REFUSAL_PHRASES", "REFUSAL_WINDOW", "OutcomeComparator", "OutcomeOptions"]

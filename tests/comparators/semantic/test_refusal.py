@@ -41,18 +41,20 @@ from comparators.semantic.embedder import (
     WordLlamaEmbedder,
     load_embedder,
 )
-from comparators.semantic.refusal import (
+from comparators.semantic.phrases import (
     _PHRASE_ANCHORS,
-    NON_REFUSAL_EXEMPLARS,
-    REFUSAL_EXEMPLARS,
     REFUSAL_PHRASES,
     REFUSAL_WINDOW,
+    phrase_evidence,
+    straight,
+    unquoted,
+)
+from comparators.semantic.refusal import (
+    NON_REFUSAL_EXEMPLARS,
+    REFUSAL_EXEMPLARS,
     RefusalDetector,
-    _straight,
-    _unquoted,
     first_sentence,
     opening,
-    phrase_evidence,
 )
 
 DATA = Path(__file__).parent / "data" / "refusals.jsonl"
@@ -256,5 +258,5 @@ _OPENINGS = st.lists(
 
 @given(_OPENINGS)
 def test_the_shortcut_agrees_with_reading_every_phrase(text: str) -> None:
-    head = _unquoted(_straight(text[:REFUSAL_WINDOW])).casefold()
+    head = unquoted(straight(text[:REFUSAL_WINDOW])).casefold()
     assert phrase_evidence(text) == next((p for p in REFUSAL_PHRASES if p in head), None)
