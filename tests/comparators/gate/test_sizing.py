@@ -135,7 +135,7 @@ def test_an_inconclusive_campaign_grown_to_its_sized_length_decides(
 def test_a_rate_with_no_event_yet_is_sized_by_the_rule_of_three() -> None:
     """No error in 40 pairs bounds the rate at 7.2% (Clopper–Pearson), above a 5% limit. With
     no error to come, 59 pairs bring that bound within the limit (ln 0.05 / ln 0.95 = 58.4):
-    the sizing says about that, not the square-root law's 260."""
+    the sizing says about that, not the square-root law's 264."""
     early = error_check(evaluate(errors_campaign(40, 0), only_errors()))
     assert early.status is Verdict.INCONCLUSIVE
     assert early.pairs_to_decide is not None
