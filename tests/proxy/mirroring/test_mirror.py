@@ -49,6 +49,9 @@ def _sample(proxy: Any, metric: str, **labels: str) -> float:
     return 0.0 if value is None else value
 
 
+WARM = 6  # requests before the timed ones: pools, first failures' logging, metric children
+
+
 @pytest.mark.parametrize(
     "candidate",
     [
@@ -67,21 +70,24 @@ async def test_bad_candidate_changes_nothing_for_the_client(
     n = 15
     async with running_simulator(incumbent) as inc, running_simulator(candidate) as cand:
         async with proxy_factory(inc.url) as alone:
-            await _timed_posts(alone.url, 3)  # warm the pools
+            await _timed_posts(alone.url, WARM)  # warm the pools
             base_latency, base_bodies = await _timed_posts(alone.url, n)
         recorder = MemoryRecorder()
         async with proxy_factory(
             inc.url, [{"name": "c", "url": cand.url, **FAST_FAIL, **NO_BREAKER}], recorder=recorder
         ) as mirrored:
-            await _timed_posts(mirrored.url, 3)
+            await _timed_posts(mirrored.url, WARM)
             latency, bodies = await _timed_posts(mirrored.url, n)
             assert cand.stats.requests >= n  # the candidate really was called every time
     assert [_strip_volatile(b) for b in bodies] == [_strip_volatile(b) for b in base_bodies]
     delta_ms = (statistics.median(latency) - statistics.median(base_latency)) * 1000
     assert abs(delta_ms) < 5, (delta_ms, base_latency, latency)
-    assert max(latency) < max(base_latency) + 0.015
+    # The tail, as the second slowest of 15 (the slowest is one scheduling hiccup of a shared
+    # machine away: it once read 49 against 32 ms in a full run, and 32 ms alone). A candidate
+    # that held the client's requests back would slow most of them, not one.
+    assert sorted(latency)[-2] < sorted(base_latency)[-2] + 0.015, (base_latency, latency)
     # Every pair was still recorded once the candidate gave up or answered.
-    assert len(recorder.records) == n + 3
+    assert len(recorder.records) == n + WARM
     assert all(r.mirrors[0].role is Role.CANDIDATE for r in recorder.records)
 
 
